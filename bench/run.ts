@@ -1,0 +1,52 @@
+// `npm run bench`: measures, prints markdown tables, writes bench/results.json.
+// Every figure is a median of several runs, and each is shown next to the
+// raw limit measured in the same run: this machine is shared and noisy, so
+// read the ratios, not the absolute numbers.
+
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
+import { fmtRate, median, table } from "./stats.ts";
+
+const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
+const date = new Date().toISOString();
+console.log(`# edge9p bench, ${date}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}\n`);
+
+console.log("## Protocol codec (encode + decode, one message at a time)\n");
+const codec = codecThroughput();
+console.log(
+  table(
+    ["message", "bytes", "msgs/s", "raw alloc+copy/s", "ratio"],
+    codec.map((r) => [
+      r.message,
+      r.bytes,
+      fmtRate(r.msgsPerSec),
+      fmtRate(r.rawCopiesPerSec),
+      (r.msgsPerSec / r.rawCopiesPerSec).toFixed(2),
+    ]),
+  ),
+);
+
+console.log("\n## Bytes allocated per small reply (Rgetattr, Rlerror, Rwalk, Rclunk, empty Rread)\n");
+const sizes = [8192, 33_554_432];
+// The two msizes alternate, run after run, so drift hits both alike.
+const allocRuns = sizes.map(() => [] as ReturnType<typeof bytesPerSmallReply>[]);
+for (let i = 0; i < 7; i++) sizes.forEach((msize, j) => allocRuns[j]!.push(bytesPerSmallReply(msize)));
+const alloc = sizes.map((msize, j) => ({
+  msize,
+  bytesPerReply: median(allocRuns[j]!.map((r) => r.bytesPerReply)),
+  gcs: allocRuns[j]!.reduce((n, r) => n + r.gcs, 0),
+}));
+console.log(
+  table(
+    ["msize", "bytes/reply", "an msize-sized buffer would be", "GCs while counting"],
+    alloc.map((a) => [a.msize, a.bytesPerReply.toFixed(1), a.msize, a.gcs]),
+  ),
+);
+const ratio = alloc[1]!.bytesPerReply / alloc[0]!.bytesPerReply;
+
+const results = { date, machine, codec, alloc, sizedRepliesRatio: ratio };
+writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
+console.log(`\nwrote bench/results.json`);
+console.log(`sized-replies ratio=${ratio.toFixed(3)}`);

@@ -1,0 +1,32 @@
+// `edge9p <command>`: dispatches to the subcommands.
+
+import { readFileSync } from "node:fs";
+
+const USAGE = `usage: edge9p <command> [options]
+
+commands:
+  help       this text
+  version    print the version
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  void rest;
+  switch (cmd) {
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return 0;
+    case "version":
+    case "--version": {
+      const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+      process.stdout.write(`edge9p ${pkg.version}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`edge9p: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+      return 2;
+  }
+}

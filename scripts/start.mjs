@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// `npm start [-- --port N]`: the gateway on this machine, in workerd through
+// `wrangler dev`, with R2 and Durable Objects on local disk (.wrangler/state).
+// Prints where it listens once it answers.
+
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+
+const args = process.argv.slice(2);
+let port = 8787;
+const rest = [];
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === "--port" || a === "-p") port = Number(args[++i]);
+  else if (a.startsWith("--port=")) port = Number(a.slice("--port=".length));
+  else rest.push(a);
+}
+if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  console.error(`edge9p: --port wants a number from 1 to 65535`);
+  process.exit(2);
+}
+
+const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
+const child = spawn(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), ...rest], {
+  stdio: ["inherit", "inherit", "inherit"],
+  // The gateway needs no Request.cf object: skip fetching one from the network.
+  env: { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", ...process.env },
+});
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+
+const base = `http://127.0.0.1:${port}`;
+const deadline = Date.now() + 120_000;
+while (Date.now() < deadline && child.exitCode === null) {
+  try {
+    const res = await fetch(`${base}/healthz`);
+    if (res.ok) {
+      console.log(`\nedge9p gateway: ${base}  (health: ${base}/healthz)\n`);
+      break;
+    }
+  } catch {
+    // not up yet
+  }
+  await new Promise((r) => setTimeout(r, 250));
+}

@@ -1,0 +1,55 @@
+// The arrows point down: protocol/ imports nothing but protocol/, and no
+// platform module; storage/ and bridge/ never reach into worker/.
+
+import { readFileSync, readdirSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...sources(p));
+    else if (/\.(ts|mts|js|mjs)$/.test(e.name)) out.push(p);
+  }
+  return out;
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(join(root, file), "utf8");
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^;'"]*?from\s*["']([^"']+)["']/g)].map((m) => m[1]!);
+}
+
+function target(file: string, spec: string): string {
+  return spec.startsWith(".") ? relative(root, resolve(root, file, "..", spec)) : spec;
+}
+
+describe("layering", () => {
+  it("protocol/ imports only from protocol/", () => {
+    const files = sources("protocol");
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) {
+      for (const spec of imports(f)) {
+        expect(target(f, spec), `${f} imports ${spec}`).toMatch(/^protocol\//);
+      }
+    }
+  });
+
+  it("storage/ and bridge/ do not import worker/ or each other", () => {
+    for (const [dir, banned] of [
+      ["storage", /^(worker|bridge)\//],
+      ["bridge", /^(worker|storage)\/|^cloudflare:/],
+    ] as const) {
+      let files: string[] = [];
+      try {
+        files = sources(dir);
+      } catch {
+        continue;
+      }
+      for (const f of files) for (const spec of imports(f)) expect(target(f, spec), `${f} imports ${spec}`).not.toMatch(banned);
+    }
+  });
+});
