@@ -1,10 +1,7 @@
-// The gateway worker: routes. The 9P route and the share's Durable Object
-// arrive with "Serve a share" (issue 3).
+// The worker's entry: the routes, and the share's Durable Object class.
 
-import { Hono } from "hono";
+import { createApp } from "./app.ts";
 
-const app = new Hono();
+export { ShareObject } from "./share-object.ts";
 
-app.get("/healthz", (c) => c.json({ ok: true }));
-
-export default app;
+export default createApp();

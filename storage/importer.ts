@@ -1,0 +1,162 @@
+// Imports a directory from an R2 listing, so objects that other tools put
+// into the bucket appear in the share (docs: design.md). A directory is
+// listed the first time it is looked up and again once its listing is older
+// than the revalidation time; a lookup of a missing name never costs a list
+// of its own.
+
+import { S_IF } from "../protocol/index.ts";
+import { segmentName } from "./keys.ts";
+import { parseObjectAttrs } from "./metadata.ts";
+import { type Namespace, hex, nowSpec } from "./namespace.ts";
+import type { Inode, Timespec } from "./types.ts";
+
+/** Objects per list call: R2's maximum. */
+const PAGE = 1000;
+
+export interface ImportStats {
+  lists: number;
+  added: number;
+  changed: number;
+  removed: number;
+  skipped: string[];
+}
+
+function timeOf(d: Date): Timespec {
+  return nowSpec(d.getTime());
+}
+
+export class Importer {
+  /** Imports in progress, so concurrent lookups share one listing. */
+  private readonly running = new Map<number, Promise<ImportStats>>();
+
+  constructor(
+    private readonly ns: Namespace,
+    private readonly bucket: R2Bucket,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
+
+  /** Imports the directory if it was never listed or its listing is stale. */
+  async ensureFresh(dir: Inode, revalidateMs: number, now = Date.now()): Promise<void> {
+    const at = this.ns.listedAt(dir.ino);
+    if (at !== null && now - at < revalidateMs) return;
+    await this.importDir(dir);
+  }
+
+  importDir(dir: Inode): Promise<ImportStats> {
+    let p = this.running.get(dir.ino);
+    if (!p) {
+      p = this.run(dir).finally(() => this.running.delete(dir.ino));
+      this.running.set(dir.ino, p);
+    }
+    return p;
+  }
+
+  private async run(dir: Inode): Promise<ImportStats> {
+    const prefix = dir.key ?? "";
+    const stats: ImportStats = { lists: 0, added: 0, changed: 0, removed: 0, skipped: [] };
+    const before = this.ns.importedEntries(dir.ino);
+    const seen = new Set<string>();
+    const started = Date.now();
+    let cursor: string | undefined;
+    do {
+      const page = await this.bucket.list({
+        prefix,
+        delimiter: "/",
+        cursor,
+        limit: PAGE,
+        include: ["customMetadata", "httpMetadata"],
+      } as R2ListOptions);
+      stats.lists++;
+      // The directory may have been removed while we listed.
+      if (this.ns.get(dir.ino) === null) return stats;
+      // Prefixes first: a name that is both a prefix and an object is a directory.
+      for (const p of page.delimitedPrefixes) {
+        const name = segmentName(p.slice(prefix.length, -1));
+        if (name === null) {
+          stats.skipped.push(p);
+          continue;
+        }
+        const id = hex(name);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        this.upsertDir(dir, name, p, stats);
+      }
+      for (const obj of page.objects) {
+        const rest = obj.key.slice(prefix.length);
+        if (rest === "") continue; // this directory's own marker object
+        const name = segmentName(rest);
+        if (name === null) {
+          stats.skipped.push(obj.key);
+          continue;
+        }
+        const id = hex(name);
+        if (seen.has(id)) {
+          stats.skipped.push(obj.key); // hidden by the directory of the same name
+          continue;
+        }
+        seen.add(id);
+        this.upsertFile(dir, name, obj, stats);
+      }
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor !== undefined);
+    for (const [id, e] of before) {
+      if (seen.has(id)) continue;
+      this.ns.unlink(dir.ino, e.name);
+      stats.removed++;
+    }
+    this.ns.setListedAt(dir.ino, started);
+    if (stats.skipped.length) {
+      this.log(`keys that make no valid name, left out: ${stats.skipped.slice(0, 5).map((k) => JSON.stringify(k)).join(", ")}${stats.skipped.length > 5 ? ` and ${stats.skipped.length - 5} more` : ""}`);
+    }
+    return stats;
+  }
+
+  private upsertDir(dir: Inode, name: Uint8Array, key: string, stats: ImportStats): void {
+    const cur = this.ns.lookup(dir.ino, name);
+    if (cur && (cur.mode & 0o170000) === S_IF.DIR) return;
+    if (cur) this.ns.unlink(dir.ino, name);
+    const o = this.ns.options;
+    const child = this.ns.create({
+      mode: S_IF.DIR | o.dirMode,
+      uid: o.uid,
+      gid: o.gid,
+      mtime: nowSpec(),
+      key,
+      parent: dir.ino,
+      fromR2: true,
+    });
+    this.ns.link(dir.ino, name, child.ino);
+    stats.added++;
+  }
+
+  private upsertFile(dir: Inode, name: Uint8Array, obj: R2Object, stats: ImportStats): void {
+    const o = this.ns.options;
+    const a = parseObjectAttrs(obj.customMetadata);
+    const type = a.type === S_IF.LNK ? S_IF.LNK : S_IF.REG;
+    const mode = type | (a.perm ?? o.fileMode);
+    const mtime = a.mtime ?? timeOf(obj.uploaded);
+    const cur = this.ns.lookup(dir.ino, name);
+    if (cur && (cur.mode & 0o170000) === type && cur.key === obj.key) {
+      if (cur.etag !== obj.etag) {
+        this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, mode, uid: a.uid, gid: a.gid });
+        stats.changed++;
+      }
+      return;
+    }
+    if (cur) this.ns.unlink(dir.ino, name);
+    const child = this.ns.create({
+      mode,
+      uid: a.uid ?? o.uid,
+      gid: a.gid ?? o.gid,
+      size: obj.size,
+      mtime,
+      btime: timeOf(obj.uploaded),
+      key: obj.key,
+      etag: obj.etag,
+      parent: dir.ino,
+      fromR2: true,
+    });
+    this.ns.link(dir.ino, name, child.ino);
+    stats.added++;
+  }
+}

@@ -1,0 +1,60 @@
+// The share filesystem's vocabulary: inodes, entries, options. It knows
+// inodes and byte ranges, never fids or tags (those belong to the session).
+
+/** One file, directory or symlink. `ino` is qid.path: unique, never reused. */
+export interface Inode {
+  ino: number;
+  /** st_mode with the S_IF* type bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+  btime: Timespec;
+  /** qid.version: nonzero, changes when the content changes. */
+  version: number;
+  /** Files: the R2 object holding the content. Directories: their key prefix. */
+  key: string | null;
+  etag: string | null;
+  /** Directories: the parent ("..": the root is its own parent). */
+  parent: number;
+}
+
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+/** A directory entry with the cookie that resumes a listing after it. */
+export interface Entry {
+  name: Uint8Array;
+  cookie: bigint;
+  inode: Inode;
+}
+
+export interface StatFs {
+  bsize: number;
+  blocks: number;
+  bfree: number;
+  files: number;
+  ffree: number;
+  fsid: bigint;
+  namelen: number;
+}
+
+/** What a share's configuration tells its filesystem. */
+export interface ShareOptions {
+  /** Key prefix without trailing slash; "" for the whole bucket. */
+  prefix: string;
+  uid: number;
+  gid: number;
+  fileMode: number;
+  dirMode: number;
+  revalidateMs: number;
+  quotaBytes: number;
+  /** Stable id of the share for Rstatfs fsid. */
+  fsid: bigint;
+}

@@ -1,0 +1,121 @@
+// Talking to the gateway from a workerd test: real WebSockets through the
+// worker's routes into the share's Durable Object, and the protocol client.
+
+import { env, exports } from "cloudflare:workers";
+import { type Client, NOFID, NONUNAME, clientOverWebSocket } from "../../../protocol/index.ts";
+
+export const BUCKET = (env as unknown as { BUCKET: R2Bucket }).BUCKET;
+
+/** Puts an object under a share's prefix. */
+export async function put(share: string, path: string, body: string | Uint8Array, meta?: Record<string, string>) {
+  const prefix = share === "other" ? "other/deeper" : share;
+  return BUCKET.put(`${prefix}/${path}`, body, meta ? { customMetadata: meta } : undefined);
+}
+
+export async function upgrade(share: string, headers: Record<string, string> = {}): Promise<Response> {
+  return exports.default.fetch(`http://gateway/v1/shares/${share}/9p`, {
+    headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "9p", ...headers },
+  });
+}
+
+export interface Conn {
+  client: Client;
+  ws: WebSocket;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+/** Opens a session (no Tversion yet). */
+export async function open(share = "main"): Promise<Conn> {
+  const res = await upgrade(share);
+  if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket;
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.addEventListener("close", (ev) => resolve({ code: ev.code, reason: ev.reason })),
+  );
+  const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
+  ws.accept();
+  return { client, ws, closed };
+}
+
+/** A session mounted the way Linux mounts: Tversion, Tattach as fid 0. */
+export async function mount(share = "main", msize = 1 << 20): Promise<Conn> {
+  const c = await open(share);
+  await c.client.version(msize);
+  await c.client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "nobody", aname: "", n_uname: NONUNAME });
+  return c;
+}
+
+const enc = new TextEncoder();
+
+/** Walks from fid 0 to a path into a new fid. */
+export async function walk(c: Client, path: string, newfid = c.allocFid()) {
+  const wnames = path.split("/").filter(Boolean).map((p) => enc.encode(p));
+  const r = await c.request({ type: "Twalk", fid: 0, newfid, wnames });
+  return { fid: newfid, qids: r.qids };
+}
+
+/** The whole content of a file, read in msize-sized Treads. */
+export async function readFile(c: Client, path: string): Promise<Uint8Array> {
+  const { fid } = await walk(c, path);
+  await c.request({ type: "Tlopen", fid, flags: 0 });
+  const parts: Uint8Array[] = [];
+  let offset = 0n;
+  for (;;) {
+    const r = await c.request({ type: "Tread", fid, offset, count: c.msize - 24 });
+    if (r.data.byteLength === 0) break;
+    parts.push(r.data.slice());
+    offset += BigInt(r.data.byteLength);
+  }
+  await c.request({ type: "Tclunk", fid });
+  c.releaseFid(fid);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+export interface Dirent {
+  name: string;
+  type: number;
+  offset: bigint;
+  path: bigint;
+}
+
+/** Parses Rreaddir data into entries. */
+export function parseDirents(data: Uint8Array): Dirent[] {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const out: Dirent[] = [];
+  let at = 0;
+  while (at < data.byteLength) {
+    const path = v.getBigUint64(at + 5, true);
+    const offset = v.getBigUint64(at + 13, true);
+    const type = v.getUint8(at + 21);
+    const len = v.getUint16(at + 22, true);
+    out.push({ name: new TextDecoder().decode(data.subarray(at + 24, at + 24 + len)), type, offset, path });
+    at += 24 + len;
+  }
+  return out;
+}
+
+/** Every entry of a directory, in Treaddir calls of `count` bytes. */
+export async function listDir(c: Client, path: string, count = 8192): Promise<{ entries: Dirent[]; calls: number }> {
+  const { fid } = await walk(c, path);
+  await c.request({ type: "Tlopen", fid, flags: 0 });
+  const entries: Dirent[] = [];
+  let offset = 0n;
+  let calls = 0;
+  for (;;) {
+    const r = await c.request({ type: "Treaddir", fid, offset, count });
+    calls++;
+    const batch = parseDirents(r.data);
+    if (batch.length === 0) break;
+    entries.push(...batch);
+    offset = batch[batch.length - 1]!.offset;
+  }
+  await c.request({ type: "Tclunk", fid });
+  c.releaseFid(fid);
+  return { entries, calls };
+}

@@ -1,0 +1,75 @@
+// The gateway's routes (hono). Everything about a share's sessions happens in
+// the share's Durable Object; the worker checks the request and hands it on.
+
+import { Hono } from "hono";
+import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
+import { type Config, type ShareConfig, objectName } from "./config.ts";
+import { configOf } from "./env.ts";
+import { SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
+
+type Vars = { config: Config; share: ShareConfig; shareName: string };
+
+function problem(status: number, error: string): Response {
+  return Response.json({ error }, { status });
+}
+
+export function createApp() {
+  const app = new Hono<{ Bindings: Env; Variables: Vars }>();
+
+  app.get("/healthz", (c) => {
+    const r = configOf(c.env);
+    return r.ok ? c.json({ ok: true }) : c.json({ ok: false, error: r.error }, 500);
+  });
+
+  // A bad configuration answers every other request with 500, naming the field.
+  app.use("*", async (c, next) => {
+    const r = configOf(c.env);
+    if (!r.ok) return problem(500, r.error);
+    c.set("config", r.config);
+    await next();
+  });
+
+  app.use("/v1/shares/:share/*", async (c, next) => {
+    const name = c.req.param("share");
+    const share = c.var.config.shares[name];
+    if (!share) return problem(404, `no share named ${JSON.stringify(name)}`);
+    c.set("share", share);
+    c.set("shareName", name);
+    await next();
+  });
+
+  app.get("/v1/shares/:share", (c) => {
+    const name = c.req.param("share");
+    const share = c.var.config.shares[name];
+    if (!share) return problem(404, `no share named ${JSON.stringify(name)}`);
+    const cap = c.var.config.msize_cap;
+    return c.json({
+      name,
+      read_only: share.read_only,
+      msize_max: Math.min(cap, PLATFORM_MSIZE_CEILING),
+      msize_max_set_by: cap < PLATFORM_MSIZE_CEILING ? "operator cap (EDGE9P.msize_cap)" : PLATFORM_MSIZE_CEILING_SOURCE,
+      url: `/v1/shares/${name}/9p`,
+    });
+  });
+
+  app.get("/v1/shares/:share/9p", async (c) => {
+    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+      return problem(426, "this is a 9P-over-WebSocket endpoint: connect with a WebSocket (subprotocol 9p)");
+    }
+    const offered = (c.req.header("Sec-WebSocket-Protocol") ?? "").split(",").map((s) => s.trim());
+    if (!offered.includes(SUBPROTOCOL)) {
+      return problem(400, `WebSocket subprotocol must include "${SUBPROTOCOL}" (offered: ${offered.filter(Boolean).join(", ") || "none"})`);
+    }
+    const stub = c.env.SHARE.getByName(objectName(c.var.share));
+    const headers = new Headers(c.req.raw.headers);
+    headers.set(SHARE_HEADER, c.var.shareName);
+    return stub.fetch(new Request(c.req.raw, { headers }));
+  });
+
+  app.notFound((c) => problem(404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+  app.onError((e) => {
+    console.error(`worker: ${e.stack ?? e.message}`);
+    return problem(500, "internal error");
+  });
+  return app;
+}

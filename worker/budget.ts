@@ -1,0 +1,69 @@
+// The in-flight byte budget of a share's object: bytes of replies allocated
+// and not yet handed to the socket. workerd's WebSocket has no bufferedAmount,
+// so the budget is taken before a large reply is allocated and given back
+// once it is sent; with msize x concurrent reads bounded by it, the object
+// stays far below the 128 MB isolate limit.
+
+export class ByteBudget {
+  private used = 0;
+  private peak = 0;
+  private readonly waiting: { n: number; grant: () => void }[] = [];
+
+  constructor(readonly limit: number) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  /** The most bytes held at once since the object started. */
+  get highWater(): number {
+    return this.peak;
+  }
+
+  /**
+   * Waits until `n` bytes fit (first come, first served) and returns the
+   * function that gives them back. A request larger than the whole budget
+   * waits for an empty budget and then runs alone.
+   */
+  acquire(n: number, signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.waiting.length === 0 && this.fits(n)) return Promise.resolve(this.take(n));
+    return new Promise((resolve, reject) => {
+      const entry = {
+        n,
+        grant: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(this.take(n));
+        },
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal!.reason);
+        this.wake();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  private fits(n: number): boolean {
+    return this.used === 0 || this.used + n <= this.limit;
+  }
+
+  private take(n: number): () => void {
+    this.used += n;
+    if (this.used > this.peak) this.peak = this.used;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.used -= n;
+      this.wake();
+    };
+  }
+
+  private wake(): void {
+    while (this.waiting.length > 0 && this.fits(this.waiting[0]!.n)) this.waiting.shift()!.grant();
+  }
+}

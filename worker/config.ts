@@ -1,0 +1,148 @@
+// The gateway's configuration: the EDGE9P variable of wrangler.toml, parsed
+// once per isolate with zod. Workers have no start-up phase, so a bad
+// configuration is reported by every request (500, naming the field) and by
+// `npm run check`, which runs in `npm test` and before deploy.
+//
+// Pure: no cloudflare:* import, so the check command runs it in Node.
+
+import { z } from "zod";
+import { MIN_MSIZE, PLATFORM_MSIZE_CEILING } from "../protocol/index.ts";
+
+const MiB = 1 << 20;
+
+/** Share names appear in URLs and logs. */
+const shareName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "share names are 1-63 of a-z 0-9 . _ -, starting with a letter or digit");
+
+const prefix = z
+  .string()
+  .max(512, "at most 512 bytes, so that paths under it still fit R2's 1024-byte keys")
+  .refine((p) => !p.startsWith("/"), "no leading '/': R2 keys have no root")
+  .refine(
+    (p) => p === "" || p.replace(/\/$/, "").split("/").every((s) => s !== "" && s !== "." && s !== ".."),
+    "segments must be non-empty and not '.' or '..'",
+  )
+  // Stored without a trailing slash; "" is the whole bucket.
+  .transform((p) => p.replace(/\/$/, ""));
+
+const id = z.number().int().min(0).max(0xfffffffe);
+const perm = z.number().int().min(0).max(0o7777);
+
+export const ShareSchema = z.strictObject({
+  /** The R2 binding (an [[r2_buckets]] binding of wrangler.toml). */
+  binding: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an R2 binding name"),
+  /** The bucket's name, as in [[r2_buckets]] bucket_name: it names the share's Durable Object. */
+  bucket: z.string().min(3).max(63),
+  /** Key prefix: the file a/b.txt is the object `<prefix>/a/b.txt` ("" = the bucket's root). */
+  prefix: prefix.default(""),
+  read_only: z.boolean().default(false),
+  /** SHA-256 hex digests of the bearer tokens that may open the share. */
+  token_hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, "a SHA-256 digest in lower-case hex")).default([]),
+  /** Owner, group and permissions of objects that carry no such metadata. */
+  uid: id.default(0),
+  gid: id.default(0),
+  file_mode: perm.default(0o644),
+  dir_mode: perm.default(0o755),
+});
+
+export const ConfigSchema = z
+  .strictObject({
+    shares: z
+      .record(shareName, ShareSchema)
+      .refine((s) => Object.keys(s).length > 0, "configure at least one share"),
+    /** The operator's msize cap (9P msize is min(client, 32 MiB platform ceiling, this)). */
+    msize_cap: z.number().int().min(MIN_MSIZE).max(PLATFORM_MSIZE_CEILING).default(4 * MiB),
+    /** Bytes of replies a share's object may hold at once (the isolate has 128 MB). */
+    inflight_bytes: z.number().int().min(MIN_MSIZE).max(96 * MiB).default(64 * MiB),
+    /** How long a directory listing imported from R2 is trusted before it is listed again. */
+    dir_revalidate_ms: z.number().int().min(0).max(86_400_000).default(10_000),
+    /**
+     * iounit in Rlopen: "zero" lets Linux use msize - 24 per request;
+     * "aligned" gives a multiple of 4 KiB, avoiding the 24-byte tail requests.
+     */
+    iounit: z.enum(["zero", "aligned"]).default("aligned"),
+    /** Size reported by statfs (df). */
+    quota_bytes: z.number().int().min(0).default(2 ** 40),
+  })
+  .superRefine((c, ctx) => {
+    if (c.inflight_bytes < c.msize_cap) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["inflight_bytes"],
+        message: `must be at least msize_cap (${c.msize_cap}): one reply of msize must fit`,
+      });
+    }
+    const names = Object.keys(c.shares);
+    for (let i = 0; i < names.length; i++) {
+      for (let j = i + 1; j < names.length; j++) {
+        const a = c.shares[names[i]!]!;
+        const b = c.shares[names[j]!]!;
+        if (a.bucket === b.bucket && prefixesOverlap(a.prefix, b.prefix)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["shares", names[j]!, "prefix"],
+            message: `overlaps share ${names[i]} in bucket ${a.bucket} ("${a.prefix}" and "${b.prefix}"): two shares would own the same keys`,
+          });
+        }
+      }
+    }
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ShareConfig = z.output<typeof ShareSchema>;
+
+/** Whether two key prefixes (no trailing slash, "" = all) can hold the same key. */
+export function prefixesOverlap(a: string, b: string): boolean {
+  if (a === "" || b === "" || a === b) return true;
+  return a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/** The name of a share's Durable Object: one object per bucket + prefix. */
+export function objectName(share: ShareConfig): string {
+  return `${share.bucket}/${share.prefix}`;
+}
+
+/** The variable of wrangler.toml ([vars.EDGE9P]) that holds the configuration. */
+export const CONFIG_VAR = "EDGE9P";
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; error: string };
+
+/** Formats zod issues as `EDGE9P.shares.dev.prefix: message` lines. */
+function describe(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const path = [CONFIG_VAR, ...i.path.map(String)].join(".");
+      return `${path}: ${i.message}`;
+    })
+    .join("; ");
+}
+
+/**
+ * Parses the configuration from the worker's environment. `bindings` are the
+ * names of the R2 bindings that exist (the worker passes its env's keys, the
+ * check command those of wrangler.toml), so a share naming a missing binding
+ * is an error too.
+ */
+export function parseConfig(raw: unknown, hasBinding: (name: string) => boolean): ConfigResult {
+  if (raw === undefined) return { ok: false, error: `${CONFIG_VAR} is not set: add [vars.${CONFIG_VAR}] to wrangler.toml` };
+  let value = raw;
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw);
+    } catch (e) {
+      return { ok: false, error: `${CONFIG_VAR}: not valid JSON (${(e as Error).message})` };
+    }
+  }
+  const parsed = ConfigSchema.safeParse(value);
+  if (!parsed.success) return { ok: false, error: `configuration error: ${describe(parsed.error)}` };
+  for (const [name, share] of Object.entries(parsed.data.shares)) {
+    if (!hasBinding(share.binding)) {
+      return {
+        ok: false,
+        error: `configuration error: ${CONFIG_VAR}.shares.${name}.binding: no R2 binding named ${share.binding}`,
+      };
+    }
+  }
+  return { ok: true, config: parsed.data };
+}

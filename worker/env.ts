@@ -1,0 +1,34 @@
+// Reading the configuration and bindings out of the worker's env.
+
+import { CONFIG_VAR, type ConfigResult, type ShareConfig, parseConfig } from "./config.ts";
+
+const cache = new WeakMap<object, ConfigResult>();
+
+/** The parsed configuration, once per env object (once per isolate). */
+export function configOf(env: object): ConfigResult {
+  let r = cache.get(env);
+  if (!r) {
+    const rec = env as Record<string, unknown>;
+    r = parseConfig(rec[CONFIG_VAR], (name) => isBucket(rec[name]));
+    cache.set(env, r);
+  }
+  return r;
+}
+
+function isBucket(v: unknown): boolean {
+  return typeof v === "object" && v !== null && typeof (v as R2Bucket).list === "function";
+}
+
+export function bucketOf(env: object, share: ShareConfig): R2Bucket {
+  return (env as Record<string, unknown>)[share.binding] as R2Bucket;
+}
+
+/** FNV-1a, 64 bits: a stable fsid for a share's object. */
+export function fsidOf(name: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const b of new TextEncoder().encode(name)) {
+    h ^= BigInt(b);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h;
+}

@@ -1,0 +1,79 @@
+// Session-level requests: Tauth, Tattach, Twalk, Tclunk, Tremove.
+
+import { ERRNO, NOFID, NONUNAME, P9Error } from "../../protocol/index.ts";
+import { checkLookupName } from "../../storage/keys.ts";
+import { isDir } from "../../storage/share-fs.ts";
+import { qidOf } from "../attrs.ts";
+import type { HandlerTable } from "../session.ts";
+
+/** uid of "nobody" (Linux overflowuid), for attaches that name no user. */
+const NOBODY = 65534;
+const decoder = new TextDecoder();
+
+export const attachWalk: HandlerTable = {
+  // No authentication inside 9P: tokens are checked before the WebSocket
+  // upgrade. diod's clients send Tauth and treat ENOENT as "no auth needed".
+  Tauth: () => {
+    throw new P9Error(ERRNO.ENOENT, "authentication not required");
+  },
+
+  async Tattach(s, m) {
+    if (m.afid !== NOFID) throw new P9Error(ERRNO.EINVAL, "authentication not required: use afid NOFID");
+    if (s.hasFid(m.fid)) throw new P9Error(ERRNO.EBADF, `fid ${m.fid} in use`);
+    // aname "" or "/" is the share's root; a path selects a directory in it.
+    const root = s.fs.root();
+    let node = root;
+    for (const part of decoder.decode(m.aname).split("/")) {
+      if (part === "") continue;
+      const name = new TextEncoder().encode(part);
+      checkLookupName(name);
+      node = await s.fs.lookup(node.ino, name, root.ino);
+    }
+    if (!isDir(node)) throw new P9Error(ERRNO.ENOTDIR, "aname is not a directory");
+    if (s.hasFid(m.fid)) throw new P9Error(ERRNO.EBADF, `fid ${m.fid} in use`);
+    const uname = decoder.decode(m.uname);
+    const uid =
+      m.n_uname !== undefined && m.n_uname !== NONUNAME ? m.n_uname : /^\d{1,10}$/.test(uname) ? Number(uname) : NOBODY;
+    s.putFid({ fid: m.fid, kind: "node", ino: node.ino, top: node.ino, uid, open: null, dirOffset: 0, dirCookie: 0n, data: null });
+    return { type: "Rattach", tag: m.tag, qid: qidOf(node) };
+  },
+
+  async Twalk(s, m) {
+    const from = s.fid(m.fid);
+    if (from.kind !== "node") throw new P9Error(ERRNO.EBADF, "not a file fid");
+    if (m.newfid !== m.fid && s.hasFid(m.newfid)) throw new P9Error(ERRNO.EBADF, `newfid ${m.newfid} in use`);
+    for (const name of m.wnames) checkLookupName(name);
+    let node = s.fs.get(from.ino);
+    const qids = [];
+    // Linux walks from opened fids too (docs/9p.md): allowed.
+    for (let i = 0; i < m.wnames.length; i++) {
+      try {
+        if (!isDir(node)) throw new P9Error(ERRNO.ENOTDIR);
+        node = await s.fs.lookup(node.ino, m.wnames[i]!, from.top);
+      } catch (e) {
+        // walk(5): an error on the first name is an error; later, a short Rwalk.
+        if (i === 0) throw e;
+        return { type: "Rwalk", tag: m.tag, qids };
+      }
+      qids.push(qidOf(node));
+    }
+    // Re-check after the awaits: the fids may have changed meanwhile.
+    const src = s.fid(m.fid);
+    if (m.newfid !== m.fid && s.hasFid(m.newfid)) throw new P9Error(ERRNO.EBADF, `newfid ${m.newfid} in use`);
+    s.putFid({ ...src, fid: m.newfid, ino: node.ino, open: null, dirOffset: 0, dirCookie: 0n, data: null });
+    return { type: "Rwalk", tag: m.tag, qids };
+  },
+
+  Tclunk(s, m) {
+    s.fid(m.fid);
+    s.dropFid(m.fid);
+    return { type: "Rclunk", tag: m.tag };
+  },
+
+  // remove(5): the fid is clunked even when the remove fails.
+  Tremove(s, m) {
+    s.fid(m.fid);
+    s.dropFid(m.fid);
+    throw new P9Error(ERRNO.EROFS);
+  },
+};

@@ -1,0 +1,10 @@
+// The dispatch table: one handler per request type. A type without a
+// handler answers EOPNOTSUPP (.L) or ENOSYS.
+
+import type { HandlerTable } from "../session.ts";
+import { attachWalk } from "./attach-walk.ts";
+import { legacy } from "./legacy.ts";
+import { read } from "./read.ts";
+import { readonly } from "./readonly.ts";
+
+export const HANDLERS: HandlerTable = { ...readonly, ...attachWalk, ...read, ...legacy };

@@ -1,0 +1,120 @@
+// The 9P2000.L read path: Tlopen, Tread, Treaddir, Tgetattr, Treadlink,
+// Tstatfs, Txattrwalk.
+
+import {
+  DOTL,
+  ERRNO,
+  P9Error,
+  V9FS_MAGIC,
+  allocRread,
+  direntSize,
+  encodeReaddir,
+  fixedSizeOf,
+  readCount,
+} from "../../protocol/index.ts";
+import { isDir } from "../../storage/share-fs.ts";
+import { dtOf, getattrOf, qidOf } from "../attrs.ts";
+import type { FidState } from "../session-store.ts";
+import type { HandlerTable, RequestContext, Session } from "../session.ts";
+import { nodeFid, openFid } from "./common.ts";
+import { readDirStats } from "./legacy.ts";
+
+const RREAD_FIXED = fixedSizeOf("Rread");
+/** Most entries fetched from SQLite for one Treaddir (each takes >= 25 bytes). */
+const READDIR_BATCH = 4096;
+
+/** Tread of a file: R2 range read straight into an Rread allocated at its size. */
+export async function readFile(s: Session, tag: number, f: FidState, offset: bigint, count: number, ctx: RequestContext) {
+  const node = s.fs.get(f.ino);
+  if (node.etag !== f.open!.etag) throw new P9Error(ERRNO.ESTALE, "the file changed in R2 since it was opened");
+  const at = offset > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(offset);
+  const want = Math.min(readCount(count, s.msize), Math.max(0, node.size - at));
+  if (want === 0) return allocRread(tag, 0).finish(0);
+  await ctx.reserve(RREAD_FIXED + want);
+  const r = allocRread(tag, want);
+  const n = await s.fs.read({ ...node, etag: f.open!.etag }, at, r.data, ctx.signal);
+  return r.finish(n);
+}
+
+export const read: HandlerTable = {
+  async Tlopen(s, m) {
+    const node = await openFid(s, m.fid, m.flags);
+    return { type: "Rlopen", tag: m.tag, qid: qidOf(node), iounit: s.iounit };
+  },
+
+  async Tread(s, m, ctx) {
+    const f = s.fid(m.fid);
+    if (f.kind === "xattr") {
+      const data = f.data ?? new Uint8Array(0);
+      const at = Number(m.offset > BigInt(data.byteLength) ? BigInt(data.byteLength) : m.offset);
+      const part = data.subarray(at, at + readCount(m.count, s.msize));
+      const r = allocRread(m.tag, part.byteLength);
+      r.data.set(part);
+      return r.bytes;
+    }
+    if (!f.open || (f.open.flags & DOTL.ACCMODE) === DOTL.WRONLY) throw new P9Error(ERRNO.EBADF, "fid not open for reading");
+    if (isDir(s.fs.get(f.ino))) {
+      if (s.dialect !== "9P2000.L") return readDirStats(s, m.tag, f, m.offset, m.count);
+      throw new P9Error(ERRNO.EISDIR, "read directories with Treaddir");
+    }
+    return readFile(s, m.tag, f, m.offset, m.count, ctx);
+  },
+
+  Treaddir(s, m) {
+    const f = nodeFid(s, m.fid);
+    const dir = s.fs.get(f.ino);
+    if (!isDir(dir)) throw new P9Error(ERRNO.ENOTDIR);
+    if (!f.open) throw new P9Error(ERRNO.EBADF, "directory not open");
+    const count = readCount(m.count, s.msize);
+    const limit = Math.min(READDIR_BATCH, Math.floor(count / 25) + 1);
+    const entries = s.fs.readdir(dir, m.offset, limit, f.top).map((e) => ({
+      qid: qidOf(e.inode),
+      offset: e.cookie,
+      type: dtOf(e.inode),
+      name: e.name,
+    }));
+    const { bytes, taken } = encodeReaddir(m.tag, entries, count);
+    // An entry that cannot fit the count would otherwise read as the end.
+    if (taken === 0 && entries.length > 0) {
+      throw new P9Error(ERRNO.EINVAL, `count ${m.count} is too small for the next entry (${direntSize(entries[0]!)} bytes)`);
+    }
+    return bytes;
+  },
+
+  Tgetattr(s, m) {
+    return getattrOf(m.tag, s.fs.get(nodeFid(s, m.fid).ino), s.blksize);
+  },
+
+  async Treadlink(s, m) {
+    const node = s.fs.get(nodeFid(s, m.fid).ino);
+    return { type: "Rreadlink", tag: m.tag, target: await s.fs.readlink(node) };
+  },
+
+  Tstatfs(s, m) {
+    nodeFid(s, m.fid);
+    const st = s.fs.statfs();
+    return {
+      type: "Rstatfs",
+      tag: m.tag,
+      fs_type: V9FS_MAGIC,
+      bsize: st.bsize,
+      blocks: BigInt(st.blocks),
+      bfree: BigInt(st.bfree),
+      bavail: BigInt(st.bfree),
+      files: BigInt(st.files),
+      ffree: BigInt(st.ffree),
+      fsid: st.fsid,
+      namelen: st.namelen,
+    };
+  },
+
+  // Extended attributes arrive with the write path; until then every file
+  // has none: the list (name "") is empty and every name is ENODATA.
+  Txattrwalk(s, m) {
+    const f = nodeFid(s, m.fid);
+    if (m.name.byteLength > 0) throw new P9Error(ERRNO.ENODATA);
+    if (m.newfid !== m.fid && s.hasFid(m.newfid)) throw new P9Error(ERRNO.EBADF, `newfid ${m.newfid} in use`);
+    s.putFid({ ...f, fid: m.newfid, kind: "xattr", open: null, data: new Uint8Array(0) });
+    return { type: "Rxattrwalk", tag: m.tag, size: 0n };
+  },
+};

@@ -1,0 +1,146 @@
+// Session state kept in the share object's SQLite, so that a session goes on
+// after the object hibernates (its memory is dropped, its sockets stay): the
+// negotiated version and msize, and every fid with its open state.
+
+import type { Dialect } from "../protocol/index.ts";
+
+export interface OpenState {
+  /** Tlopen flags (9P2000.L), or Topen mode mapped to them. */
+  flags: number;
+  /** The content version the fid reads: reads fail with ESTALE once it changes. */
+  etag: string | null;
+}
+
+export interface FidState {
+  fid: number;
+  kind: "node" | "xattr";
+  ino: number;
+  /** The attach point: ".." never walks above it. */
+  top: number;
+  /** The user that attached (n_uname, or a numeric uname). */
+  uid: number;
+  open: OpenState | null;
+  /** 9P2000/.u directory reads: the byte offset reached and the cookie there. */
+  dirOffset: number;
+  dirCookie: bigint;
+  /** xattr fids: the value (or name list) to read. */
+  data: Uint8Array | null;
+}
+
+export interface SessionRecord {
+  sid: string;
+  dialect: Dialect | null;
+  msize: number;
+}
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS session (
+    sid TEXT PRIMARY KEY,
+    dialect TEXT,
+    msize INTEGER NOT NULL DEFAULT 0,
+    started INTEGER NOT NULL
+  )`,
+  `CREATE TABLE IF NOT EXISTS fid (
+    sid TEXT NOT NULL,
+    fid INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ino INTEGER NOT NULL,
+    top INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    open_flags INTEGER,
+    open_etag TEXT,
+    dir_offset INTEGER NOT NULL DEFAULT 0,
+    dir_cookie TEXT NOT NULL DEFAULT '0',
+    data BLOB,
+    PRIMARY KEY (sid, fid)
+  )`,
+];
+
+export class SessionStore {
+  constructor(private readonly sql: SqlStorage) {
+    for (const s of SCHEMA) sql.exec(s);
+  }
+
+  create(sid: string): void {
+    this.sql.exec(`INSERT INTO session (sid, started) VALUES (?, ?)`, sid, Date.now());
+  }
+
+  setVersion(sid: string, dialect: Dialect | null, msize: number): void {
+    this.sql.exec(`UPDATE session SET dialect = ?, msize = ? WHERE sid = ?`, dialect, msize, sid);
+  }
+
+  load(sid: string): SessionRecord | null {
+    const rows = this.sql.exec(`SELECT sid, dialect, msize FROM session WHERE sid = ?`, sid).toArray();
+    if (!rows.length) return null;
+    const r = rows[0]!;
+    return { sid, dialect: r.dialect as Dialect | null, msize: r.msize as number };
+  }
+
+  fids(sid: string): FidState[] {
+    return this.sql
+      .exec(`SELECT * FROM fid WHERE sid = ?`, sid)
+      .toArray()
+      .map((r) => ({
+        fid: r.fid as number,
+        kind: r.kind as FidState["kind"],
+        ino: r.ino as number,
+        top: r.top as number,
+        uid: r.uid as number,
+        open: r.open_flags === null ? null : { flags: r.open_flags as number, etag: r.open_etag as string | null },
+        dirOffset: r.dir_offset as number,
+        dirCookie: BigInt(r.dir_cookie as string),
+        data: r.data instanceof ArrayBuffer ? new Uint8Array(r.data) : null,
+      }));
+  }
+
+  putFid(sid: string, f: FidState): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO fid (sid, fid, kind, ino, top, uid, open_flags, open_etag, dir_offset, dir_cookie, data)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      sid,
+      f.fid,
+      f.kind,
+      f.ino,
+      f.top,
+      f.uid,
+      f.open?.flags ?? null,
+      f.open?.etag ?? null,
+      f.dirOffset,
+      f.dirCookie.toString(),
+      f.data ? (f.data.slice().buffer as ArrayBuffer) : null,
+    );
+  }
+
+  deleteFid(sid: string, fid: number): void {
+    this.sql.exec(`DELETE FROM fid WHERE sid = ? AND fid = ?`, sid, fid);
+  }
+
+  clearFids(sid: string): void {
+    this.sql.exec(`DELETE FROM fid WHERE sid = ?`, sid);
+  }
+
+  /** Ends a session: its fids are released. */
+  end(sid: string): void {
+    this.clearFids(sid);
+    this.sql.exec(`DELETE FROM session WHERE sid = ?`, sid);
+  }
+
+  /**
+   * Ends every session whose socket is gone. A restart or deploy closes
+   * sockets without webSocketClose ever running (platform facts), so the
+   * sessions are matched against the sockets that still exist.
+   */
+  sweep(live: Set<string>): string[] {
+    const gone = this.sql
+      .exec(`SELECT sid FROM session`)
+      .toArray()
+      .map((r) => r.sid as string)
+      .filter((sid) => !live.has(sid));
+    for (const sid of gone) this.end(sid);
+    return gone;
+  }
+
+  count(): number {
+    return this.sql.exec(`SELECT count(*) AS n FROM session`).one().n as number;
+  }
+}

@@ -1,0 +1,278 @@
+// One 9P session per WebSocket: negotiated version and msize, the fid table,
+// the requests in flight. Requests run concurrently and reply in any order;
+// handlers interleave at every await, so they re-check state after each one.
+
+import {
+  type Dialect,
+  ERRNO,
+  FramingError,
+  type Message,
+  type MessageInit,
+  MessageError,
+  type Msg,
+  NOTAG,
+  P9Error,
+  P9_IOHDRSZ,
+  PLATFORM_MSIZE_CEILING,
+  alignedIounit,
+  decode,
+  encode,
+  errorReply,
+  format,
+  matchVersion,
+  negotiate,
+} from "../protocol/index.ts";
+import type { ShareFs } from "../storage/share-fs.ts";
+import type { ByteBudget } from "./budget.ts";
+import { CLOSE } from "./close-codes.ts";
+import type { FidState, SessionStore } from "./session-store.ts";
+
+/** What a handler answers: a message to encode, or one already encoded. */
+export type Reply = MessageInit | Uint8Array;
+
+export interface RequestContext {
+  /** Aborted when the request is flushed (or the session ends). */
+  readonly signal: AbortSignal;
+  /** Takes `n` bytes of the object's in-flight budget until the reply is sent. */
+  reserve(n: number): Promise<void>;
+}
+
+export type Handler<N extends Message["type"]> = (s: Session, m: Msg<N>, ctx: RequestContext) => Reply | Promise<Reply>;
+export type HandlerTable = { [N in Message["type"]]?: Handler<N> };
+
+export interface SessionLimits {
+  msizeCap: number;
+  capSource: string;
+  iounit: "zero" | "aligned";
+  readOnly: boolean;
+}
+
+/** What a session needs from the object that holds it. */
+export interface SessionHost {
+  readonly fs: ShareFs;
+  readonly store: SessionStore;
+  readonly budget: ByteBudget;
+  readonly limits: SessionLimits;
+  readonly handlers: HandlerTable;
+  send(bytes: Uint8Array): void;
+  close(code: number, reason: string): void;
+  log(msg: string): void;
+}
+
+interface InFlight {
+  readonly ctl: AbortController;
+  readonly done: Promise<void>;
+}
+
+export class Session {
+  dialect: Dialect | null = null;
+  msize = 0;
+  private readonly fids = new Map<number, FidState>();
+  private readonly inflight = new Map<number, InFlight>();
+  private closed = false;
+
+  private constructor(
+    readonly sid: string,
+    readonly host: SessionHost,
+  ) {}
+
+  /** A new session for a new socket. */
+  static start(sid: string, host: SessionHost): Session {
+    host.store.create(sid);
+    return new Session(sid, host);
+  }
+
+  /** The session of a socket whose object hibernated: state comes back from SQLite. */
+  static restore(sid: string, host: SessionHost): Session | null {
+    const rec = host.store.load(sid);
+    if (!rec) return null;
+    const s = new Session(sid, host);
+    s.dialect = rec.dialect;
+    s.msize = rec.msize;
+    for (const f of host.store.fids(sid)) s.fids.set(f.fid, f);
+    return s;
+  }
+
+  get fs(): ShareFs {
+    return this.host.fs;
+  }
+
+  /** The iounit given in Rlopen/Rlcreate (0 = "msize - 24"). */
+  get iounit(): number {
+    return this.host.limits.iounit === "aligned" ? alignedIounit(this.msize) : 0;
+  }
+
+  /** The I/O size the client will use, reported as st_blksize. */
+  get blksize(): number {
+    return this.iounit || this.msize - P9_IOHDRSZ;
+  }
+
+  get fidCount(): number {
+    return this.fids.size;
+  }
+
+  fid(n: number): FidState {
+    const f = this.fids.get(n);
+    if (f === undefined) throw new P9Error(ERRNO.EBADF, `unknown fid ${n}`);
+    return f;
+  }
+
+  hasFid(n: number): boolean {
+    return this.fids.has(n);
+  }
+
+  putFid(f: FidState): void {
+    this.fids.set(f.fid, f);
+    this.host.store.putFid(this.sid, f);
+  }
+
+  dropFid(n: number): void {
+    if (this.fids.delete(n)) this.host.store.deleteFid(this.sid, n);
+  }
+
+  /** Handles one WebSocket message; resolves once its reply (if any) is sent. */
+  async receive(bytes: Uint8Array): Promise<void> {
+    if (this.closed) return;
+    const limit = this.dialect ? this.msize : PLATFORM_MSIZE_CEILING;
+    let msg: Message;
+    try {
+      msg = decode(bytes, this.dialect ?? "9P2000.L", limit);
+    } catch (e) {
+      return this.badMessage(e, bytes.byteLength, limit);
+    }
+    if (msg.type === "Tversion") return this.version(msg);
+    if (!this.dialect) {
+      return this.end(CLOSE.NO_VERSION, `${msg.type} before Tversion: Tversion must be the first message`);
+    }
+    if (!msg.type.startsWith("T")) {
+      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, `${msg.type} is a reply`));
+    }
+    if (this.inflight.has(msg.tag)) {
+      this.host.log(`session ${this.sid}: tag ${msg.tag} reused while in flight (${msg.type})`);
+      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, "tag in use"));
+    }
+    if (msg.type === "Tflush") return this.flush(msg);
+    const ctl = new AbortController();
+    const done = this.run(msg, ctl.signal);
+    this.inflight.set(msg.tag, { ctl, done });
+    await done;
+  }
+
+  private badMessage(e: unknown, size: number, limit: number): void {
+    if (e instanceof FramingError) {
+      const code = size > limit ? CLOSE.TOO_BIG : CLOSE.PROTOCOL;
+      this.host.log(`session ${this.sid}: ${e.message}; closing`);
+      return this.end(code, e.message);
+    }
+    if (e instanceof MessageError && e.tag !== null && this.dialect) {
+      this.host.log(`session ${this.sid}: bad message: ${e.message}`);
+      return this.reply(e.tag, errorReply(this.dialect, e.tag, e.errno, e.message));
+    }
+    const reason = e instanceof Error ? e.message : String(e);
+    return this.end(CLOSE.NO_VERSION, `${reason} before Tversion`);
+  }
+
+  /** Tversion: aborts everything in flight, drops every fid, negotiates afresh. */
+  private async version(m: Msg<"Tversion">): Promise<void> {
+    for (const t of this.inflight.values()) t.ctl.abort(new P9Error(ERRNO.ECANCELED, "session reset by Tversion"));
+    await Promise.allSettled([...this.inflight.values()].map((t) => t.done));
+    for (const n of [...this.fids.keys()]) this.dropFid(n);
+    const { limits } = this.host;
+    const neg = negotiate(m.msize, m.version, { cap: limits.msizeCap, capSource: limits.capSource });
+    if (!neg.ok) {
+      this.dialect = null;
+      this.host.store.setVersion(this.sid, null, 0);
+      this.host.log(`session ${this.sid}: refused Tversion: ${neg.reason}`);
+      const v = matchVersion(m.version);
+      const d = v === "unknown" ? "9P2000" : v;
+      return this.reply(m.tag, errorReply(d, m.tag, ERRNO.EINVAL, neg.reason));
+    }
+    this.dialect = neg.version === "unknown" ? null : neg.version;
+    this.msize = neg.version === "unknown" ? 0 : neg.msize;
+    this.host.store.setVersion(this.sid, this.dialect, this.msize);
+    if (neg.lowered) {
+      this.host.log(`session ${this.sid}: msize ${neg.lowered.from} lowered to ${neg.lowered.to}: ${neg.lowered.reason}`);
+    }
+    this.reply(m.tag, { type: "Rversion", tag: m.tag, msize: neg.msize, version: neg.version });
+  }
+
+  /** Tflush: the flushed request answers first (if it still does), then Rflush (flush(5)). */
+  private async flush(m: Msg<"Tflush">): Promise<void> {
+    const t = this.inflight.get(m.oldtag);
+    if (t) {
+      t.ctl.abort(new P9Error(ERRNO.EINTR, "flushed"));
+      await t.done;
+    }
+    this.reply(m.tag, { type: "Rflush", tag: m.tag });
+  }
+
+  private async run(msg: Message, signal: AbortSignal): Promise<void> {
+    const dialect = this.dialect!;
+    const holds: (() => void)[] = [];
+    const ctx: RequestContext = {
+      signal,
+      reserve: async (n) => {
+        holds.push(await this.host.budget.acquire(n, signal));
+      },
+    };
+    try {
+      let out: Reply;
+      try {
+        const handler = this.host.handlers[msg.type] as Handler<typeof msg.type> | undefined;
+        if (!handler) throw new P9Error(dialect === "9P2000.L" ? ERRNO.EOPNOTSUPP : ERRNO.ENOSYS);
+        out = await handler(this, msg as never, ctx);
+      } catch (e) {
+        // A flushed request that gave up sends nothing: Rflush answers for it.
+        if (signal.aborted && !this.closed) return;
+        out = this.errorFor(msg, e);
+      }
+      if (this.closed) return;
+      this.reply(msg.tag, out);
+    } finally {
+      this.inflight.delete(msg.tag);
+      for (const give of holds) give();
+    }
+  }
+
+  private errorFor(msg: Message, e: unknown): MessageInit {
+    const d = this.dialect ?? "9P2000.L";
+    if (e instanceof P9Error) return errorReply(d, msg.tag, e.errno, e.message);
+    this.host.log(
+      `session ${this.sid}: ${format(msg, d)} failed unexpectedly: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    );
+    return errorReply(d, msg.tag, ERRNO.EIO);
+  }
+
+  /** Sends a reply, never larger than msize (a larger one would kill a Linux mount). */
+  private reply(tag: number, out: Reply): void {
+    const d = this.dialect ?? "9P2000";
+    let bytes = out instanceof Uint8Array ? out : encode(out, tagDialect(out, d));
+    if (this.msize > 0 && bytes.byteLength > this.msize && tag !== NOTAG) {
+      this.host.log(`session ${this.sid}: reply of ${bytes.byteLength} bytes exceeds msize ${this.msize}; sent EIO instead`);
+      bytes = encode(errorReply(d, tag, ERRNO.EIO), d);
+    }
+    this.host.send(bytes);
+  }
+
+  /** Closes the socket and ends the session. */
+  end(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.inflight.values()) t.ctl.abort(new P9Error(ERRNO.ECONNRESET, "session ended"));
+    this.host.close(code, reason);
+  }
+
+  /** The socket is gone: abort what runs and forget the session. */
+  abandon(): void {
+    this.closed = true;
+    for (const t of this.inflight.values()) t.ctl.abort(new P9Error(ERRNO.ECONNRESET, "session ended"));
+    this.fids.clear();
+  }
+}
+
+/** Rversion and the error replies of a refused Tversion are valid before any dialect. */
+function tagDialect(out: MessageInit, d: Dialect): Dialect {
+  if (out.type === "Rlerror") return "9P2000.L";
+  if (out.type === "Rerror") return "errno" in out && out.errno !== undefined ? "9P2000.u" : "9P2000";
+  return d;
+}

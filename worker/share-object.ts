@@ -1,0 +1,195 @@
+// The share's Durable Object: one per bucket + prefix. It terminates the 9P
+// sessions (one per WebSocket, accepted with the hibernation API) and owns
+// the share's namespace in its SQLite.
+
+import { DurableObject } from "cloudflare:workers";
+import { PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
+import { ShareFs } from "../storage/share-fs.ts";
+import { ByteBudget } from "./budget.ts";
+import { CLOSE } from "./close-codes.ts";
+import { type Config, type ShareConfig, objectName } from "./config.ts";
+import { bucketOf, configOf, fsidOf } from "./env.ts";
+import { HANDLERS } from "./handlers/index.ts";
+import { SessionStore } from "./session-store.ts";
+import { type SessionHost, Session } from "./session.ts";
+
+/** Header the worker sets when it hands a request to the object. */
+export const SHARE_HEADER = "X-Edge9p-Share";
+export const SUBPROTOCOL = "9p";
+
+interface Attachment {
+  sid: string;
+}
+
+interface Ready {
+  name: string;
+  share: ShareConfig;
+  config: Config;
+  fs: ShareFs;
+}
+
+export class ShareObject extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly store: SessionStore;
+  private readonly sessions = new Map<WebSocket, Session>();
+  private ready: Ready | null = null;
+  private budget: ByteBudget | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v)`);
+    this.store = new SessionStore(this.sql);
+    // Counts constructions: each wake-up from hibernation is one.
+    this.sql.exec(`INSERT INTO meta (k, v) VALUES ('boots', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`);
+    // Sessions whose socket is gone (a restart or deploy closes sockets
+    // without webSocketClose): release their fids.
+    const live = new Set<string>();
+    for (const ws of ctx.getWebSockets()) {
+      const a = ws.deserializeAttachment() as Attachment | null;
+      if (a?.sid) live.add(a.sid);
+    }
+    const swept = this.store.sweep(live);
+    if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
+    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
+    if (rows.length) this.init(rows[0]!.v as string);
+  }
+
+  /** Builds the share's filesystem; null (and a log line) if the configuration is bad. */
+  private init(name: string): Ready | null {
+    if (this.ready?.name === name) return this.ready;
+    const c = configOf(this.env);
+    if (!c.ok) {
+      console.error(c.error);
+      return null;
+    }
+    const share = c.config.shares[name];
+    if (!share) {
+      console.error(`share ${name} is no longer configured`);
+      return null;
+    }
+    const oname = objectName(share);
+    const fs = new ShareFs(
+      this.sql,
+      bucketOf(this.env, share),
+      {
+        prefix: share.prefix,
+        uid: share.uid,
+        gid: share.gid,
+        fileMode: share.file_mode,
+        dirMode: share.dir_mode,
+        revalidateMs: c.config.dir_revalidate_ms,
+        quotaBytes: c.config.quota_bytes,
+        fsid: fsidOf(oname),
+      },
+      (msg) => console.log(`[${name}] ${msg}`),
+    );
+    this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('share', ?)`, name);
+    this.budget ??= new ByteBudget(c.config.inflight_bytes);
+    this.ready = { name, share, config: c.config, fs };
+    return this.ready;
+  }
+
+  private host(ws: WebSocket, r: Ready): SessionHost {
+    return {
+      fs: r.fs,
+      store: this.store,
+      budget: this.budget!,
+      handlers: HANDLERS,
+      limits: {
+        msizeCap: r.config.msize_cap,
+        capSource: "EDGE9P.msize_cap",
+        iounit: r.config.iounit,
+        readOnly: r.share.read_only,
+      },
+      send: (bytes) => ws.send(bytes),
+      close: (code, reason) => {
+        this.forget(ws);
+        try {
+          ws.close(code, reason.slice(0, 120));
+        } catch (e) {
+          console.error(`close failed: ${(e as Error).message}`);
+        }
+      },
+      log: (msg) => console.log(`[${r.name}] ${msg}`),
+    };
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    const name = request.headers.get(SHARE_HEADER);
+    const r = name ? this.init(name) : null;
+    if (!r) return new Response("share not configured\n", { status: 500 });
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const sid = crypto.randomUUID();
+    server.serializeAttachment({ sid } satisfies Attachment);
+    this.sessions.set(server, Session.start(sid, this.host(server, r)));
+    return new Response(null, {
+      status: 101,
+      webSocket: client,
+      headers: {
+        "Sec-WebSocket-Protocol": SUBPROTOCOL,
+        "X-Edge9p-Session": sid,
+        "X-Edge9p-Msize-Max": String(r.config.msize_cap),
+        "X-Edge9p-Msize-Reason":
+          r.config.msize_cap < 33_554_432 ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
+      },
+    });
+  }
+
+  /** The session of a socket, restored from SQLite after a hibernation. */
+  private sessionOf(ws: WebSocket): Session | null {
+    let s = this.sessions.get(ws);
+    if (s) return s;
+    const a = ws.deserializeAttachment() as Attachment | null;
+    if (!this.ready || !a?.sid) return null;
+    s = Session.restore(a.sid, this.host(ws, this.ready)) ?? undefined;
+    if (s) this.sessions.set(ws, s);
+    return s ?? null;
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: ArrayBuffer | string): Promise<void> {
+    try {
+      const s = this.sessionOf(ws);
+      if (!s) {
+        ws.close(CLOSE.SESSION_LOST, "session state is gone: reconnect");
+        return;
+      }
+      if (typeof message === "string") {
+        s.end(CLOSE.UNSUPPORTED, "9P messages are binary WebSocket messages");
+        return;
+      }
+      await s.receive(new Uint8Array(message));
+    } catch (e) {
+      console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
+      this.forget(ws);
+      ws.close(CLOSE.INTERNAL, "internal error");
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    try {
+      this.forget(ws);
+      // The object must answer the close itself (platform facts); 1005, 1006
+      // and 1015 are reserved and cannot be sent.
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE.NORMAL : code, reason);
+    } catch (e) {
+      console.error(`ShareObject.webSocketClose: ${(e as Error).message}`);
+    }
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    console.error(`ShareObject.webSocketError: ${error instanceof Error ? error.message : String(error)}`);
+    this.forget(ws);
+  }
+
+  /** Ends the socket's session: aborts its requests and releases its fids. */
+  private forget(ws: WebSocket): void {
+    const s = this.sessions.get(ws);
+    this.sessions.delete(ws);
+    const a = ws.deserializeAttachment() as Attachment | null;
+    s?.abandon();
+    if (a?.sid) this.store.end(a.sid);
+  }
+}
