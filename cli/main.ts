@@ -1,18 +1,21 @@
 // `edge9p <command>`: dispatches to the subcommands.
 
 import { readFileSync } from "node:fs";
+import { bridgeCommand } from "../bridge/command.ts";
 
 const USAGE = `usage: edge9p <command> [options]
 
 commands:
+  bridge     9P over TCP <-> 9P over WebSocket, for Linux guests (edge9p bridge --help)
   help       this text
   version    print the version
 `;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  void rest;
   switch (cmd) {
+    case "bridge":
+      return bridgeCommand(rest);
     case undefined:
     case "help":
     case "--help":

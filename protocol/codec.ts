@@ -117,6 +117,11 @@ export function format(msg: Message | MessageInit, d: Dialect): string {
   return body === "" ? `${msg.type} tag=${msg.tag}` : `${msg.type} tag=${msg.tag} ${body}`;
 }
 
+/** The type number of a message from its header, without decoding it (null if too short). */
+export function peekType(bytes: Uint8Array): number | null {
+  return bytes.byteLength < HEADER_SIZE ? null : HEADER.read(new Reader(bytes), "9P2000").type;
+}
+
 /** The tag of a message from its header, without decoding it (null if too short). */
 export function peekTag(bytes: Uint8Array): number | null {
   return bytes.byteLength < HEADER_SIZE ? null : HEADER.read(new Reader(bytes), "9P2000").tag;

@@ -26,6 +26,8 @@ function timeOf(d: Date): Timespec {
 }
 
 export class Importer {
+  /** R2 list calls made, for the object's stats. */
+  lists = 0;
   /** Imports in progress, so concurrent lookups share one listing. */
   private readonly running = new Map<number, Promise<ImportStats>>();
 
@@ -67,6 +69,7 @@ export class Importer {
         include: ["customMetadata", "httpMetadata"],
       } as R2ListOptions);
       stats.lists++;
+      this.lists++;
       // The directory may have been removed while we listed.
       if (this.ns.get(dir.ino) === null) return stats;
       // Prefixes first: a name that is both a prefix and an object is a directory.

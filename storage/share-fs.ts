@@ -51,6 +51,11 @@ export class ShareFs {
     await this.importer.ensureFresh(dir, this.opts.revalidateMs);
   }
 
+  /** R2 list calls this filesystem made since the object started. */
+  get listCalls(): number {
+    return this.importer.lists;
+  }
+
   /** Forces a new listing of a directory from R2. */
   async reimport(dir: Inode): Promise<void> {
     await this.importer.importDir(dir);

@@ -113,7 +113,9 @@ function describe(error: z.ZodError): string {
   return error.issues
     .map((i) => {
       const path = [CONFIG_VAR, ...i.path.map(String)].join(".");
-      return `${path}: ${i.message}`;
+      // A bad record key (a share name) carries the reason in its own issues.
+      const inner = i.code === "invalid_key" ? i.issues[0]?.message : undefined;
+      return `${path}: ${inner ?? i.message}`;
     })
     .join("; ");
 }

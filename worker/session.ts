@@ -61,7 +61,7 @@ export interface SessionHost {
 
 interface InFlight {
   readonly ctl: AbortController;
-  readonly done: Promise<void>;
+  done: Promise<void>;
 }
 
 export class Session {
@@ -152,10 +152,12 @@ export class Session {
       return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, "tag in use"));
     }
     if (msg.type === "Tflush") return this.flush(msg);
-    const ctl = new AbortController();
-    const done = this.run(msg, ctl.signal);
-    this.inflight.set(msg.tag, { ctl, done });
-    await done;
+    // Registered before the handler starts: a handler may finish (and free
+    // its tag) before run() returns its promise.
+    const entry: InFlight = { ctl: new AbortController(), done: Promise.resolve() };
+    this.inflight.set(msg.tag, entry);
+    entry.done = this.run(msg, entry);
+    await entry.done;
   }
 
   private badMessage(e: unknown, size: number, limit: number): void {
@@ -206,7 +208,8 @@ export class Session {
     this.reply(m.tag, { type: "Rflush", tag: m.tag });
   }
 
-  private async run(msg: Message, signal: AbortSignal): Promise<void> {
+  private async run(msg: Message, entry: InFlight): Promise<void> {
+    const { signal } = entry.ctl;
     const dialect = this.dialect!;
     const holds: (() => void)[] = [];
     const ctx: RequestContext = {
@@ -229,7 +232,7 @@ export class Session {
       if (this.closed) return;
       this.reply(msg.tag, out);
     } finally {
-      this.inflight.delete(msg.tag);
+      if (this.inflight.get(msg.tag) === entry) this.inflight.delete(msg.tag);
       for (const give of holds) give();
     }
   }

@@ -17,6 +17,19 @@ import { type SessionHost, Session } from "./session.ts";
 export const SHARE_HEADER = "X-Edge9p-Share";
 export const SUBPROTOCOL = "9p";
 
+export interface ShareStats {
+  share: string | null;
+  /** Constructions of this object: each wake-up from hibernation adds one. */
+  boots: number;
+  sessions: number;
+  sockets: number;
+  /** R2 list calls since the object was constructed. */
+  listCalls: number;
+  inflightBytes: number;
+  /** Most reply bytes held at once since the object was constructed. */
+  inflightHighWater: number;
+}
+
 interface Attachment {
   sid: string;
 }
@@ -31,7 +44,13 @@ interface Ready {
 export class ShareObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private readonly store: SessionStore;
-  private readonly sessions = new Map<WebSocket, Session>();
+  /**
+   * Sessions by id. Keyed by the attachment's session id, not by the
+   * WebSocket object: the object handed to webSocketMessage need not be the
+   * one accepted, and two Session objects for one socket would each see
+   * only part of its requests in flight.
+   */
+  private readonly sessions = new Map<string, Session>();
   private ready: Ready | null = null;
   private budget: ByteBudget | null = null;
 
@@ -46,8 +65,8 @@ export class ShareObject extends DurableObject<Env> {
     // without webSocketClose): release their fids.
     const live = new Set<string>();
     for (const ws of ctx.getWebSockets()) {
-      const a = ws.deserializeAttachment() as Attachment | null;
-      if (a?.sid) live.add(a.sid);
+      const sid = sidOf(ws);
+      if (sid) live.add(sid);
     }
     const swept = this.store.sweep(live);
     if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
@@ -124,7 +143,7 @@ export class ShareObject extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server);
     const sid = crypto.randomUUID();
     server.serializeAttachment({ sid } satisfies Attachment);
-    this.sessions.set(server, Session.start(sid, this.host(server, r)));
+    this.sessions.set(sid, Session.start(sid, this.host(server, r)));
     return new Response(null, {
       status: 101,
       webSocket: client,
@@ -138,14 +157,29 @@ export class ShareObject extends DurableObject<Env> {
     });
   }
 
+  /** Figures about this object, for tests, benchmarks and operators. */
+  stats(): ShareStats {
+    const boots = this.sql.exec(`SELECT v FROM meta WHERE k = 'boots'`).one().v as number;
+    return {
+      share: this.ready?.name ?? null,
+      boots,
+      sessions: this.store.count(),
+      sockets: this.ctx.getWebSockets().length,
+      listCalls: this.ready?.fs.listCalls ?? 0,
+      inflightBytes: this.budget?.inUse ?? 0,
+      inflightHighWater: this.budget?.highWater ?? 0,
+    };
+  }
+
   /** The session of a socket, restored from SQLite after a hibernation. */
   private sessionOf(ws: WebSocket): Session | null {
-    let s = this.sessions.get(ws);
+    const sid = sidOf(ws);
+    if (sid === null) return null;
+    let s = this.sessions.get(sid);
     if (s) return s;
-    const a = ws.deserializeAttachment() as Attachment | null;
-    if (!this.ready || !a?.sid) return null;
-    s = Session.restore(a.sid, this.host(ws, this.ready)) ?? undefined;
-    if (s) this.sessions.set(ws, s);
+    if (!this.ready) return null;
+    s = Session.restore(sid, this.host(ws, this.ready)) ?? undefined;
+    if (s) this.sessions.set(sid, s);
     return s ?? null;
   }
 
@@ -160,7 +194,16 @@ export class ShareObject extends DurableObject<Env> {
         s.end(CLOSE.UNSUPPORTED, "9P messages are binary WebSocket messages");
         return;
       }
-      await s.receive(new Uint8Array(message));
+      // Not awaited: workerd delivers a socket's next message only once this
+      // handler returns, and requests must run concurrently (many tags in
+      // flight, replies in any order). waitUntil keeps the object alive for it.
+      this.ctx.waitUntil(
+        s.receive(new Uint8Array(message)).catch((e) => {
+          console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
+          this.forget(ws);
+          ws.close(CLOSE.INTERNAL, "internal error");
+        }),
+      );
     } catch (e) {
       console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
       this.forget(ws);
@@ -186,10 +229,15 @@ export class ShareObject extends DurableObject<Env> {
 
   /** Ends the socket's session: aborts its requests and releases its fids. */
   private forget(ws: WebSocket): void {
-    const s = this.sessions.get(ws);
-    this.sessions.delete(ws);
-    const a = ws.deserializeAttachment() as Attachment | null;
-    s?.abandon();
-    if (a?.sid) this.store.end(a.sid);
+    const sid = sidOf(ws);
+    if (sid === null) return;
+    this.sessions.get(sid)?.abandon();
+    this.sessions.delete(sid);
+    this.store.end(sid);
   }
+}
+
+function sidOf(ws: WebSocket): string | null {
+  const a = ws.deserializeAttachment() as Attachment | null;
+  return a?.sid ?? null;
 }

@@ -119,3 +119,83 @@ export async function listDir(c: Client, path: string, count = 8192): Promise<{ 
   c.releaseFid(fid);
   return { entries, calls };
 }
+
+/** The share's Durable Object, for its stats. */
+export function shareObject(share = "main") {
+  const prefix = share === "other" ? "other/deeper" : share;
+  return (env as unknown as { SHARE: DurableObjectNamespace<import("../../../worker/share-object.ts").ShareObject> }).SHARE.getByName(
+    `edge9p-test/${prefix}`,
+  );
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function text(b: Uint8Array): string {
+  return new TextDecoder().decode(b);
+}
+
+export function bytes(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+/** Deterministic pseudo-random bytes. */
+export function noise(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A session driven by raw messages, to see replies exactly as they come. */
+export async function rawSession(share = "main") {
+  const res = await upgrade(share);
+  const ws = res.webSocket!;
+  const queue: (Uint8Array | string)[] = [];
+  const waiters: ((m: Uint8Array | string) => void)[] = [];
+  let closeInfo: { code: number; reason: string } | null = null;
+  const closeWaiters: ((c: { code: number; reason: string }) => void)[] = [];
+  ws.binaryType = "arraybuffer";
+  ws.addEventListener("message", (ev) => {
+    const m = typeof ev.data === "string" ? ev.data : new Uint8Array(ev.data as ArrayBuffer);
+    const w = waiters.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  ws.addEventListener("close", (ev) => {
+    closeInfo = { code: ev.code, reason: ev.reason };
+    for (const w of closeWaiters.splice(0)) w(closeInfo);
+  });
+  ws.accept();
+  return {
+    ws,
+    send: (b: Uint8Array | string) => ws.send(b),
+    next: (ms = 5000) =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        const m = queue.shift();
+        if (m !== undefined) return resolve(m as Uint8Array);
+        const t = setTimeout(() => reject(new Error("no message within timeout")), ms);
+        waiters.push((x) => {
+          clearTimeout(t);
+          resolve(x as Uint8Array);
+        });
+      }),
+    closed: () =>
+      new Promise<{ code: number; reason: string }>((resolve) => (closeInfo ? resolve(closeInfo) : closeWaiters.push(resolve))),
+    pending: () => queue.length,
+  };
+}
+
+/**
+ * "equal" or where two byte arrays first differ. vitest's toEqual walks
+ * typed arrays element by element and takes seconds on megabytes.
+ */
+export function diff(a: Uint8Array, b: Uint8Array): string {
+  if (a.byteLength !== b.byteLength) return `lengths differ: ${a.byteLength} and ${b.byteLength}`;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return `first difference at byte ${i}`;
+  return "equal";
+}

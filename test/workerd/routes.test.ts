@@ -1,0 +1,98 @@
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createApp } from "../../worker/app.ts";
+import { upgrade } from "./support/gateway.ts";
+
+const get = (path: string, init?: RequestInit) => exports.default.fetch(`http://gateway${path}`, init);
+
+describe("routes", () => {
+  it("answers /healthz", async () => {
+    const r = await get("/healthz");
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ ok: true });
+  });
+
+  it("describes a share: read-only flag and the msize ceiling with what sets it", async () => {
+    expect(await (await get("/v1/shares/main")).json()).toEqual({
+      name: "main",
+      read_only: false,
+      msize_max: 33554432,
+      msize_max_set_by: "Workers/Durable Objects reject WebSocket messages over 32 MiB (close 1009)",
+      url: "/v1/shares/main/9p",
+    });
+    expect(await (await get("/v1/shares/ro")).json()).toMatchObject({ read_only: true });
+  });
+
+  it("refuses an unknown share with 404", async () => {
+    for (const path of ["/v1/shares/nope", "/v1/shares/nope/9p"]) {
+      const r = await get(path, { headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "9p" } });
+      expect(r.status).toBe(404);
+      expect(await r.json()).toEqual({ error: 'no share named "nope"' });
+    }
+  });
+
+  it("refuses a plain GET on the 9P route with 426", async () => {
+    const r = await get("/v1/shares/main/9p");
+    expect(r.status).toBe(426);
+    expect((await r.json()) as object).toMatchObject({ error: expect.stringMatching(/connect with a WebSocket/) });
+  });
+
+  it("refuses a WebSocket without the 9p subprotocol with 400", async () => {
+    const r = await upgrade("main", { "Sec-WebSocket-Protocol": "chat, mqtt" });
+    expect(r.status).toBe(400);
+    expect(await r.json()).toEqual({ error: 'WebSocket subprotocol must include "9p" (offered: chat, mqtt)' });
+    const none = await exports.default.fetch("http://gateway/v1/shares/main/9p", { headers: { Upgrade: "websocket" } });
+    expect(none.status).toBe(400);
+  });
+
+  it("accepts the upgrade with subprotocol 9p and says the msize ceiling", async () => {
+    const r = await upgrade("main");
+    expect(r.status).toBe(101);
+    expect(r.headers.get("Sec-WebSocket-Protocol")).toBe("9p");
+    expect(r.headers.get("X-Edge9p-Msize-Max")).toBe("33554432");
+    r.webSocket!.accept();
+    r.webSocket!.close(1000);
+  });
+
+  it("answers unknown routes with 404 JSON", async () => {
+    const r = await get("/nope");
+    expect(r.status).toBe(404);
+    expect(await r.json()).toEqual({ error: "no route for GET /nope" });
+  });
+});
+
+describe("a bad configuration", () => {
+  const app = createApp();
+  const share = { binding: "BUCKET", bucket: "bucket-one", prefix: "x" };
+  const cases: [string, unknown, RegExp][] = [
+    ["a typo in a field name", { shares: { dev: { ...share, read_onyl: true } } }, /EDGE9P\.shares\.dev: Unrecognized key: "read_onyl"/],
+    ["a prefix with a leading slash", { shares: { dev: { ...share, prefix: "/abs" } } }, /EDGE9P\.shares\.dev\.prefix: no leading '\/'/],
+    ["msize_cap below 4096", { msize_cap: 100, shares: { dev: share } }, /EDGE9P\.msize_cap: .*4096/],
+    [
+      "overlapping prefixes in one bucket",
+      { shares: { a: { ...share, prefix: "team" }, b: { ...share, prefix: "team/x" } } },
+      /EDGE9P\.shares\.b\.prefix: overlaps share a in bucket bucket-one/,
+    ],
+    ["a missing R2 binding", { shares: { dev: { ...share, binding: "NOPE" } } }, /EDGE9P\.shares\.dev\.binding: no R2 binding named NOPE/],
+    ["no shares", { shares: {} }, /EDGE9P\.shares: configure at least one share/],
+    ["a bad share name", { shares: { "Bad Name": share } }, /EDGE9P\.shares\.Bad Name: share names are/],
+  ];
+  for (const [what, config, message] of cases) {
+    it(`answers every request with 500 naming the field: ${what}`, async () => {
+      const badEnv = { ...env, EDGE9P: config };
+      for (const path of ["/v1/shares/dev", "/v1/shares/dev/9p", "/healthz"]) {
+        const r = await app.fetch(new Request(`http://gateway${path}`), badEnv);
+        expect(r.status).toBe(500);
+        const body = (await r.json()) as { error: string };
+        expect(body.error).toMatch(message);
+      }
+    });
+  }
+
+  it("names a missing EDGE9P", async () => {
+    const { EDGE9P: _, ...rest } = env as unknown as Record<string, unknown>;
+    const r = await app.fetch(new Request("http://gateway/v1/shares/dev"), rest);
+    expect(r.status).toBe(500);
+    expect(await r.json()).toEqual({ error: "EDGE9P is not set: add [vars.EDGE9P] to wrangler.toml" });
+  });
+});
