@@ -90,6 +90,7 @@ export function statOf(i: Inode, name: Uint8Array | string, d: Dialect, target: 
     if (i.mode & 0o2000) mode |= DM.SETGID;
     if (i.mode & 0o1000) mode |= DM.SETVTX;
   }
+  mode >>>= 0; // DM bits live in the top of a u32
   const st: StatInit = {
     type: 0,
     dev: 0,

@@ -1,0 +1,98 @@
+// The 9P2000 and 9P2000.u forms: Topen, Tread of a directory (stat entries),
+// Tstat, and errors as Rerror strings.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import { DM, type Dialect, ERRNO, NOFID, type Stat, decode, encode } from "../../protocol/index.ts";
+import { put, rawSession } from "./support/gateway.ts";
+
+beforeAll(async () => {
+  await put("main", "legacy/a.txt", "alpha");
+  await put("main", "legacy/b.txt", "bravo!");
+  await put("main", "legacy/sub/c.txt", "c");
+  await put("main", "legacy/ln", "a.txt", { mode: String(0o120777) });
+});
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Parses the stat entries of a directory read. */
+function stats(data: Uint8Array, d: Dialect): Stat[] {
+  const out: Stat[] = [];
+  let at = 0;
+  while (at < data.byteLength) {
+    const size = new DataView(data.buffer, data.byteOffset + at).getUint16(0, true) + 2;
+    // Wrap the stat in an Rstat (n[2] + stat) to decode it with the codec.
+    const msg = new Uint8Array(9 + size);
+    new DataView(msg.buffer).setUint32(0, msg.byteLength, true);
+    msg[4] = 125;
+    new DataView(msg.buffer).setUint16(7, size, true);
+    msg.set(data.subarray(at, at + size), 9);
+    const m = decode(msg, d);
+    if (m.type === "Rstat") out.push(m.stat);
+    at += size;
+  }
+  return out;
+}
+
+for (const d of ["9P2000.u", "9P2000"] as const) {
+  describe(d, () => {
+    async function session() {
+      const r = await rawSession();
+      const ask = async (m: Parameters<typeof encode>[0]) => {
+        r.send(encode(m, d));
+        return decode(await r.next(), d);
+      };
+      expect(await ask({ type: "Tversion", tag: 0xffff, msize: 8192, version: d })).toMatchObject({ type: "Rversion" });
+      const attach = { type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "glenda", aname: "" } as const;
+      expect(await ask(d === "9P2000.u" ? { ...attach, n_uname: 1000 } : attach)).toMatchObject({ type: "Rattach" });
+      return ask;
+    }
+
+    it("opens and reads a file", async () => {
+      const ask = await session();
+      await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["legacy", "a.txt"] });
+      expect(await ask({ type: "Topen", tag: 1, fid: 1, mode: 0 })).toMatchObject({ type: "Ropen" });
+      const r = await ask({ type: "Tread", tag: 1, fid: 1, offset: 0n, count: 100 });
+      expect(r.type === "Rread" && text(r.data)).toBe("alpha");
+    });
+
+    it("reads a directory as whole stat entries, continuing where the last read ended", async () => {
+      const ask = await session();
+      await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["legacy"] });
+      await ask({ type: "Topen", tag: 1, fid: 1, mode: 0 });
+      const all: Stat[] = [];
+      let offset = 0n;
+      for (;;) {
+        // A small count: one or two entries per read.
+        const r = await ask({ type: "Tread", tag: 1, fid: 1, offset, count: 150 });
+        if (r.type !== "Rread") throw new Error(r.type);
+        if (r.data.byteLength === 0) break;
+        all.push(...stats(r.data, d));
+        offset += BigInt(r.data.byteLength);
+      }
+      const byName = Object.fromEntries(all.map((s) => [text(s.name), s]));
+      expect(Object.keys(byName).sort()).toEqual(["a.txt", "b.txt", "ln", "sub"]);
+      expect(byName["b.txt"]!.length).toBe(6n);
+      expect((byName.sub!.mode & DM.DIR) >>> 0).toBe(DM.DIR);
+      if (d === "9P2000.u") {
+        expect((byName.ln!.mode & DM.SYMLINK) >>> 0).toBe(DM.SYMLINK);
+        expect(byName["a.txt"]!.n_uid).toBe(1000);
+      } else {
+        expect(byName.ln!.extension).toBeUndefined();
+      }
+      // Any other offset is refused (read(5)).
+      expect(await ask({ type: "Tread", tag: 2, fid: 1, offset: 3n, count: 150 })).toMatchObject({ type: "Rerror" });
+    });
+
+    it("answers Tstat with the file's name, and errors as strings", async () => {
+      const ask = await session();
+      await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["legacy", "b.txt"] });
+      const st = await ask({ type: "Tstat", tag: 1, fid: 1 });
+      expect(st.type === "Rstat" && [text(st.stat.name), st.stat.length, text(st.stat.uid)]).toEqual(["b.txt", 6n, "1000"]);
+      const err = await ask({ type: "Twalk", tag: 2, fid: 0, newfid: 2, wnames: ["nope"] });
+      expect(err.type === "Rerror" && text(err.ename)).toBe("No such file or directory");
+      if (d === "9P2000.u") expect(err.type === "Rerror" && err.errno).toBe(ERRNO.ENOENT);
+      const ro = await ask({ type: "Tcreate", tag: 3, fid: 0, name: "x", perm: 0o644, mode: 1, ...(d === "9P2000.u" ? { extension: "" } : {}) });
+      expect(ro.type === "Rerror" && text(ro.ename)).toBe("Read-only file system");
+    });
+  });
+}
