@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
+import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { fmtRate, median, table } from "./stats.ts";
 
 const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
@@ -24,6 +25,39 @@ console.log(
       fmtRate(r.msgsPerSec),
       fmtRate(r.rawCopiesPerSec),
       (r.msgsPerSec / r.rawCopiesPerSec).toFixed(2),
+    ]),
+  ),
+);
+
+console.log("\n## Sequential read of a 64 MiB file (MB/s): gateway vs raw WebSocket + R2 range read\n");
+const gateways = await startBenchGateways();
+let read;
+let iounit;
+try {
+  read = await readThroughput(gateways);
+  iounit = await iounitPolicies(gateways);
+} finally {
+  await gateways.stop();
+}
+console.log(
+  table(
+    ["msize", "in flight", "bytes/request", "gateway MB/s", "raw MB/s", "gateway/raw"],
+    read.map((r) => [r.msize, r.inFlight, r.requestBytes, r.gatewayMBps.toFixed(1), r.rawMBps.toFixed(1), r.ratio.toFixed(2)]),
+  ),
+);
+
+console.log("\n## iounit: 0 (Linux then uses msize - 24) or 4 KiB-aligned, for 16 MiB read as Linux splits read(2) calls\n");
+console.log(
+  table(
+    ["msize", "read(2) size", "iounit 0: MB/s", "Treads", "aligned: MB/s", "Treads", "aligned/0"],
+    iounit.map((r) => [
+      r.msize,
+      r.appRead,
+      r.zeroMBps.toFixed(1),
+      r.zeroRequests,
+      r.alignedMBps.toFixed(1),
+      r.alignedRequests,
+      (r.alignedMBps / r.zeroMBps).toFixed(2),
     ]),
   ),
 );
@@ -46,7 +80,7 @@ console.log(
 );
 const ratio = alloc[1]!.bytesPerReply / alloc[0]!.bytesPerReply;
 
-const results = { date, machine, codec, alloc, sizedRepliesRatio: ratio };
+const results = { date, machine, codec, read, iounit, alloc, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote bench/results.json`);
 console.log(`sized-replies ratio=${ratio.toFixed(3)}`);

@@ -35,7 +35,22 @@ while (Date.now() < deadline && child.exitCode === null) {
   try {
     const res = await fetch(`${base}/healthz`);
     if (res.ok) {
-      console.log(`\nedge9p gateway: ${base}  (health: ${base}/healthz)\n`);
+      const share = await fetch(`${base}/v1/shares/dev`).then((r) => (r.ok ? r.json() : null));
+      const lines = [``, `edge9p gateway: ${base}  (health: ${base}/healthz)`];
+      if (share) {
+        const ws = `ws://127.0.0.1:${port}${share.url}`;
+        lines.push(
+          `share dev: ${ws}  (msize up to ${share.msize_max})`,
+          ``,
+          `for a Linux guest VM, in another terminal:`,
+          `  npx edge9p bridge ${ws}`,
+          `then in the guest (QEMU user networking reaches this machine as 10.0.2.2):`,
+          `  mount -t 9p -o trans=tcp,port=5640,version=9p2000.L,msize=1048576 10.0.2.2 /mnt`,
+          `put files into the share with any R2 tool, e.g.:`,
+          `  npx wrangler r2 object put edge9p-dev/hello.txt --local --file hello.txt`,
+        );
+      }
+      console.log(lines.join("\n") + "\n");
       break;
     }
   } catch {

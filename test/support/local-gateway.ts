@@ -24,8 +24,12 @@ export async function freePort(): Promise<number> {
 }
 
 export interface GatewayOptions {
-  /** Overrides of the EDGE9P configuration (merged over wrangler.toml's). */
-  config?: Record<string, unknown>;
+  /** Overrides of the EDGE9P configuration (merged over the dev share's); null passes none. */
+  config?: Record<string, unknown> | null;
+  /** Another worker's wrangler config (the benchmark's raw worker). */
+  wranglerConfig?: string;
+  /** Share another gateway's state directory (and so its R2 bucket). */
+  stateDir?: string;
   /** Print the gateway's output as it comes. */
   verbose?: boolean;
 }
@@ -62,8 +66,10 @@ const DEFAULT_CONFIG = {
 
 export async function startLocalGateway(opts: GatewayOptions = {}): Promise<LocalGateway> {
   const port = await freePort();
-  const stateDir = mkdtempSync(join(tmpdir(), "edge9p-gw-"));
-  const config = JSON.stringify({ ...DEFAULT_CONFIG, ...opts.config });
+  const ownState = opts.stateDir === undefined;
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), "edge9p-gw-"));
+  const configFile = opts.wranglerConfig ?? join(ROOT, "wrangler.toml");
+  const vars = opts.config === null ? [] : ["--var", `EDGE9P:${JSON.stringify({ ...DEFAULT_CONFIG, ...opts.config })}`];
   let out = "";
   let child: ChildProcess | null = null;
   let proxy: { env: Record<string, unknown>; dispose(): Promise<void> } | null = null;
@@ -76,7 +82,7 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
         join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
         "dev",
         "--config",
-        join(ROOT, "wrangler.toml"),
+        configFile,
         "--ip",
         "127.0.0.1",
         "--port",
@@ -86,8 +92,7 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
         "--persist-to",
         stateDir,
         "--show-interactive-dev-session=false",
-        "--var",
-        `EDGE9P:${config}`,
+        ...vars,
       ],
       {
         cwd: ROOT,
@@ -162,7 +167,7 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
       await kill();
       await proxy?.dispose();
       proxy = null;
-      rmSync(stateDir, { recursive: true, force: true });
+      if (ownState) rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }

@@ -2,7 +2,7 @@
 // (or at least every other session) goes on.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { ERRNO, decode, encode } from "../../protocol/index.ts";
+import { ERRNO, type MessageInit, decode, encode } from "../../protocol/index.ts";
 import { diff, mount, noise, put, rawSession, readFile } from "./support/gateway.ts";
 
 const L = "9P2000.L";
@@ -58,12 +58,13 @@ describe("bad input", () => {
 
   it("answers unknown fids with EBADF", async () => {
     const { ask } = await session();
-    for (const m of [
+    const requests: MessageInit[] = [
       { type: "Tclunk", tag: 1, fid: 77 },
       { type: "Tgetattr", tag: 1, fid: 77, request_mask: 0x7ffn },
       { type: "Twalk", tag: 1, fid: 77, newfid: 78, wnames: [] },
       { type: "Tread", tag: 1, fid: 77, offset: 0n, count: 10 },
-    ] as const) {
+    ];
+    for (const m of requests) {
       expect(await ask(m)).toEqual({ type: "Rlerror", tag: 1, ecode: ERRNO.EBADF });
     }
   });

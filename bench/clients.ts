@@ -1,0 +1,143 @@
+// Benchmark clients: the 9P protocol client over a Node WebSocket, and the
+// raw worker's client, both keeping N requests in flight over sequential
+// offsets of one file.
+
+import WebSocket from "ws";
+import { type Client, NOFID, clientOverWebSocket } from "../protocol/index.ts";
+
+const WS_OPTS = { perMessageDeflate: false, maxPayload: 64 << 20 };
+
+async function openWs(url: string, protocols: string[] = []): Promise<WebSocket> {
+  const ws = new WebSocket(url, protocols, WS_OPTS);
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return ws;
+}
+
+export interface Mounted {
+  client: Client;
+  close(): void;
+}
+
+/** A 9P session over a WebSocket, version negotiated and attached as fid 0. */
+export async function mount9p(url: string, msize: number): Promise<Mounted> {
+  const ws = await openWs(url, ["9p"]);
+  const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
+  await client.version(msize);
+  await client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+  return { client, close: () => ws.close() };
+}
+
+/** Reads a whole file with `inFlight` Treads outstanding; returns seconds. */
+export async function read9p(m: Mounted, path: string[], size: number, inFlight: number): Promise<number> {
+  const c = m.client;
+  const fid = c.allocFid();
+  await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: path });
+  const open = await c.request({ type: "Tlopen", fid, flags: 0 });
+  // As Linux does: iounit when the server gives one, else msize - 24.
+  const count = open.iounit || c.msize - 24;
+  let next = 0;
+  let got = 0;
+  const start = performance.now();
+  const worker = async () => {
+    while (next < size) {
+      const off = next;
+      next += count;
+      const r = await c.request({ type: "Tread", fid, offset: BigInt(off), count });
+      got += r.data.byteLength;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const secs = (performance.now() - start) / 1000;
+  await c.request({ type: "Tclunk", fid });
+  c.releaseFid(fid);
+  if (got !== size) throw new Error(`read ${got} of ${size} bytes`);
+  return secs;
+}
+
+export interface RawConn {
+  /** Sends one request, resolves with the reply's length. */
+  ask(offset: number, length: number, echo?: boolean): Promise<number>;
+  close(): void;
+}
+
+export async function rawConnect(url: string): Promise<RawConn> {
+  const ws = await openWs(url);
+  ws.binaryType = "arraybuffer";
+  const waiting = new Map<number, (n: number) => void>();
+  let nextId = 1;
+  ws.on("message", (data: ArrayBuffer) => {
+    const id = new DataView(data).getUint32(0, true);
+    waiting.get(id)?.(data.byteLength - 4);
+    waiting.delete(id);
+  });
+  return {
+    ask(offset, length, echo = false) {
+      const id = nextId++;
+      const req = new DataView(new ArrayBuffer(16));
+      req.setUint32(0, id, true);
+      req.setBigUint64(4, BigInt(offset), true);
+      req.setUint32(12, (echo ? 0x80000000 : 0) | length, true);
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        ws.send(new Uint8Array(req.buffer));
+      });
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** The raw limit: the same reads, no 9P. Returns seconds. */
+export async function readRaw(conn: RawConn, size: number, count: number, inFlight: number, echo = false): Promise<number> {
+  let next = 0;
+  let got = 0;
+  const start = performance.now();
+  const worker = async () => {
+    while (next < size) {
+      const off = next;
+      const len = Math.min(count, size - off);
+      next += count;
+      const n = await conn.ask(off, len, echo);
+      if (n !== len) throw new Error(`raw reply of ${n} bytes to a request of ${len} at ${off}`);
+      got += n;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  if (got !== size) throw new Error(`raw read ${got} of ${size} bytes`);
+  return (performance.now() - start) / 1000;
+}
+
+/**
+ * Reads a file the way Linux serves an application's read(2) of `appRead`
+ * bytes with cache=none: each read becomes Treads of at most `rsize` bytes
+ * (iounit, or msize - 24 when iounit is 0), one after another. Returns seconds
+ * and the number of Treads.
+ */
+export async function readAsLinux(
+  m: Mounted,
+  path: string[],
+  size: number,
+  appRead: number,
+  rsize: number,
+): Promise<{ secs: number; requests: number }> {
+  const c = m.client;
+  const fid = c.allocFid();
+  await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: path });
+  await c.request({ type: "Tlopen", fid, flags: 0 });
+  let requests = 0;
+  const start = performance.now();
+  for (let app = 0; app < size; app += appRead) {
+    const end = Math.min(size, app + appRead);
+    for (let off = app; off < end; ) {
+      const r = await c.request({ type: "Tread", fid, offset: BigInt(off), count: Math.min(rsize, end - off) });
+      requests++;
+      off += r.data.byteLength;
+    }
+  }
+  const secs = (performance.now() - start) / 1000;
+  await c.request({ type: "Tclunk", fid });
+  c.releaseFid(fid);
+  return { secs, requests };
+}

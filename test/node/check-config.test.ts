@@ -1,0 +1,50 @@
+// npm run check: the configuration is validated before deploy as the worker
+// would validate it, and a typo fails with the field named.
+
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { checkConfig } from "../../scripts/check-config.ts";
+import { ROOT } from "../support/local-gateway.ts";
+
+/** wrangler.toml with `edit` applied, in a temporary directory. */
+function variant(edit: (toml: string) => string): string {
+  const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(
+    'main = "worker/index.ts"',
+    `main = "${join(ROOT, "worker/index.ts")}"`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), "edge9p-check-"));
+  const path = join(dir, "wrangler.toml");
+  writeFileSync(path, edit(toml));
+  return path;
+}
+
+describe("npm run check", () => {
+  it("passes the shipped configuration and the tests' one", () => {
+    expect(checkConfig(join(ROOT, "wrangler.toml")).ok).toBe(true);
+    expect(checkConfig(join(ROOT, "test/workerd/wrangler.toml")).ok).toBe(true);
+  });
+
+  it("fails on a typo, naming the field", () => {
+    const r = checkConfig(variant((t) => t.replace('prefix = ""', 'prefx = ""')));
+    expect(r).toEqual({ ok: false, lines: [expect.stringMatching(/EDGE9P\.shares\.dev: Unrecognized key: "prefx"/)] });
+  });
+
+  it("fails when a share names the wrong bucket for its binding", () => {
+    const r = checkConfig(variant((t) => t.replace('bucket = "edge9p-dev"', 'bucket = "another-bucket"')));
+    expect(r.ok).toBe(false);
+    expect(r.lines.join("\n")).toMatch(/EDGE9P\.shares\.dev\.bucket: "another-bucket", but binding DEV_BUCKET is bucket "edge9p-dev"/);
+  });
+
+  it("exits non-zero from the command line", async () => {
+    const path = variant((t) => t.replace("msize_cap = 4194304", "msize_cap = 1000"));
+    const run = promisify(execFile);
+    await expect(run(process.execPath, ["--import", "tsx", join(ROOT, "scripts/check-config.ts"), "--config", path])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/EDGE9P\.msize_cap/),
+    });
+  });
+});
