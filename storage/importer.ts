@@ -5,7 +5,7 @@
 // of its own.
 
 import { S_IF } from "../protocol/index.ts";
-import { segmentName } from "./keys.ts";
+import { dirPrefixOf, segmentName } from "./keys.ts";
 import { parseObjectAttrs } from "./metadata.ts";
 import { type Namespace, hex, nowSpec } from "./namespace.ts";
 import type { Inode, Timespec } from "./types.ts";
@@ -33,7 +33,8 @@ export class Importer {
 
   constructor(
     private readonly ns: Namespace,
-    private readonly bucket: R2Bucket,
+    private readonly bucket: () => R2Bucket,
+    private readonly sharePrefix: string,
     private readonly log: (msg: string) => void = () => {},
   ) {}
 
@@ -54,14 +55,19 @@ export class Importer {
   }
 
   private async run(dir: Inode): Promise<ImportStats> {
-    const prefix = dir.key ?? "";
+    const path = this.ns.pathOf(dir.ino);
     const stats: ImportStats = { lists: 0, added: 0, changed: 0, removed: 0, skipped: [] };
+    if (path === null) return stats; // removed meanwhile
+    // The key prefix of the directory's current path: objects moved here by
+    // a rename are under it once published, and until then the local entries
+    // (not from R2) are left alone.
+    const prefix = dirPrefixOf(this.sharePrefix, path);
     const before = this.ns.importedEntries(dir.ino);
     const seen = new Set<string>();
     const started = Date.now();
     let cursor: string | undefined;
     do {
-      const page = await this.bucket.list({
+      const page = await this.bucket().list({
         prefix,
         delimiter: "/",
         cursor,
@@ -104,7 +110,13 @@ export class Importer {
     } while (cursor !== undefined);
     for (const [id, e] of before) {
       if (seen.has(id)) continue;
+      // Gone from R2. Re-check: a local change since the listing began wins.
+      const cur = this.ns.lookup(dir.ino, e.name);
+      if (!cur || !cur.fromR2 || cur.dirty || cur.opens > 0) continue;
+      if ((cur.mode & 0o170000) === S_IF.DIR && this.hasLocal(cur.ino)) continue;
       this.ns.unlink(dir.ino, e.name);
+      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.nlink > 1) this.ns.update(cur.ino, { nlink: cur.nlink - 1 });
+      else this.ns.remove(cur.ino);
       stats.removed++;
     }
     this.ns.setListedAt(dir.ino, started);
@@ -114,9 +126,20 @@ export class Importer {
     return stats;
   }
 
+  /** Whether anything below a directory exists only here (not yet in R2). */
+  private hasLocal(dir: number): boolean {
+    return this.ns.descendants(dir).some((ino) => {
+      const n = this.ns.get(ino);
+      return n !== null && (!n.fromR2 || n.dirty);
+    });
+  }
+
   private upsertDir(dir: Inode, name: Uint8Array, key: string, stats: ImportStats): void {
+    void key;
     const cur = this.ns.lookup(dir.ino, name);
     if (cur && (cur.mode & 0o170000) === S_IF.DIR) return;
+    // A local file of that name wins until it is published.
+    if (cur && (!cur.fromR2 || cur.dirty)) return;
     if (cur) this.ns.unlink(dir.ino, name);
     const o = this.ns.options;
     const child = this.ns.create({
@@ -124,7 +147,7 @@ export class Importer {
       uid: o.uid,
       gid: o.gid,
       mtime: nowSpec(),
-      key,
+      key: null,
       parent: dir.ino,
       fromR2: true,
     });
@@ -139,6 +162,9 @@ export class Importer {
     const mode = type | (a.perm ?? o.fileMode);
     const mtime = a.mtime ?? timeOf(obj.uploaded);
     const cur = this.ns.lookup(dir.ino, name);
+    // Local changes win until published (the publisher keeps the other
+    // version under a conflict name).
+    if (cur && (!cur.fromR2 || cur.dirty)) return;
     if (cur && (cur.mode & 0o170000) === type && cur.key === obj.key) {
       if (cur.etag !== obj.etag) {
         this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, mode, uid: a.uid, gid: a.gid });

@@ -62,3 +62,17 @@ export function sameName(a: Uint8Array, b: Uint8Array): boolean {
 
 export const DOT = encoder.encode(".");
 export const DOTDOT = encoder.encode("..");
+
+const loose = new TextDecoder();
+
+/** The R2 key of a path under a share's prefix ("" = the bucket's root). */
+export function keyOf(prefix: string, path: Uint8Array[]): string {
+  const rel = path.map((n) => loose.decode(n)).join("/");
+  return prefix === "" ? rel : rel === "" ? prefix : `${prefix}/${rel}`;
+}
+
+/** The listing prefix of a directory: its key and a '/' ("" or "prefix/" for the root). */
+export function dirPrefixOf(prefix: string, path: Uint8Array[]): string {
+  const k = keyOf(prefix, path);
+  return k === "" ? "" : `${k}/`;
+}

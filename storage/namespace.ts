@@ -3,7 +3,7 @@
 // so none of them interleaves with another request.
 
 import { S_IF } from "../protocol/index.ts";
-import { NAMESPACE_SCHEMA, ROOT_INO } from "./schema.ts";
+import { ROOT_INO, migrate } from "./schema.ts";
 import type { Inode, ShareOptions, Timespec } from "./types.ts";
 
 type Row = Record<string, SqlStorageValue>;
@@ -22,7 +22,7 @@ export function afterIdOf(cookie: bigint): number {
   return cookie <= COOKIE_BASE ? 0 : Number(cookie - COOKIE_BASE);
 }
 
-function blob(b: Uint8Array): ArrayBuffer {
+export function blob(b: Uint8Array): ArrayBuffer {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
     ? (b.buffer as ArrayBuffer)
     : (b.slice().buffer as ArrayBuffer);
@@ -37,6 +37,7 @@ function toInode(r: Row): Inode {
     gid: r.gid as number,
     size: r.size as number,
     nlink: r.nlink as number,
+    rdev: r.rdev as number,
     atime: t("atime"),
     mtime: t("mtime"),
     ctime: t("ctime"),
@@ -45,6 +46,10 @@ function toInode(r: Row): Inode {
     key: r.key as string | null,
     etag: r.etag as string | null,
     parent: r.parent as number,
+    baseLen: r.base_len as number,
+    dirty: (r.dirty as number) !== 0,
+    opens: r.opens as number,
+    fromR2: (r.from_r2 as number) !== 0,
   };
 }
 
@@ -55,6 +60,7 @@ const INODE_COLS = [
   "gid",
   "size",
   "nlink",
+  "rdev",
   "atime_sec",
   "atime_nsec",
   "mtime_sec",
@@ -67,6 +73,10 @@ const INODE_COLS = [
   "key",
   "etag",
   "parent",
+  "base_len",
+  "dirty",
+  "opens",
+  "from_r2",
 ]
   .map((c) => `inode.${c} AS ${c}`)
   .join(", ");
@@ -85,31 +95,55 @@ export interface NewInode {
   uid: number;
   gid: number;
   size?: number;
+  rdev?: number;
   mtime: Timespec;
   btime?: Timespec;
+  /** The R2 object holding the content, if it already exists there. */
   key: string | null;
   etag?: string | null;
   parent: number;
   fromR2: boolean;
+  /** New files start dirty: they exist only in the namespace until published. */
+  dirty?: boolean;
+}
+
+/** Inode columns a caller may change, by their SQL names. */
+export interface InodeUpdate {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  nlink?: number;
+  version?: number;
+  key?: string | null;
+  etag?: string | null;
+  parent?: number;
+  base_len?: number;
+  dirty?: number;
+  publish_after?: number | null;
+  opens?: number;
+  from_r2?: number;
+  atime?: Timespec;
+  mtime?: Timespec;
+  ctime?: Timespec;
 }
 
 export class Namespace {
   constructor(
     private readonly sql: SqlStorage,
-    private readonly opts: ShareOptions,
+    readonly options: ShareOptions,
   ) {
-    for (const stmt of NAMESPACE_SCHEMA) sql.exec(stmt);
+    migrate(sql);
     if (this.get(ROOT_INO) === null) {
       const t = nowSpec();
       sql.exec(
-        `INSERT INTO inode (ino, mode, uid, gid, key, parent, nlink, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
+        `INSERT INTO inode (ino, mode, uid, gid, parent, nlink, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
            ctime_sec, ctime_nsec, btime_sec, btime_nsec)
-         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ROOT_INO,
-        S_IF.DIR | opts.dirMode,
-        opts.uid,
-        opts.gid,
-        opts.prefix === "" ? "" : `${opts.prefix}/`,
+        S_IF.DIR | options.dirMode,
+        options.uid,
+        options.gid,
         ROOT_INO,
         ...[t.sec, t.nsec, t.sec, t.nsec, t.sec, t.nsec, t.sec, t.nsec],
       );
@@ -147,13 +181,17 @@ export class Namespace {
       .map((r) => ({ id: r.id as number, name: new Uint8Array(r.name as ArrayBuffer), inode: toInode(r) }));
   }
 
+  hasEntries(dir: number): boolean {
+    return this.sql.exec(`SELECT 1 FROM dirent WHERE parent = ? LIMIT 1`, dir).toArray().length > 0;
+  }
+
   /** When the directory was last imported from R2 (ms), or null if never. */
   listedAt(ino: number): number | null {
     const rows = this.sql.exec(`SELECT listed_at FROM inode WHERE ino = ?`, ino).toArray();
     return rows.length ? (rows[0]!.listed_at as number | null) : null;
   }
 
-  setListedAt(ino: number, ms: number): void {
+  setListedAt(ino: number, ms: number | null): void {
     this.sql.exec(`UPDATE inode SET listed_at = ? WHERE ino = ?`, ms, ino);
   }
 
@@ -161,21 +199,48 @@ export class Namespace {
     const b = n.btime ?? n.mtime;
     const row = this.sql
       .exec(
-        `INSERT INTO inode (mode, uid, gid, size, key, etag, parent, from_r2, atime_sec, atime_nsec, mtime_sec,
-           mtime_nsec, ctime_sec, ctime_nsec, btime_sec, btime_nsec)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ino`,
+        `INSERT INTO inode (mode, uid, gid, size, rdev, key, etag, parent, from_r2, base_len, dirty, atime_sec, atime_nsec,
+           mtime_sec, mtime_nsec, ctime_sec, ctime_nsec, btime_sec, btime_nsec)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ino`,
         n.mode,
         n.uid,
         n.gid,
         n.size ?? 0,
+        n.rdev ?? 0,
         n.key,
         n.etag ?? null,
         n.parent,
         n.fromR2 ? 1 : 0,
+        n.key !== null ? (n.size ?? 0) : 0,
+        n.dirty ? 1 : 0,
         ...[n.mtime.sec, n.mtime.nsec, n.mtime.sec, n.mtime.nsec, n.mtime.sec, n.mtime.nsec, b.sec, b.nsec],
       )
       .one();
     return this.get(row.ino as number)!;
+  }
+
+  update(ino: number, u: InodeUpdate): void {
+    const sets: string[] = [];
+    const args: SqlStorageValue[] = [];
+    for (const [k, v] of Object.entries(u)) {
+      if (v === undefined) continue;
+      if (k === "atime" || k === "mtime" || k === "ctime") {
+        const t = v as Timespec;
+        sets.push(`${k}_sec = ?`, `${k}_nsec = ?`);
+        args.push(t.sec, t.nsec);
+      } else {
+        sets.push(`${k} = ?`);
+        args.push(v as SqlStorageValue);
+      }
+    }
+    if (sets.length) this.sql.exec(`UPDATE inode SET ${sets.join(", ")} WHERE ino = ?`, ...args, ino);
+  }
+
+  /** Forgets an inode that no entry and no open fid refers to any more. */
+  remove(ino: number): void {
+    this.sql.exec(`DELETE FROM inode WHERE ino = ?`, ino);
+    this.sql.exec(`DELETE FROM extent WHERE ino = ?`, ino);
+    this.sql.exec(`DELETE FROM xattr WHERE ino = ?`, ino);
   }
 
   link(parent: number, name: Uint8Array, ino: number): void {
@@ -190,24 +255,20 @@ export class Namespace {
   replaceContent(ino: number, c: { size: number; etag: string; mtime: Timespec; mode?: number; uid?: number; gid?: number }): void {
     const cur = this.get(ino);
     if (!cur) return;
-    this.sql.exec(
-      `UPDATE inode SET size = ?, etag = ?, version = ?, mtime_sec = ?, mtime_nsec = ?, ctime_sec = ?, ctime_nsec = ?,
-         mode = ?, uid = ?, gid = ? WHERE ino = ?`,
-      c.size,
-      c.etag,
-      nextVersion(cur.version),
-      c.mtime.sec,
-      c.mtime.nsec,
-      c.mtime.sec,
-      c.mtime.nsec,
-      c.mode ?? cur.mode,
-      c.uid ?? cur.uid,
-      c.gid ?? cur.gid,
-      ino,
-    );
+    this.update(ino, {
+      size: c.size,
+      base_len: c.size,
+      etag: c.etag,
+      version: nextVersion(cur.version),
+      mtime: c.mtime,
+      ctime: c.mtime,
+      mode: c.mode,
+      uid: c.uid,
+      gid: c.gid,
+    });
   }
 
-  /** Entries of a directory that came from an R2 listing: name -> ino. */
+  /** Entries of a directory that mirror an R2 listing: name -> ino. */
   importedEntries(parent: number): Map<string, { name: Uint8Array; ino: number }> {
     const out = new Map<string, { name: Uint8Array; ino: number }>();
     for (const r of this.sql.exec(
@@ -221,10 +282,44 @@ export class Namespace {
     return out;
   }
 
+  /** The first name the inode has, and its directory (null for the root or an unlinked inode). */
+  primaryLink(ino: number): { parent: number; name: Uint8Array } | null {
+    const rows = this.sql.exec(`SELECT parent, name FROM dirent WHERE ino = ? ORDER BY id LIMIT 1`, ino).toArray();
+    return rows.length ? { parent: rows[0]!.parent as number, name: new Uint8Array(rows[0]!.name as ArrayBuffer) } : null;
+  }
+
   /** A name the inode has in some directory (null for the root or an unlinked inode). */
   nameOf(ino: number): Uint8Array | null {
-    const rows = this.sql.exec(`SELECT name FROM dirent WHERE ino = ? LIMIT 1`, ino).toArray();
-    return rows.length ? new Uint8Array(rows[0]!.name as ArrayBuffer) : null;
+    return this.primaryLink(ino)?.name ?? null;
+  }
+
+  /**
+   * The inode's path from the root, by its first link at every level, or
+   * null when it is no longer linked.
+   */
+  pathOf(ino: number): Uint8Array[] | null {
+    const out: Uint8Array[] = [];
+    let cur = ino;
+    for (let depth = 0; cur !== ROOT_INO; depth++) {
+      const l = this.primaryLink(cur);
+      if (l === null || depth > 4096) return null;
+      out.push(l.name);
+      cur = l.parent;
+    }
+    return out.reverse();
+  }
+
+  /** Whether `ino` is `ancestor` or lies below it. */
+  isWithin(ino: number, ancestor: number): boolean {
+    let cur = ino;
+    for (let depth = 0; depth <= 4096; depth++) {
+      if (cur === ancestor) return true;
+      if (cur === ROOT_INO) return false;
+      const l = this.primaryLink(cur);
+      if (!l) return false;
+      cur = l.parent;
+    }
+    return false;
   }
 
   setTarget(ino: number, target: Uint8Array): void {
@@ -245,8 +340,55 @@ export class Namespace {
     return { bytes: r.bytes as number, inodes: r.n as number };
   }
 
-  get options(): ShareOptions {
-    return this.opts;
+  meta(k: string): SqlStorageValue | null {
+    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = ?`, k).toArray();
+    return rows.length ? rows[0]!.v! : null;
+  }
+
+  setMeta(k: string, v: SqlStorageValue): void {
+    this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)`, k, v);
+  }
+
+  /** Inodes whose publish time has come, earliest first. */
+  duePublishes(now: number, limit: number): number[] {
+    return this.sql
+      .exec(`SELECT ino FROM inode WHERE publish_after IS NOT NULL AND publish_after <= ? ORDER BY publish_after LIMIT ?`, now, limit)
+      .toArray()
+      .map((r) => r.ino as number);
+  }
+
+  nextPublish(): number | null {
+    const r = this.sql.exec(`SELECT min(publish_after) AS t FROM inode WHERE publish_after IS NOT NULL`).one();
+    return (r.t as number | null) ?? null;
+  }
+
+  /** Inodes with content not yet in R2. */
+  dirtyInodes(): number[] {
+    return this.sql
+      .exec(`SELECT ino FROM inode WHERE dirty = 1`)
+      .toArray()
+      .map((r) => r.ino as number);
+  }
+
+  /** Every inode below a directory (not the directory itself). */
+  descendants(dir: number): number[] {
+    const out: number[] = [];
+    const stack = [dir];
+    while (stack.length) {
+      const d = stack.pop()!;
+      for (const r of this.sql.exec(
+        `SELECT dirent.ino AS ino, inode.mode AS mode FROM dirent JOIN inode ON inode.ino = dirent.ino WHERE dirent.parent = ?`,
+        d,
+      )) {
+        out.push(r.ino as number);
+        if (((r.mode as number) & 0o170000) === S_IF.DIR) stack.push(r.ino as number);
+      }
+    }
+    return out;
+  }
+
+  get sqlStorage(): SqlStorage {
+    return this.sql;
   }
 }
 

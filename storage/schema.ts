@@ -1,5 +1,7 @@
-// SQLite tables of a share's Durable Object that hold the namespace.
-// Applied on every construction; each statement is idempotent.
+// SQLite tables of a share's Durable Object that hold the namespace, the
+// write journal, extended attributes, locks and the publisher's work.
+// Applied on every construction: statements are idempotent, and columns
+// added since a table was first created are added by `migrate`.
 
 export const NAMESPACE_SCHEMA = [
   // ino is qid.path: AUTOINCREMENT never reuses a number, even after deletes
@@ -35,7 +37,72 @@ export const NAMESPACE_SCHEMA = [
   `CREATE INDEX IF NOT EXISTS dirent_order ON dirent (parent, id)`,
   `CREATE INDEX IF NOT EXISTS dirent_ino ON dirent (ino)`,
   `CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v)`,
+  // The write journal: disjoint byte ranges of a file written since it was
+  // last published, each row well under SQLite's 2 MB limit.
+  `CREATE TABLE IF NOT EXISTS extent (
+    ino INTEGER NOT NULL,
+    off INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (ino, off)
+  ) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS xattr (
+    ino INTEGER NOT NULL,
+    name BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (ino, name)
+  ) WITHOUT ROWID`,
+  // R2 work that must survive a crash: objects to delete, markers to put, and
+  // multipart uploads in progress.
+  `CREATE TABLE IF NOT EXISTS job (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    not_before INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0
+  )`,
+  `CREATE TABLE IF NOT EXISTS upload (
+    ino INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    part_size INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    parts TEXT NOT NULL DEFAULT '[]'
+  )`,
+  `CREATE TABLE IF NOT EXISTS lock (
+    ino INTEGER NOT NULL,
+    sid TEXT NOT NULL,
+    proc_id INTEGER NOT NULL,
+    client_id BLOB NOT NULL,
+    type INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL
+  )`,
+  `CREATE INDEX IF NOT EXISTS lock_ino ON lock (ino)`,
 ];
+
+/** Columns added to inode after its first release: name and definition. */
+const INODE_COLUMNS: [string, string][] = [
+  // Bytes at the start of the object at `key` that are still the file's
+  // content: truncate-then-extend reads zeros, not old R2 bytes.
+  ["base_len", "INTEGER NOT NULL DEFAULT 0"],
+  // The content or its place in R2 differs from what R2 holds.
+  ["dirty", "INTEGER NOT NULL DEFAULT 0"],
+  // When the publisher may upload it (ms), or null.
+  ["publish_after", "INTEGER"],
+  // Fids open on it, across sessions.
+  ["opens", "INTEGER NOT NULL DEFAULT 0"],
+  ["rdev", "INTEGER NOT NULL DEFAULT 0"],
+];
+
+export function migrate(sql: SqlStorage): void {
+  for (const stmt of NAMESPACE_SCHEMA) sql.exec(stmt);
+  const have = new Set(sql.exec(`PRAGMA table_info(inode)`).toArray().map((r) => r.name as string));
+  for (const [name, def] of INODE_COLUMNS) {
+    if (!have.has(name)) sql.exec(`ALTER TABLE inode ADD COLUMN ${name} ${def}`);
+  }
+  sql.exec(`CREATE INDEX IF NOT EXISTS inode_publish ON inode (publish_after) WHERE publish_after IS NOT NULL`);
+}
 
 /** The root directory's inode number. */
 export const ROOT_INO = 1;

@@ -1,38 +1,97 @@
-// The share filesystem: the namespace in SQLite, file content in R2.
+// The share filesystem: the namespace in SQLite, file content in R2 plus a
+// write journal in SQLite, published back to R2 as plain objects.
 //
 // Concurrency: methods that return a Promise await R2 and may interleave
 // with other requests at those awaits; they re-read what they need from
-// SQLite after each await. Synchronous methods never interleave.
+// SQLite after each await. Synchronous methods never interleave, so every
+// namespace change (create, rename, unlink, write) is atomic.
+// Permissions are the client's to check (Linux does with access=client);
+// who may open a share at all is decided before its socket is accepted.
 
 import { ERRNO, P9Error, S_IF, S_IFMT } from "../protocol/index.ts";
+import { Clock } from "./clock.ts";
 import { Importer } from "./importer.ts";
-import { NAME_MAX } from "./keys.ts";
-import { COOKIE_DOT, COOKIE_DOTDOT, Namespace, afterIdOf, cookieOf } from "./namespace.ts";
+import { Journal } from "./journal.ts";
+import { KEY_MAX, NAME_MAX, checkNewName, dirPrefixOf } from "./keys.ts";
+import { LockTable } from "./locks.ts";
+import { COOKIE_DOT, COOKIE_DOTDOT, Namespace, afterIdOf, cookieOf, nextVersion } from "./namespace.ts";
+import { Publisher } from "./publisher.ts";
 import { ROOT_INO } from "./schema.ts";
-import type { Entry, Inode, ShareOptions, StatFs } from "./types.ts";
+import type { Entry, Inode, ShareOptions, StatFs, Timespec } from "./types.ts";
+import { Xattrs } from "./xattrs.ts";
 
 /** PATH_MAX: the longest symlink target Linux reads. */
 const SYMLINK_MAX = 4096;
 const STATFS_BSIZE = 4096;
 /** Inodes a share may hold, as statfs reports it. */
 const STATFS_FILES = 2 ** 32;
+/** Metadata-only changes wait this long, coalescing, before they are re-uploaded. */
+const METADATA_DELAY_MS = 30_000;
+/** A file whose journal grows past this is published even while open. */
+const JOURNAL_PER_FILE_PUBLISH = 64 * 1024 * 1024;
 
 export const isDir = (i: Inode) => (i.mode & S_IFMT) === S_IF.DIR;
 export const isReg = (i: Inode) => (i.mode & S_IFMT) === S_IF.REG;
 export const isLink = (i: Inode) => (i.mode & S_IFMT) === S_IF.LNK;
 
+/** Tsetattr's changes (absent = unchanged; a time of "now" is resolved by the caller's clock). */
+export interface SetAttr {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atime?: Timespec | "now";
+  mtime?: Timespec | "now";
+  /** Only update ctime (Linux sends CTIME with other bits; alone it means "touch ctime"). */
+  ctime?: boolean;
+}
+
 export class ShareFs {
   readonly ns: Namespace;
+  readonly journal: Journal;
+  readonly publisher: Publisher;
+  readonly locks: LockTable;
+  readonly xattrs: Xattrs;
   private readonly importer: Importer;
+  private readonly clock: Clock;
 
   constructor(
     sql: SqlStorage,
-    private readonly bucket: R2Bucket,
+    private bucket: R2Bucket,
     private readonly opts: ShareOptions,
-    log: (msg: string) => void = () => {},
+    private readonly log: (msg: string) => void = () => {},
+    reserve: (n: number) => Promise<() => void> = async () => () => {},
   ) {
     this.ns = new Namespace(sql, opts);
-    this.importer = new Importer(this.ns, bucket, log);
+    this.clock = new Clock(BigInt((this.ns.meta("clock_ns") as string | null) ?? "0"));
+    this.journal = new Journal(sql, (n) => this.ns.setMeta("journal_bytes", n), (this.ns.meta("journal_bytes") as number | null) ?? 0);
+    this.importer = new Importer(this.ns, () => this.bucket, opts.prefix, log);
+    this.locks = new LockTable(sql);
+    this.xattrs = new Xattrs(sql);
+    this.publisher = new Publisher({
+      ns: this.ns,
+      journal: this.journal,
+      bucket: () => this.bucket,
+      read: (f, off, into) => this.readContent(f, off, into),
+      reserve,
+      log,
+    });
+  }
+
+  /** Swaps the R2 binding (tests inject faults through a wrapper). */
+  setBucket(b: R2Bucket): void {
+    this.bucket = b;
+  }
+
+  get r2(): R2Bucket {
+    return this.bucket;
+  }
+
+  /** A time later than any this share handed out before. */
+  private tick(): Timespec {
+    const t = this.clock.tick();
+    this.ns.setMeta("clock_ns", this.clock.lastNs.toString());
+    return t;
   }
 
   root(): Inode {
@@ -46,14 +105,13 @@ export class ShareFs {
     return i;
   }
 
+  get listCalls(): number {
+    return this.importer.lists;
+  }
+
   /** Makes sure a directory reflects R2 as of at most the revalidation time ago. */
   async refresh(dir: Inode): Promise<void> {
     await this.importer.ensureFresh(dir, this.opts.revalidateMs);
-  }
-
-  /** R2 list calls this filesystem made since the object started. */
-  get listCalls(): number {
-    return this.importer.lists;
   }
 
   /** Forces a new listing of a directory from R2. */
@@ -62,9 +120,8 @@ export class ShareFs {
   }
 
   /**
-   * The child `name` of a directory. `name` was checked by the caller
-   * (checkLookupName). "." is the directory, ".." its parent, never above
-   * `top` (the attach point).
+   * The child `name` of a directory. "." is the directory, ".." its parent,
+   * never above `top` (the attach point).
    */
   async lookup(dirIno: number, name: Uint8Array, top: number): Promise<Inode> {
     const dir = this.get(dirIno);
@@ -102,30 +159,50 @@ export class ShareFs {
   }
 
   /**
-   * Reads up to into.byteLength bytes at `offset` into `into` and returns how
-   * many were read. The read is pinned to the content version the inode
-   * records: if another writer replaced the object meanwhile, the inode is
-   * refreshed and the read fails with ESTALE rather than mix two versions.
+   * Reads up to into.byteLength bytes at `offset` into `into`; returns how
+   * many. The file's content is the first baseLen bytes of its R2 object,
+   * zeros up to its size, and its journal over both. The R2 part is pinned to
+   * `pin` (the etag the reader opened): if another writer replaced the
+   * object meanwhile, the read fails with ESTALE rather than mix versions.
    */
-  async read(file: Inode, offset: number, into: Uint8Array, signal?: AbortSignal): Promise<number> {
+  async read(file: Inode, offset: number, into: Uint8Array, signal?: AbortSignal, pin?: string | null): Promise<number> {
+    return this.readContent(file, offset, into, signal, pin === undefined ? file.etag : pin);
+  }
+
+  private async readContent(
+    file: Inode,
+    offset: number,
+    into: Uint8Array,
+    signal?: AbortSignal,
+    pin: string | null = file.etag,
+  ): Promise<number> {
     const length = Math.min(into.byteLength, Math.max(0, file.size - offset));
+    if (length === 0) return 0;
+    const view = length === into.byteLength ? into : into.subarray(0, length);
+    const r2End = Math.min(offset + length, file.baseLen);
     // R2 throws on an empty range (or any range of an empty object): never ask.
-    if (length === 0 || file.key === null) return 0;
-    const obj = await this.bucket.get(file.key, {
-      range: { offset, length },
-      onlyIf: file.etag ? { etagMatches: file.etag } : undefined,
-    });
-    if (obj === null) throw new P9Error(ERRNO.ESTALE, "the object is gone from R2");
-    if (!("body" in obj)) {
-      await this.noteChanged(file);
-      throw new P9Error(ERRNO.ESTALE, "the object changed in R2 while open");
+    if (r2End > offset && file.key !== null && !this.journal.covers(file.ino, offset, r2End)) {
+      const obj = await this.bucket.get(file.key, {
+        range: { offset, length: r2End - offset },
+        onlyIf: pin ? { etagMatches: pin } : undefined,
+      });
+      if (obj === null) throw new P9Error(ERRNO.ESTALE, "the object is gone from R2");
+      if (!("body" in obj)) {
+        await this.noteChanged(file);
+        throw new P9Error(ERRNO.ESTALE, "the object changed in R2 while open");
+      }
+      const n = await readInto(obj.body, view, r2End - offset, signal);
+      if (n !== r2End - offset) throw new P9Error(ERRNO.EIO, `R2 returned ${n} of ${r2End - offset} bytes`);
+      // The zero-initialised rest of `view` is the hole past baseLen.
     }
-    return readInto(obj.body, into, length, signal);
+    // Re-read the journal after the await: it may have changed meanwhile.
+    this.journal.overlay(file.ino, offset, view);
+    return length;
   }
 
   private async noteChanged(file: Inode): Promise<void> {
     const dir = this.ns.get(file.parent);
-    if (dir) await this.importer.importDir(dir);
+    if (dir && isDir(dir)) await this.importer.importDir(dir);
   }
 
   async readlink(link: Inode): Promise<Uint8Array> {
@@ -145,17 +222,332 @@ export class ShareFs {
     const { bytes, inodes } = this.ns.usage();
     const blocks = Math.floor(this.opts.quotaBytes / STATFS_BSIZE);
     const used = Math.ceil(bytes / STATFS_BSIZE);
+    // What the journal may still take bounds what a write can use now.
+    const journalFree = Math.floor(Math.max(0, this.opts.journalCap - this.journal.bytes) / STATFS_BSIZE);
+    const free = Math.max(0, blocks - used);
     return {
       bsize: STATFS_BSIZE,
       blocks,
-      bfree: Math.max(0, blocks - used),
+      bfree: free,
+      bavail: Math.min(free, journalFree),
       files: STATFS_FILES,
       ffree: Math.max(0, STATFS_FILES - inodes),
       fsid: this.opts.fsid,
       namelen: NAME_MAX,
     };
   }
+
+  // ---- changes ----------------------------------------------------------
+
+  /** A directory ready for a new entry `name`: fresh from R2, name unused, key within limits. */
+  private async prepareNew(dirIno: number, name: Uint8Array): Promise<Inode> {
+    const nameStr = checkNewName(name);
+    const dir0 = this.get(dirIno);
+    if (!isDir(dir0)) throw new P9Error(ERRNO.ENOTDIR);
+    await this.refresh(dir0);
+    const dir = this.get(dirIno);
+    const path = this.ns.pathOf(dir.ino);
+    if (path === null) throw new P9Error(ERRNO.ENOENT, "the directory was removed");
+    // The object key must fit R2's 1024 bytes (a directory also needs its '/').
+    if (new TextEncoder().encode(dirPrefixOf(this.opts.prefix, path) + nameStr).byteLength + 1 > KEY_MAX) {
+      throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
+    }
+    if (this.ns.lookup(dir.ino, name) !== null) throw new P9Error(ERRNO.EEXIST);
+    return dir;
+  }
+
+  private dirChanged(dir: Inode, t: Timespec): void {
+    this.ns.update(dir.ino, { mtime: t, ctime: t });
+  }
+
+  private makeNode(dir: Inode, name: Uint8Array, mode: number, uid: number, gid: number, rdev = 0): Inode {
+    const t = this.tick();
+    const node = this.ns.create({
+      mode,
+      uid,
+      gid,
+      rdev,
+      mtime: t,
+      key: null,
+      parent: dir.ino,
+      fromR2: false,
+      dirty: true,
+    });
+    this.ns.link(dir.ino, name, node.ino);
+    this.dirChanged(dir, t);
+    this.publisher.changed(node.ino);
+    return node;
+  }
+
+  /** Tlcreate: a new regular file (mode's type bits are ignored). */
+  async create(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
+    const dir = await this.prepareNew(dirIno, name);
+    return this.makeNode(dir, name, S_IF.REG | (mode & 0o7777), uid, gid);
+  }
+
+  async mkdir(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
+    const dir = await this.prepareNew(dirIno, name);
+    const node = this.makeNode(dir, name, S_IF.DIR | (mode & 0o7777), uid, gid);
+    // Nothing in R2 to list yet: its listing is its own.
+    this.ns.setListedAt(node.ino, Date.now());
+    this.publisher.schedule(node.ino, this.opts.publishDelayMs);
+    return node;
+  }
+
+  async symlink(dirIno: number, name: Uint8Array, target: Uint8Array, uid: number, gid: number): Promise<Inode> {
+    if (target.byteLength === 0 || target.byteLength > SYMLINK_MAX) throw new P9Error(ERRNO.ENAMETOOLONG);
+    const dir = await this.prepareNew(dirIno, name);
+    const node = this.makeNode(dir, name, S_IF.LNK | 0o777, uid, gid);
+    this.ns.setTarget(node.ino, target);
+    this.ns.update(node.ino, { size: target.byteLength });
+    this.publisher.schedule(node.ino, this.opts.publishDelayMs);
+    return this.get(node.ino);
+  }
+
+  /** FIFOs and sockets are metadata; device nodes are refused. */
+  async mknod(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
+    const type = mode & S_IFMT;
+    if (type === S_IF.CHR || type === S_IF.BLK) throw new P9Error(ERRNO.EPERM, "device nodes are not supported");
+    if (type !== S_IF.FIFO && type !== S_IF.SOCK && type !== S_IF.REG && type !== 0) throw new P9Error(ERRNO.EINVAL);
+    const dir = await this.prepareNew(dirIno, name);
+    const node = this.makeNode(dir, name, (type || S_IF.REG) | (mode & 0o7777), uid, gid);
+    this.publisher.schedule(node.ino, this.opts.publishDelayMs);
+    return node;
+  }
+
+  /** Tlink: a hard link; the object stays at the path of the first link. */
+  async link(dirIno: number, name: Uint8Array, ino: number): Promise<void> {
+    const dir = await this.prepareNew(dirIno, name);
+    const node = this.get(ino);
+    if (isDir(node)) throw new P9Error(ERRNO.EPERM, "hard links to directories are not allowed");
+    if (this.ns.pathOf(ino) === null) throw new P9Error(ERRNO.ENOENT, "the file was removed");
+    const t = this.tick();
+    this.ns.link(dir.ino, name, ino);
+    this.ns.update(ino, { nlink: node.nlink + 1, ctime: t });
+    this.dirChanged(dir, t);
+    this.publisher.changed(ino);
+  }
+
+  /** Marks an inode (and, for a directory, everything below) as to be republished. */
+  private moved(node: Inode): void {
+    const all = isDir(node) ? [node.ino, ...this.ns.descendants(node.ino)] : [node.ino];
+    for (const ino of all) {
+      this.ns.update(ino, { dirty: 1, from_r2: 0 });
+      this.publisher.changed(ino);
+      this.publisher.schedule(ino, this.opts.publishDelayMs);
+    }
+  }
+
+  /**
+   * Trenameat: atomic in SQLite. An existing target is replaced (a directory
+   * only by an empty directory, never by a file; a file never by a directory).
+   * The objects follow through the publisher.
+   */
+  async rename(oldDirIno: number, oldName: Uint8Array, newDirIno: number, newName: Uint8Array): Promise<void> {
+    checkNewName(newName);
+    checkNewName(oldName);
+    for (const ino of [oldDirIno, newDirIno]) {
+      const d = this.get(ino);
+      if (!isDir(d)) throw new P9Error(ERRNO.ENOTDIR);
+      await this.refresh(d);
+    }
+    const oldDir = this.get(oldDirIno);
+    const newDir = this.get(newDirIno);
+    const src = this.ns.lookup(oldDir.ino, oldName);
+    if (src === null) throw new P9Error(ERRNO.ENOENT);
+    const dst = this.ns.lookup(newDir.ino, newName);
+    if (dst?.ino === src.ino) return;
+    if (isDir(src) && this.ns.isWithin(newDir.ino, src.ino)) throw new P9Error(ERRNO.EINVAL, "cannot move a directory into itself");
+    const newPath = this.ns.pathOf(newDir.ino);
+    if (newPath === null) throw new P9Error(ERRNO.ENOENT);
+    const key = new TextEncoder().encode(dirPrefixOf(this.opts.prefix, newPath)).byteLength + newName.byteLength + 1;
+    if (key > KEY_MAX) throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
+    if (dst) {
+      if (isDir(src) && !isDir(dst)) throw new P9Error(ERRNO.ENOTDIR);
+      if (!isDir(src) && isDir(dst)) throw new P9Error(ERRNO.EISDIR);
+      if (isDir(dst)) {
+        await this.refresh(dst);
+        if (this.ns.hasEntries(dst.ino)) throw new P9Error(ERRNO.ENOTEMPTY);
+      }
+    }
+    // Re-check after the awaits, then change everything at once.
+    if (this.ns.lookup(oldDir.ino, oldName)?.ino !== src.ino) throw new P9Error(ERRNO.ENOENT);
+    const t = this.tick();
+    const cur = this.ns.lookup(newDir.ino, newName);
+    if (cur) this.dropLink(newDir.ino, newName, cur);
+    this.ns.unlink(oldDir.ino, oldName);
+    this.ns.link(newDir.ino, newName, src.ino);
+    if (isDir(src)) this.ns.update(src.ino, { parent: newDir.ino });
+    this.ns.update(src.ino, { ctime: t });
+    this.dirChanged(oldDir, t);
+    if (newDir.ino !== oldDir.ino) this.dirChanged(newDir, t);
+    this.moved(this.get(src.ino));
+  }
+
+  /** Removes one name of an inode; the inode goes when no name and no fid is left. */
+  private dropLink(dirIno: number, name: Uint8Array, node: Inode): void {
+    const wasPrimary = this.ns.primaryLink(node.ino);
+    this.ns.unlink(dirIno, name);
+    const nlink = isDir(node) ? 0 : node.nlink - 1;
+    this.ns.update(node.ino, { nlink: Math.max(0, nlink), ctime: this.tick() });
+    this.publisher.changed(node.ino);
+    if (nlink > 0) {
+      // Still linked elsewhere: if this was the path its object lives at, move it.
+      if (wasPrimary && wasPrimary.parent === dirIno) this.moved(this.get(node.ino));
+      return;
+    }
+    if (node.opens > 0) return; // unlinked but open: kept until its last clunk
+    this.forget(node);
+  }
+
+  /** An inode with no name and no open fid: its object and its journal go. */
+  private forget(node: Inode): void {
+    if (node.key !== null) this.publisher.deleteKey(node.key);
+    this.journal.clear(node.ino);
+    this.locks.dropInode(node.ino);
+    this.ns.remove(node.ino);
+  }
+
+  /** Tunlinkat: a file (or, with rmdir, an empty directory). */
+  async unlink(dirIno: number, name: Uint8Array, rmdir: boolean): Promise<void> {
+    checkNewName(name);
+    const dir0 = this.get(dirIno);
+    if (!isDir(dir0)) throw new P9Error(ERRNO.ENOTDIR);
+    await this.refresh(dir0);
+    const node0 = this.ns.lookup(dirIno, name);
+    if (node0 === null) throw new P9Error(ERRNO.ENOENT);
+    if (rmdir && !isDir(node0)) throw new P9Error(ERRNO.ENOTDIR);
+    if (!rmdir && isDir(node0)) throw new P9Error(ERRNO.EISDIR);
+    // An empty directory in the namespace may still hold objects in R2.
+    if (rmdir) await this.refresh(node0);
+    const node = this.ns.lookup(dirIno, name);
+    if (node === null || node.ino !== node0.ino) throw new P9Error(ERRNO.ENOENT);
+    if (rmdir && this.ns.hasEntries(node.ino)) throw new P9Error(ERRNO.ENOTEMPTY);
+    this.dropLink(dirIno, name, node);
+    this.dirChanged(this.get(dirIno), this.tick());
+  }
+
+  /** Tsetattr. Size changes go through the journal; mode keeps its type bits. */
+  setattr(ino: number, a: SetAttr): Inode {
+    const node = this.get(ino);
+    const t = this.tick();
+    let content = false;
+    if (a.size !== undefined && a.size !== node.size) {
+      if (!isReg(node)) throw new P9Error(isDir(node) ? ERRNO.EISDIR : ERRNO.EINVAL);
+      this.truncate(node, a.size);
+      content = true;
+    } else if (a.size !== undefined) {
+      // truncate(2) to the same size still updates mtime and ctime.
+      this.ns.update(ino, { mtime: t });
+    }
+    const u: Parameters<Namespace["update"]>[1] = { ctime: t };
+    if (a.mode !== undefined) u.mode = (node.mode & S_IFMT) | (a.mode & 0o7777);
+    if (a.uid !== undefined) u.uid = a.uid;
+    if (a.gid !== undefined) u.gid = a.gid;
+    if (a.atime !== undefined) u.atime = a.atime === "now" ? t : a.atime;
+    if (a.mtime !== undefined) u.mtime = a.mtime === "now" ? t : a.mtime;
+    u.dirty = 1;
+    u.from_r2 = 0;
+    this.ns.update(ino, u);
+    this.publisher.changed(ino);
+    const cur = this.get(ino);
+    if (!content) this.publisher.schedule(ino, METADATA_DELAY_MS);
+    else if (cur.opens === 0) this.publisher.schedule(ino, this.opts.publishDelayMs);
+    return cur;
+  }
+
+  private truncate(node: Inode, size: number): void {
+    if (size > Number.MAX_SAFE_INTEGER) throw new P9Error(ERRNO.EFBIG);
+    const t = this.tick();
+    if (size < node.size) this.journal.truncate(node.ino, size);
+    this.publisher.truncated(node.ino, size);
+    this.ns.update(node.ino, {
+      size,
+      base_len: Math.min(node.baseLen, size),
+      version: nextVersion(node.version),
+      mtime: t,
+      ctime: t,
+      dirty: 1,
+      from_r2: 0,
+    });
+  }
+
+  /**
+   * Twrite: journaled before the reply leaves. With `append`, at the end of
+   * the file whatever the offset. Returns the offset written at.
+   */
+  write(ino: number, offset: number, data: Uint8Array, append: boolean): number {
+    const node = this.get(ino);
+    if (!isReg(node)) throw new P9Error(isDir(node) ? ERRNO.EISDIR : ERRNO.EINVAL);
+    const at = append ? node.size : offset;
+    if (at + data.byteLength > Number.MAX_SAFE_INTEGER) throw new P9Error(ERRNO.EFBIG);
+    if (data.byteLength === 0) return at;
+    if (this.journal.bytes + data.byteLength > this.opts.journalCap) {
+      throw new P9Error(ERRNO.ENOSPC, "the share's write journal is full until files are published");
+    }
+    this.journal.write(ino, at, data);
+    const t = this.tick();
+    this.ns.update(ino, {
+      size: Math.max(node.size, at + data.byteLength),
+      version: nextVersion(node.version),
+      mtime: t,
+      ctime: t,
+      dirty: 1,
+      from_r2: 0,
+    });
+    this.publisher.changed(ino);
+    if (this.journal.fileBytes(ino) > JOURNAL_PER_FILE_PUBLISH) this.publisher.schedule(ino, 0);
+    return at;
+  }
+
+  /** A metadata change outside setattr (an xattr): republished later with the rest. */
+  touchMeta(ino: number): void {
+    this.ns.update(ino, { ctime: this.tick() });
+    this.publisher.changed(ino);
+  }
+
+  /** A fid was opened on the inode. */
+  opened(ino: number): void {
+    const node = this.ns.get(ino);
+    if (node) this.ns.update(ino, { opens: node.opens + 1 });
+  }
+
+  /** A fid open on the inode was clunked (or its session ended). */
+  closed(ino: number): void {
+    const node = this.ns.get(ino);
+    if (!node) return;
+    const opens = Math.max(0, node.opens - 1);
+    this.ns.update(ino, { opens });
+    if (opens > 0) return;
+    if (node.nlink === 0 && !isDir(node) && this.ns.pathOf(ino) === null) {
+      this.forget(node);
+      return;
+    }
+    if (node.dirty) this.publisher.schedule(ino, this.opts.publishDelayMs);
+  }
+
+  /** Every open count back to zero (after a restart no fid survives). */
+  resetOpens(): void {
+    this.ns.sqlStorage.exec(`UPDATE inode SET opens = 0 WHERE opens != 0`);
+    for (const r of this.ns.sqlStorage.exec(`SELECT ino FROM inode WHERE nlink = 0 AND (mode & 61440) != 16384`).toArray()) {
+      const n = this.ns.get(r.ino as number);
+      if (n && this.ns.pathOf(n.ino) === null) this.forget(n);
+    }
+  }
+
+  async runDue(): Promise<void> {
+    await this.publisher.runDue();
+  }
+
+  nextWakeup(): number | null {
+    return this.publisher.nextWakeup();
+  }
+
+  async publishAll(): Promise<void> {
+    await this.publisher.publishAll();
+  }
 }
+
 
 const DOT = new Uint8Array([0x2e]);
 const DOTDOT = new Uint8Array([0x2e, 0x2e]);

@@ -10,17 +10,27 @@ export interface Inode {
   gid: number;
   size: number;
   nlink: number;
+  /** Device number (always 0: device nodes are refused). */
+  rdev: number;
   atime: Timespec;
   mtime: Timespec;
   ctime: Timespec;
   btime: Timespec;
   /** qid.version: nonzero, changes when the content changes. */
   version: number;
-  /** Files: the R2 object holding the content. Directories: their key prefix. */
+  /** The R2 object that holds the published content (null: none yet). */
   key: string | null;
   etag: string | null;
   /** Directories: the parent ("..": the root is its own parent). */
   parent: number;
+  /** Bytes at the start of the object at `key` that are still the content. */
+  baseLen: number;
+  /** Content or place in R2 not yet published. */
+  dirty: boolean;
+  /** Fids open on it, across every session. */
+  opens: number;
+  /** The entry mirrors an R2 object or prefix (an R2 listing may remove it). */
+  fromR2: boolean;
 }
 
 export interface Timespec {
@@ -39,6 +49,7 @@ export interface StatFs {
   bsize: number;
   blocks: number;
   bfree: number;
+  bavail: number;
   files: number;
   ffree: number;
   fsid: bigint;
@@ -57,4 +68,10 @@ export interface ShareOptions {
   quotaBytes: number;
   /** Stable id of the share for Rstatfs fsid. */
   fsid: bigint;
+  /** Journal bytes past which writes answer ENOSPC. */
+  journalCap: number;
+  /** How long after its last close a file is published. */
+  publishDelayMs: number;
+  /** Files larger than this are published with a multipart upload. */
+  multipartThreshold: number;
 }

@@ -64,6 +64,15 @@ export const ConfigSchema = z
     iounit: z.enum(["zero", "aligned"]).default("aligned"),
     /** Size reported by statfs (df). */
     quota_bytes: z.number().int().min(0).default(2 ** 40),
+    /**
+     * Journal bytes (written, not yet published) a share may hold before
+     * writes answer ENOSPC. The object's storage holds 10 GB in all.
+     */
+    journal_cap_bytes: z.number().int().min(MiB).max(8 * 1024 * MiB).default(4 * 1024 * MiB),
+    /** How long after its last close a file is published to R2. */
+    publish_delay_ms: z.number().int().min(0).max(3_600_000).default(2000),
+    /** Files larger than this are published with a multipart upload (parts of 5 MiB or more). */
+    multipart_threshold: z.number().int().min(5 * MiB).max(64 * MiB).default(16 * MiB),
   })
   .superRefine((c, ctx) => {
     if (c.inflight_bytes < c.msize_cap) {
@@ -71,6 +80,13 @@ export const ConfigSchema = z
         code: "custom",
         path: ["inflight_bytes"],
         message: `must be at least msize_cap (${c.msize_cap}): one reply of msize must fit`,
+      });
+    }
+    if (c.multipart_threshold > c.inflight_bytes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["multipart_threshold"],
+        message: `must be at most inflight_bytes (${c.inflight_bytes}): a single PUT holds the whole file`,
       });
     }
     const names = Object.keys(c.shares);

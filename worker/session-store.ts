@@ -23,8 +23,10 @@ export interface FidState {
   /** 9P2000/.u directory reads: the byte offset reached and the cookie there. */
   dirOffset: number;
   dirCookie: bigint;
-  /** xattr fids: the value (or name list) to read. */
+  /** xattr fids: the value (or name list) to read, or the value being written. */
   data: Uint8Array | null;
+  /** Txattrcreate fids: the name and flags the value is committed under at Tclunk. */
+  xattr?: { name: Uint8Array; flags: number } | null;
 }
 
 export interface SessionRecord {
@@ -52,6 +54,8 @@ const SCHEMA = [
     dir_offset INTEGER NOT NULL DEFAULT 0,
     dir_cookie TEXT NOT NULL DEFAULT '0',
     data BLOB,
+    xattr_name BLOB,
+    xattr_flags INTEGER,
     PRIMARY KEY (sid, fid)
   )`,
 ];
@@ -90,13 +94,18 @@ export class SessionStore {
         dirOffset: r.dir_offset as number,
         dirCookie: BigInt(r.dir_cookie as string),
         data: r.data instanceof ArrayBuffer ? new Uint8Array(r.data) : null,
+        xattr:
+          r.xattr_name instanceof ArrayBuffer
+            ? { name: new Uint8Array(r.xattr_name), flags: r.xattr_flags as number }
+            : null,
       }));
   }
 
   putFid(sid: string, f: FidState): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO fid (sid, fid, kind, ino, top, uid, open_flags, open_etag, dir_offset, dir_cookie, data)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO fid (sid, fid, kind, ino, top, uid, open_flags, open_etag, dir_offset, dir_cookie, data,
+         xattr_name, xattr_flags)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       sid,
       f.fid,
       f.kind,
@@ -108,6 +117,8 @@ export class SessionStore {
       f.dirOffset,
       f.dirCookie.toString(),
       f.data ? (f.data.slice().buffer as ArrayBuffer) : null,
+      f.xattr ? (f.xattr.name.slice().buffer as ArrayBuffer) : null,
+      f.xattr?.flags ?? null,
     );
   }
 
@@ -130,13 +141,16 @@ export class SessionStore {
    * sockets without webSocketClose ever running (platform facts), so the
    * sessions are matched against the sockets that still exist.
    */
-  sweep(live: Set<string>): string[] {
+  sweep(live: Set<string>, release: (f: FidState) => void = () => {}): string[] {
     const gone = this.sql
       .exec(`SELECT sid FROM session`)
       .toArray()
       .map((r) => r.sid as string)
       .filter((sid) => !live.has(sid));
-    for (const sid of gone) this.end(sid);
+    for (const sid of gone) {
+      for (const f of this.fids(sid)) release(f);
+      this.end(sid);
+    }
     return gone;
   }
 

@@ -57,6 +57,8 @@ export interface SessionHost {
   send(bytes: Uint8Array): void;
   close(code: number, reason: string): void;
   log(msg: string): void;
+  /** Called after each request: the object re-arms its alarm for the publisher. */
+  changed(): void;
 }
 
 interface InFlight {
@@ -121,13 +123,21 @@ export class Session {
     return this.fids.has(n);
   }
 
+  /** Adds or updates a fid; opening one is counted on its inode across sessions. */
   putFid(f: FidState): void {
+    const prev = this.fids.get(f.fid);
+    if (prev?.open && prev.kind === "node" && !(f.open && f.ino === prev.ino)) this.host.fs.closed(prev.ino);
+    if (f.open && f.kind === "node" && !(prev?.open && prev.ino === f.ino)) this.host.fs.opened(f.ino);
     this.fids.set(f.fid, f);
     this.host.store.putFid(this.sid, f);
   }
 
   dropFid(n: number): void {
-    if (this.fids.delete(n)) this.host.store.deleteFid(this.sid, n);
+    const f = this.fids.get(n);
+    if (!f) return;
+    this.fids.delete(n);
+    this.host.store.deleteFid(this.sid, n);
+    if (f.open && f.kind === "node") this.host.fs.closed(f.ino);
   }
 
   /** Handles one WebSocket message; resolves once its reply (if any) is sent. */
@@ -234,6 +244,7 @@ export class Session {
     } finally {
       if (this.inflight.get(msg.tag) === entry) this.inflight.delete(msg.tag);
       for (const give of holds) give();
+      this.host.changed();
     }
   }
 
@@ -265,11 +276,11 @@ export class Session {
     this.host.close(code, reason);
   }
 
-  /** The socket is gone: abort what runs and forget the session. */
+  /** The socket is gone: abort what runs, close its open files, forget the session. */
   abandon(): void {
     this.closed = true;
     for (const t of this.inflight.values()) t.ctl.abort(new P9Error(ERRNO.ECONNRESET, "session ended"));
-    this.fids.clear();
+    for (const n of [...this.fids.keys()]) this.dropFid(n);
   }
 }
 

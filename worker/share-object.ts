@@ -4,6 +4,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
+import type { PublishStats } from "../storage/publisher.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { CLOSE } from "./close-codes.ts";
@@ -25,6 +26,9 @@ export interface ShareStats {
   sockets: number;
   /** R2 list calls since the object was constructed. */
   listCalls: number;
+  /** Bytes written and not yet published. */
+  journalBytes: number;
+  publish: PublishStats | null;
   inflightBytes: number;
   /** Most reply bytes held at once since the object was constructed. */
   inflightHighWater: number;
@@ -61,17 +65,32 @@ export class ShareObject extends DurableObject<Env> {
     this.store = new SessionStore(this.sql);
     // Counts constructions: each wake-up from hibernation is one.
     this.sql.exec(`INSERT INTO meta (k, v) VALUES ('boots', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`);
-    // Sessions whose socket is gone (a restart or deploy closes sockets
-    // without webSocketClose): release their fids.
+    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
+    if (rows.length) this.init(rows[0]!.v as string);
+    this.sweep();
+  }
+
+  /**
+   * Ends the sessions whose socket is gone: a restart or deploy closes
+   * sockets without webSocketClose ever running (platform facts). Their
+   * fids are released (open files closed, so unlinked ones go and written
+   * ones get published) and their locks dropped.
+   */
+  private sweep(): void {
     const live = new Set<string>();
-    for (const ws of ctx.getWebSockets()) {
+    for (const ws of this.ctx.getWebSockets()) {
       const sid = sidOf(ws);
       if (sid) live.add(sid);
     }
-    const swept = this.store.sweep(live);
-    if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
-    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
-    if (rows.length) this.init(rows[0]!.v as string);
+    const fs = this.ready?.fs;
+    const swept = this.store.sweep(live, (f) => {
+      if (f.open && f.kind === "node") fs?.closed(f.ino);
+    });
+    for (const sid of swept) fs?.locks.dropSession(sid);
+    if (swept.length) {
+      console.log(`swept ${swept.length} sessions whose sockets are gone`);
+      this.ctx.waitUntil(this.scheduleAlarm());
+    }
   }
 
   /** Builds the share's filesystem; null (and a log line) if the configuration is bad. */
@@ -100,8 +119,12 @@ export class ShareObject extends DurableObject<Env> {
         revalidateMs: c.config.dir_revalidate_ms,
         quotaBytes: c.config.quota_bytes,
         fsid: fsidOf(oname),
+        journalCap: c.config.journal_cap_bytes,
+        publishDelayMs: c.config.publish_delay_ms,
+        multipartThreshold: c.config.multipart_threshold,
       },
       (msg) => console.log(`[${name}] ${msg}`),
+      (n) => this.budget!.acquire(n),
     );
     this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('share', ?)`, name);
     this.budget ??= new ByteBudget(c.config.inflight_bytes);
@@ -131,7 +154,42 @@ export class ShareObject extends DurableObject<Env> {
         }
       },
       log: (msg) => console.log(`[${r.name}] ${msg}`),
+      changed: () => this.ctx.waitUntil(this.scheduleAlarm()),
     };
+  }
+
+  /** When the one alarm is set for (ms), as far as this instance knows. */
+  private alarmAt: number | null = null;
+
+  /**
+   * The object has one alarm; every timer (publisher, job retries) is
+   * multiplexed onto it: it is set for the earliest thing due.
+   */
+  private async scheduleAlarm(): Promise<void> {
+    const next = this.ready?.fs.nextWakeup() ?? null;
+    if (next === null) return;
+    if (this.alarmAt === null) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt !== null && this.alarmAt <= next) return;
+    this.alarmAt = next;
+    await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Runs what is due; may run more than once for one time (handlers are idempotent). */
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    try {
+      await this.ready?.fs.runDue();
+    } catch (e) {
+      console.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
+    }
+    this.alarmAt = null;
+    await this.scheduleAlarm();
+  }
+
+  /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */
+  async publishAll(): Promise<void> {
+    await this.ready?.fs.publishAll();
+    await this.scheduleAlarm();
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -166,6 +224,8 @@ export class ShareObject extends DurableObject<Env> {
       sessions: this.store.count(),
       sockets: this.ctx.getWebSockets().length,
       listCalls: this.ready?.fs.listCalls ?? 0,
+      journalBytes: this.ready?.fs.journal.bytes ?? 0,
+      publish: this.ready ? { ...this.ready.fs.publisher.stats } : null,
       inflightBytes: this.budget?.inUse ?? 0,
       inflightHighWater: this.budget?.highWater ?? 0,
     };
@@ -231,9 +291,12 @@ export class ShareObject extends DurableObject<Env> {
   private forget(ws: WebSocket): void {
     const sid = sidOf(ws);
     if (sid === null) return;
-    this.sessions.get(sid)?.abandon();
+    const s = this.sessions.get(sid) ?? (this.ready ? Session.restore(sid, this.host(ws, this.ready)) : null);
+    s?.abandon();
     this.sessions.delete(sid);
     this.store.end(sid);
+    this.ready?.fs.locks.dropSession(sid);
+    this.ctx.waitUntil(this.scheduleAlarm());
   }
 }
 

@@ -97,8 +97,15 @@ describe("bad input", () => {
     });
   });
 
-  it("answers every change on this read-only path with EROFS", async () => {
-    const { ask } = await session();
+  it("answers changes on a read-only share with EROFS", async () => {
+    await put("ro", "bad/file.txt", "content");
+    const r = await rawSession("ro");
+    const ask = async (m: Parameters<typeof encode>[0]) => {
+      r.send(encode(m, L));
+      return decode(await r.next(), L);
+    };
+    await ask({ type: "Tversion", tag: 0xffff, msize: 8192, version: L });
+    await ask({ type: "Tattach", tag: 1, fid: 0, afid: 0xffffffff, uname: "", aname: "", n_uname: 0 });
     await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["bad", "file.txt"] });
     expect(await ask({ type: "Tlopen", tag: 1, fid: 1, flags: 1 })).toEqual({ type: "Rlerror", tag: 1, ecode: ERRNO.EROFS });
     expect(await ask({ type: "Tmkdir", tag: 1, dfid: 0, name: "d", mode: 0o755, gid: 0 })).toEqual({

@@ -64,16 +64,18 @@ export const attachWalk: HandlerTable = {
     return { type: "Rwalk", tag: m.tag, qids };
   },
 
+  // The clunk of a Txattrcreate fid commits the value (and its errors are
+  // the clunk's); the fid is gone either way.
   Tclunk(s, m) {
-    s.fid(m.fid);
+    const f = s.fid(m.fid);
     s.dropFid(m.fid);
+    if (f.kind === "xattr" && f.xattr) {
+      const declared = f.data?.byteLength ?? 0;
+      if (f.dirOffset !== declared) throw new P9Error(ERRNO.EIO, `xattr value of ${declared} bytes got ${f.dirOffset}`);
+      // Linux removes an attribute with a zero-size Txattrcreate.
+      s.fs.xattrs.set(f.ino, f.xattr.name, f.data ?? new Uint8Array(0), f.xattr.flags, declared === 0);
+      s.fs.touchMeta(f.ino);
+    }
     return { type: "Rclunk", tag: m.tag };
-  },
-
-  // remove(5): the fid is clunked even when the remove fails.
-  Tremove(s, m) {
-    s.fid(m.fid);
-    s.dropFid(m.fid);
-    throw new P9Error(ERRNO.EROFS);
   },
 };

@@ -11,12 +11,38 @@ export function nodeFid(s: Session, n: number): FidState {
   return f;
 }
 
-/** Open flags that would change the file (issue "Writes" turns these on). */
+/** An unopened fid of a directory, as Tlcreate, Tmkdir and the *at requests want. */
+export function dirFid(s: Session, n: number): FidState {
+  const f = nodeFid(s, n);
+  if (!isDir(s.fs.get(f.ino))) throw new P9Error(ERRNO.ENOTDIR);
+  return f;
+}
+
+/** Refuses a change on a read-only share. */
+export function writable(s: Session): void {
+  if (s.host.limits.readOnly) throw new P9Error(ERRNO.EROFS);
+}
+
+/** Open flags that write (Linux truncates with Tsetattr after Tlopen; older clients pass TRUNC). */
 export function wantsWrite(flags: number): boolean {
   const acc = flags & DOTL.ACCMODE;
   return acc === DOTL.WRONLY || acc === DOTL.RDWR || (flags & DOTL.TRUNC) !== 0;
 }
 
+export function canRead(flags: number): boolean {
+  return (flags & DOTL.ACCMODE) !== DOTL.WRONLY;
+}
+
+export function canWrite(flags: number): boolean {
+  const acc = flags & DOTL.ACCMODE;
+  return acc === DOTL.WRONLY || acc === DOTL.RDWR;
+}
+
+/**
+ * Opens a fid. Bits to ignore for an existing file (CREATE, NONBLOCK,
+ * LARGEFILE, ...: docs/9p.md) are ignored; TRUNC truncates; APPEND is kept
+ * for Twrite.
+ */
 export async function openFid(s: Session, n: number, flags: number) {
   const f = nodeFid(s, n);
   if (f.open) throw new P9Error(ERRNO.EBADF, "fid already open");
@@ -28,12 +54,12 @@ export async function openFid(s: Session, n: number, flags: number) {
   } else if (isLink(node)) {
     throw new P9Error(ERRNO.ELOOP, "symlinks are not opened: the client follows them");
   } else if (wantsWrite(flags)) {
-    throw new P9Error(ERRNO.EROFS);
+    writable(s);
   }
-  const fresh = s.fs.get(f.ino);
   const cur = nodeFid(s, n);
   if (cur.open) throw new P9Error(ERRNO.EBADF, "fid already open");
+  if (flags & DOTL.TRUNC && !isDir(node)) s.fs.setattr(node.ino, { size: 0 });
+  const fresh = s.fs.get(f.ino);
   s.putFid({ ...cur, open: { flags, etag: fresh.etag }, dirOffset: 0, dirCookie: 0n });
   return fresh;
 }
-

@@ -5,6 +5,6 @@ import type { HandlerTable } from "../session.ts";
 import { attachWalk } from "./attach-walk.ts";
 import { legacy } from "./legacy.ts";
 import { read } from "./read.ts";
-import { readonly } from "./readonly.ts";
+import { write } from "./write.ts";
 
-export const HANDLERS: HandlerTable = { ...readonly, ...attachWalk, ...read, ...legacy };
+export const HANDLERS: HandlerTable = { ...attachWalk, ...read, ...write, ...legacy };

@@ -1,13 +1,24 @@
-// The 9P2000 and 9P2000.u forms: Topen, Tstat, directory reads that return
-// stat entries, and Tcreate/Twstat (read-only until the write path lands).
+// The 9P2000 and 9P2000.u forms: Topen, Tcreate, Tstat, Twstat, and
+// directory reads that return stat entries.
 
-import { DOTL, ERRNO, OMODE, P9Error, encodeStatRead, fixedSizeOf, readCount } from "../../protocol/index.ts";
+import {
+  DM,
+  DOTL,
+  ERRNO,
+  NONUNAME,
+  OMODE,
+  P9Error,
+  S_IF,
+  encodeStatRead,
+  fixedSizeOf,
+  readCount,
+} from "../../protocol/index.ts";
 import { COOKIE_DOTDOT } from "../../storage/namespace.ts";
-import { isDir, isLink } from "../../storage/share-fs.ts";
+import { type SetAttr, isDir, isLink } from "../../storage/share-fs.ts";
 import { qidOf, statOf } from "../attrs.ts";
 import type { FidState } from "../session-store.ts";
 import type { HandlerTable, Session } from "../session.ts";
-import { nodeFid, openFid } from "./common.ts";
+import { dirFid, nodeFid, openFid, writable } from "./common.ts";
 
 /** open(5) mode -> Tlopen flags. */
 function flagsOf(mode: number): number {
@@ -19,6 +30,7 @@ function flagsOf(mode: number): number {
 }
 
 const ROOT_NAME = "/";
+const U32_DONT_TOUCH = 0xffffffff;
 
 function statOfIno(s: Session, ino: number) {
   const node = s.fs.get(ino);
@@ -57,14 +69,65 @@ export const legacy: HandlerTable = {
     return { type: "Rstat", tag: m.tag, stat: statOfIno(s, nodeFid(s, m.fid).ino) };
   },
 
-  Tcreate(s, m) {
-    const dir = s.fs.get(nodeFid(s, m.fid).ino);
-    if (!isDir(dir)) throw new P9Error(ERRNO.ENOTDIR);
-    throw new P9Error(ERRNO.EROFS);
+  /** create(5): the fid becomes the new file, opened with `mode`. */
+  async Tcreate(s, m) {
+    writable(s);
+    const d = dirFid(s, m.fid);
+    if (d.open) throw new P9Error(ERRNO.EBADF, "fid already open");
+    const perm = m.perm >>> 0;
+    const ext = m.extension ? new TextDecoder().decode(m.extension) : "";
+    let node;
+    if (perm & DM.DIR) {
+      node = await s.fs.mkdir(d.ino, m.name, perm & 0o777, d.uid, d.uid);
+    } else if (s.dialect === "9P2000.u" && perm & DM.SYMLINK) {
+      node = await s.fs.symlink(d.ino, m.name, m.extension!, d.uid, d.uid);
+    } else if (s.dialect === "9P2000.u" && perm & DM.LINK) {
+      // Linux sends the existing file's fid number as the extension.
+      const other = nodeFid(s, Number.parseInt(ext, 10));
+      await s.fs.link(d.ino, m.name, other.ino);
+      node = s.fs.get(other.ino);
+    } else if (s.dialect === "9P2000.u" && perm & DM.DEVICE) {
+      throw new P9Error(ERRNO.EPERM, "device nodes are not supported");
+    } else if (s.dialect === "9P2000.u" && perm & (DM.NAMEDPIPE | DM.SOCKET)) {
+      const type = perm & DM.NAMEDPIPE ? S_IF.FIFO : S_IF.SOCK;
+      node = await s.fs.mknod(d.ino, m.name, type | (perm & 0o777), d.uid, d.uid);
+    } else {
+      node = await s.fs.create(d.ino, m.name, perm & 0o777, d.uid, d.uid);
+    }
+    const cur = nodeFid(s, m.fid);
+    const open = isLink(node) ? null : { flags: flagsOf(m.mode), etag: node.etag };
+    s.putFid({ ...cur, ino: node.ino, open, dirOffset: 0, dirCookie: 0n });
+    return { type: "Rcreate", tag: m.tag, qid: qidOf(node), iounit: s.iounit };
   },
 
-  Twstat(s, m) {
-    nodeFid(s, m.fid);
-    throw new P9Error(ERRNO.EROFS);
+  /**
+   * wstat(5): fields of all ones and empty strings mean "don't touch"; a stat
+   * that touches nothing is a request to sync (nothing to do here).
+   */
+  async Twstat(s, m) {
+    const f = nodeFid(s, m.fid);
+    const st = m.stat;
+    const a: SetAttr = {};
+    if (st.mode !== U32_DONT_TOUCH) {
+      const node = s.fs.get(f.ino);
+      if (((st.mode & DM.DIR) !== 0) !== isDir(node)) throw new P9Error(ERRNO.EINVAL, "wstat cannot change the file's type");
+      a.mode = st.mode & 0o7777;
+    }
+    if (st.length !== 0xffffffffffffffffn) a.size = Number(st.length);
+    if (st.mtime !== U32_DONT_TOUCH) a.mtime = { sec: st.mtime, nsec: 0 };
+    if (st.atime !== U32_DONT_TOUCH) a.atime = { sec: st.atime, nsec: 0 };
+    if (st.n_uid !== undefined && st.n_uid !== NONUNAME) a.uid = st.n_uid;
+    if (st.n_gid !== undefined && st.n_gid !== NONUNAME) a.gid = st.n_gid;
+    const rename = st.name.byteLength > 0;
+    if (!rename && Object.keys(a).length === 0) return { type: "Rwstat", tag: m.tag };
+    writable(s);
+    if (rename) {
+      const l = s.fs.ns.primaryLink(f.ino);
+      if (!l) throw new P9Error(ERRNO.ENOENT);
+      // wstat renames within the same directory only.
+      await s.fs.rename(l.parent, l.name, l.parent, st.name);
+    }
+    if (Object.keys(a).length) s.fs.setattr(f.ino, a);
+    return { type: "Rwstat", tag: m.tag };
   },
 };

@@ -16,7 +16,7 @@ import { isDir } from "../../storage/share-fs.ts";
 import { dtOf, getattrOf, qidOf } from "../attrs.ts";
 import type { FidState } from "../session-store.ts";
 import type { HandlerTable, RequestContext, Session } from "../session.ts";
-import { nodeFid, openFid } from "./common.ts";
+import { canRead, nodeFid, openFid } from "./common.ts";
 import { readDirStats } from "./legacy.ts";
 
 const RREAD_FIXED = fixedSizeOf("Rread");
@@ -52,7 +52,7 @@ export const read: HandlerTable = {
       r.data.set(part);
       return r.bytes;
     }
-    if (!f.open || (f.open.flags & DOTL.ACCMODE) === DOTL.WRONLY) throw new P9Error(ERRNO.EBADF, "fid not open for reading");
+    if (!f.open || !canRead(f.open.flags)) throw new P9Error(ERRNO.EBADF, "fid not open for reading");
     if (isDir(s.fs.get(f.ino))) {
       if (s.dialect !== "9P2000.L") return readDirStats(s, m.tag, f, m.offset, m.count);
       throw new P9Error(ERRNO.EISDIR, "read directories with Treaddir");
@@ -100,21 +100,11 @@ export const read: HandlerTable = {
       bsize: st.bsize,
       blocks: BigInt(st.blocks),
       bfree: BigInt(st.bfree),
-      bavail: BigInt(st.bfree),
+      bavail: BigInt(st.bavail),
       files: BigInt(st.files),
       ffree: BigInt(st.ffree),
       fsid: st.fsid,
       namelen: st.namelen,
     };
-  },
-
-  // Extended attributes arrive with the write path; until then every file
-  // has none: the list (name "") is empty and every name is ENODATA.
-  Txattrwalk(s, m) {
-    const f = nodeFid(s, m.fid);
-    if (m.name.byteLength > 0) throw new P9Error(ERRNO.ENODATA);
-    if (m.newfid !== m.fid && s.hasFid(m.newfid)) throw new P9Error(ERRNO.EBADF, `newfid ${m.newfid} in use`);
-    s.putFid({ ...f, fid: m.newfid, kind: "xattr", open: null, data: new Uint8Array(0) });
-    return { type: "Rxattrwalk", tag: m.tag, size: 0n };
   },
 };

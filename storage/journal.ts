@@ -1,0 +1,159 @@
+// The write journal: bytes written to a file since it was last published,
+// kept as disjoint extents in SQLite. A Twrite's extents are committed
+// before its Rwrite leaves (the object's output gate holds replies until
+// storage writes are durable), so an acknowledged write survives any crash.
+
+import { blob } from "./namespace.ts";
+
+/** The largest row: SQLite in a Durable Object takes 2 MB; stay well under. */
+export const EXTENT_MAX = 512 * 1024;
+/** Sequential small writes are merged into one row up to this size. */
+const MERGE_MAX = 128 * 1024;
+
+interface Extent {
+  off: number;
+  len: number;
+}
+
+export class Journal {
+  /** Journal bytes held across the share (kept in meta). */
+  private total: number;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly setTotal: (n: number) => void,
+    total: number,
+  ) {
+    this.total = total;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  private overlapping(ino: number, from: number, to: number): Extent[] {
+    return this.sql
+      .exec(
+        `SELECT off, length(data) AS len FROM extent WHERE ino = ? AND off < ? AND off + length(data) > ? ORDER BY off`,
+        ino,
+        to,
+        from,
+      )
+      .toArray()
+      .map((r) => ({ off: r.off as number, len: r.len as number }));
+  }
+
+  private data(ino: number, off: number): Uint8Array {
+    return new Uint8Array(this.sql.exec(`SELECT data FROM extent WHERE ino = ? AND off = ?`, ino, off).one().data as ArrayBuffer);
+  }
+
+  private put(ino: number, off: number, data: Uint8Array): void {
+    this.sql.exec(`INSERT OR REPLACE INTO extent (ino, off, data) VALUES (?, ?, ?)`, ino, off, blob(data));
+  }
+
+  private drop(ino: number, off: number): void {
+    this.sql.exec(`DELETE FROM extent WHERE ino = ? AND off = ?`, ino, off);
+  }
+
+  /** Cuts [from, to) out of the extents of a file, keeping what lies outside. */
+  private cut(ino: number, from: number, to: number): number {
+    let removed = 0;
+    for (const e of this.overlapping(ino, from, to)) {
+      const end = e.off + e.len;
+      const keepLeft = e.off < from;
+      const keepRight = end > to;
+      if (keepLeft || keepRight) {
+        const d = this.data(ino, e.off);
+        if (keepRight) this.put(ino, to, d.subarray(to - e.off));
+        if (keepLeft) this.put(ino, e.off, d.subarray(0, from - e.off));
+        else this.drop(ino, e.off);
+      } else {
+        this.drop(ino, e.off);
+      }
+      removed += Math.min(end, to) - Math.max(e.off, from);
+    }
+    return removed;
+  }
+
+  /** Records a write. Returns the change in journal bytes. */
+  write(ino: number, off: number, data: Uint8Array): number {
+    const end = off + data.byteLength;
+    const removed = this.cut(ino, off, end);
+    let at = 0;
+    // Append to the extent that ends where this write starts, while small.
+    if (data.byteLength < MERGE_MAX) {
+      const prev = this.sql
+        .exec(`SELECT off, length(data) AS len FROM extent WHERE ino = ? AND off < ? AND off + length(data) = ?`, ino, off, off)
+        .toArray()[0];
+      if (prev && (prev.len as number) + data.byteLength <= MERGE_MAX) {
+        const old = this.data(ino, prev.off as number);
+        const merged = new Uint8Array(old.byteLength + data.byteLength);
+        merged.set(old);
+        merged.set(data, old.byteLength);
+        this.put(ino, prev.off as number, merged);
+        at = data.byteLength;
+      }
+    }
+    for (; at < data.byteLength; at += EXTENT_MAX) {
+      this.put(ino, off + at, data.subarray(at, Math.min(data.byteLength, at + EXTENT_MAX)));
+    }
+    const delta = data.byteLength - removed;
+    this.total += delta;
+    this.setTotal(this.total);
+    return delta;
+  }
+
+  /** Drops everything at or past `size` (a truncate). */
+  truncate(ino: number, size: number): void {
+    const removed = this.cut(ino, size, Number.MAX_SAFE_INTEGER);
+    this.total -= removed;
+    this.setTotal(this.total);
+  }
+
+  /** Drops a file's whole journal (published, or the file is gone). */
+  clear(ino: number): void {
+    const r = this.sql.exec(`SELECT coalesce(sum(length(data)), 0) AS n FROM extent WHERE ino = ?`, ino).one();
+    this.sql.exec(`DELETE FROM extent WHERE ino = ?`, ino);
+    this.total -= r.n as number;
+    this.setTotal(this.total);
+  }
+
+  /** Bytes journaled for one file. */
+  fileBytes(ino: number): number {
+    return this.sql.exec(`SELECT coalesce(sum(length(data)), 0) AS n FROM extent WHERE ino = ?`, ino).one().n as number;
+  }
+
+  /**
+   * Copies the journaled bytes of [off, off + into.length) into `into` and
+   * returns the ranges (relative to `off`) they covered.
+   */
+  overlay(ino: number, off: number, into: Uint8Array): Extent[] {
+    const end = off + into.byteLength;
+    const covered: Extent[] = [];
+    for (const r of this.sql.exec(
+      `SELECT off, data FROM extent WHERE ino = ? AND off < ? AND off + length(data) > ? ORDER BY off`,
+      ino,
+      end,
+      off,
+    )) {
+      const eOff = r.off as number;
+      const d = new Uint8Array(r.data as ArrayBuffer);
+      const from = Math.max(eOff, off);
+      const to = Math.min(eOff + d.byteLength, end);
+      into.set(d.subarray(from - eOff, to - eOff), from - off);
+      covered.push({ off: from - off, len: to - from });
+    }
+    return covered;
+  }
+
+  /** Whether the extents of [from, to) cover it completely. */
+  covers(ino: number, from: number, to: number): boolean {
+    let at = from;
+    for (const e of this.overlapping(ino, from, to)) {
+      if (e.off > at) return false;
+      at = Math.max(at, e.off + e.len);
+      if (at >= to) return true;
+    }
+    return at >= to;
+  }
+}

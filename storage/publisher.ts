@@ -1,0 +1,355 @@
+// The publisher: turns what the namespace and the journal hold into plain
+// R2 objects at `<prefix>/<path>`, per inode, a short while after its last
+// close. The key is resolved at publish time, so a file written under a
+// temporary name and renamed is uploaded once, at its final name.
+//
+// - Files up to the multipart threshold: one PUT, conditional on the etag
+//   last seen there (or on absence for a new key). Larger ones: a multipart
+//   upload with its part size fixed up front, progress kept in SQLite so a
+//   crash resumes it. The binding cannot make multipart conditional, so a
+//   writer of the same key racing a large publish can lose (README).
+// - Conflicts: when another tool changed the object under a file that has
+//   unpublished changes here, the 9P content is published at the path and
+//   the other tool's object is kept as `<key>.conflict-<etag>`.
+// - Never one key more than once a second (R2 answers 429): later changes
+//   coalesce into the next publish. Failures back off and retry.
+// - Directories publish as `dir/` marker objects; an object at a key that
+//   no inode uses any more is deleted through the job table.
+
+import { S_IF, S_IFMT } from "../protocol/index.ts";
+import type { Journal } from "./journal.ts";
+import { dirPrefixOf, keyOf } from "./keys.ts";
+import type { Namespace } from "./namespace.ts";
+import type { Inode } from "./types.ts";
+
+/** R2's smallest multipart part (all parts but the last). */
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+/** Parts uploaded per run, so one alarm never runs too long. */
+const PARTS_PER_RUN = 16;
+/** R2 takes about one write per second per key. */
+const KEY_INTERVAL_MS = 1000;
+const MAX_BACKOFF_MS = 60_000;
+
+export interface PublisherDeps {
+  ns: Namespace;
+  journal: Journal;
+  bucket: () => R2Bucket;
+  /** Reads the file's current content into `into` at `offset`. */
+  read: (file: Inode, offset: number, into: Uint8Array) => Promise<number>;
+  /** Takes bytes of the object's in-flight budget; returns the release. */
+  reserve: (n: number) => Promise<() => void>;
+  log: (msg: string) => void;
+  now?: () => number;
+}
+
+export interface PublishStats {
+  puts: number;
+  multiparts: number;
+  deletes: number;
+  conflicts: number;
+  failures: number;
+}
+
+/** The s3fs form of the metadata (decimal st_mode, integer seconds). */
+export function metadataOf(i: Inode): Record<string, string> {
+  return { mode: String(i.mode), uid: String(i.uid), gid: String(i.gid), mtime: String(i.mtime.sec) };
+}
+
+export class Publisher {
+  readonly stats: PublishStats = { puts: 0, multiparts: 0, deletes: 0, conflicts: 0, failures: 0 };
+  private readonly lastPut = new Map<string, number>();
+  private readonly attempts = new Map<number, number>();
+  /** Lowest size a file was truncated to while its publish ran. */
+  private readonly truncatedDuring = new Map<number, number>();
+  private readonly running = new Set<number>();
+  /** Changes per inode since the object started: a publish compares before and after. */
+  private readonly generation = new Map<number, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly d: PublisherDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  private get ns() {
+    return this.d.ns;
+  }
+
+  /** Publishes the inode after `delayMs` (sooner if already scheduled sooner). */
+  schedule(ino: number, delayMs: number): void {
+    const at = this.now() + delayMs;
+    const cur = this.ns.sqlStorage.exec(`SELECT publish_after FROM inode WHERE ino = ?`, ino).toArray()[0];
+    const prev = cur?.publish_after as number | null | undefined;
+    if (prev === null || prev === undefined || at < prev) this.ns.update(ino, { publish_after: at });
+  }
+
+  /** Any change to an inode's content, metadata or place. */
+  changed(ino: number): void {
+    this.generation.set(ino, (this.generation.get(ino) ?? 0) + 1);
+  }
+
+  /** A truncate happened: a publish in progress must not trust bytes past it. */
+  truncated(ino: number, size: number): void {
+    if (!this.running.has(ino)) return;
+    const prev = this.truncatedDuring.get(ino);
+    this.truncatedDuring.set(ino, prev === undefined ? size : Math.min(prev, size));
+  }
+
+  /** Queues the deletion of an object no inode uses any more. */
+  deleteKey(key: string): void {
+    this.ns.sqlStorage.exec(`INSERT INTO job (kind, key) VALUES ('delete', ?)`, key);
+  }
+
+  /** The earliest time something is due (ms), or null. */
+  nextWakeup(): number | null {
+    const p = this.ns.nextPublish();
+    const j = this.ns.sqlStorage.exec(`SELECT min(not_before) AS t FROM job`).one().t as number | null;
+    if (p === null) return j;
+    if (j === null) return p;
+    return Math.min(p, j);
+  }
+
+  /** Runs what is due. Idempotent: an alarm may fire more than once. */
+  async runDue(limit = 32): Promise<void> {
+    const now = this.now();
+    for (const ino of this.ns.duePublishes(now, limit)) await this.publish(ino);
+    await this.runJobs(now, limit);
+  }
+
+  /** Publishes every inode with unpublished changes now (tests, shutdown, `sync`). */
+  async publishAll(): Promise<void> {
+    for (let round = 0; round < 64; round++) {
+      const dirty = this.ns.dirtyInodes();
+      for (const ino of dirty) await this.publish(ino, true);
+      await this.runJobs(Number.MAX_SAFE_INTEGER, 1000);
+      const left = this.ns.dirtyInodes().length;
+      const jobs = this.ns.sqlStorage.exec(`SELECT count(*) AS n FROM job`).one().n as number;
+      if (left === 0 && jobs === 0) return;
+      const wait = Math.max(0, ...[...this.lastPut.values()].map((t) => t + KEY_INTERVAL_MS - this.now()));
+      if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, KEY_INTERVAL_MS)));
+    }
+  }
+
+  private fail(ino: number, e: unknown): void {
+    const n = (this.attempts.get(ino) ?? 0) + 1;
+    this.attempts.set(ino, n);
+    this.stats.failures++;
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (n - 1));
+    this.d.log(`publish of inode ${ino} failed (attempt ${n}, retry in ${delay} ms): ${(e as Error).message ?? e}`);
+    this.ns.update(ino, { publish_after: this.now() + delay });
+  }
+
+  /** Publishes one inode if it has changes; `force` ignores its publish time. */
+  async publish(ino: number, force = false): Promise<void> {
+    if (this.running.has(ino)) return;
+    const node = this.ns.get(ino);
+    if (!node) return;
+    if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) < (this.ns.options.journalCap >> 4)) {
+      // Still open for writing and its journal is small: wait for the close.
+      this.ns.update(ino, { publish_after: null });
+      return;
+    }
+    const path = this.ns.pathOf(ino);
+    if (path === null) {
+      this.ns.update(ino, { publish_after: null });
+      return;
+    }
+    const type = node.mode & S_IFMT;
+    const target = type === S_IF.DIR ? dirPrefixOf(this.ns.options.prefix, path) : keyOf(this.ns.options.prefix, path);
+    if (!node.dirty && node.key === target) {
+      this.ns.update(ino, { publish_after: null });
+      return;
+    }
+    if (target === "" || target.length > 1024) {
+      // The share's root has no object; a key over 1024 bytes cannot exist.
+      this.ns.update(ino, { dirty: 0, publish_after: null });
+      return;
+    }
+    const since = this.lastPut.get(target);
+    if (since !== undefined && this.now() - since < KEY_INTERVAL_MS) {
+      this.ns.update(ino, { publish_after: since + KEY_INTERVAL_MS });
+      return;
+    }
+    this.running.add(ino);
+    this.truncatedDuring.delete(ino);
+    const gen = this.generation.get(ino) ?? 0;
+    try {
+      const result =
+        type === S_IF.REG && node.size > this.ns.options.multipartThreshold
+          ? await this.multipart(node, target)
+          : await this.put(node, target, type);
+      if (result === null) return; // multipart goes on in the next run
+      this.lastPut.set(target, this.now());
+      this.attempts.delete(ino);
+      this.settle(node, gen, target, result);
+    } catch (e) {
+      this.fail(ino, e);
+    } finally {
+      this.running.delete(ino);
+    }
+  }
+
+  /** Records a finished publish, keeping changes that arrived meanwhile. */
+  private settle(snap: Inode, gen: number, target: string, etag: string): void {
+    const cur = this.ns.get(snap.ino);
+    const oldKey = snap.key;
+    if (oldKey !== null && oldKey !== target) this.deleteKey(oldKey);
+    if (!cur) return;
+    const isReg = (snap.mode & S_IFMT) === S_IF.REG;
+    const path = this.ns.pathOf(snap.ino);
+    const type = snap.mode & S_IFMT;
+    const nowTarget =
+      path === null ? null : type === S_IF.DIR ? dirPrefixOf(this.ns.options.prefix, path) : keyOf(this.ns.options.prefix, path);
+    const unchanged = (this.generation.get(snap.ino) ?? 0) === gen;
+    let base = isReg ? snap.size : 0;
+    if (unchanged) {
+      this.d.journal.clear(snap.ino);
+    } else {
+      // Written while uploading: the new object holds the snapshot and the
+      // journal every later change; bytes past a truncation made meanwhile
+      // are not content any more.
+      const floor = this.truncatedDuring.get(snap.ino);
+      if (floor !== undefined) base = Math.min(base, floor);
+    }
+    const clean = unchanged && nowTarget === target;
+    this.ns.update(snap.ino, {
+      key: target,
+      etag,
+      base_len: base,
+      dirty: clean ? 0 : 1,
+      from_r2: clean ? 1 : 0,
+      publish_after: null,
+    });
+    if (!clean && nowTarget !== null) this.schedule(snap.ino, this.ns.options.publishDelayMs);
+    this.truncatedDuring.delete(snap.ino);
+  }
+
+  private async content(node: Inode, type: number): Promise<Uint8Array> {
+    if (type === S_IF.LNK) return this.ns.target(node.ino) ?? new Uint8Array(0);
+    if (type !== S_IF.REG) return new Uint8Array(0);
+    const buf = new Uint8Array(node.size);
+    const n = await this.d.read(node, 0, buf);
+    if (n !== node.size) throw new Error(`read ${n} of ${node.size} bytes to publish`);
+    return buf;
+  }
+
+  /** One conditional PUT. Returns the new etag. */
+  private async put(node: Inode, target: string, type: number): Promise<string> {
+    const size = type === S_IF.REG ? node.size : 0;
+    const release = await this.d.reserve(size);
+    try {
+      const body = await this.content(node, type);
+      const bucket = this.d.bucket();
+      const customMetadata = metadataOf(node);
+      // Compare-and-swap against what we last saw at this key.
+      const onlyIf: R2Conditional | Headers =
+        node.key === target && node.etag ? { etagMatches: node.etag } : new Headers({ "If-None-Match": "*" });
+      let res = await bucket.put(target, body, { onlyIf, customMetadata });
+      if (res === null) {
+        await this.keepConflict(target);
+        res = await bucket.put(target, body, { customMetadata });
+      }
+      this.stats.puts++;
+      return res!.etag;
+    } finally {
+      release();
+    }
+  }
+
+  /** Another tool wrote `key`: keep its object beside ours. */
+  private async keepConflict(key: string): Promise<void> {
+    const bucket = this.d.bucket();
+    const other = await bucket.get(key);
+    if (other === null) return;
+    const conflict = `${key}.conflict-${other.etag.slice(0, 8)}`;
+    await bucket.put(conflict, await other.arrayBuffer(), { customMetadata: other.customMetadata });
+    this.stats.conflicts++;
+    this.d.log(`${key} changed in R2 while it had unpublished changes here; the other version is kept as ${conflict}`);
+  }
+
+  /**
+   * A multipart upload, PARTS_PER_RUN parts per call. Returns the etag when
+   * complete, null when parts remain (the inode is rescheduled at once).
+   */
+  private async multipart(node: Inode, target: string): Promise<string | null> {
+    const sql = this.ns.sqlStorage;
+    const bucket = this.d.bucket();
+    let row = sql.exec(`SELECT * FROM upload WHERE ino = ?`, node.ino).toArray()[0];
+    if (row && (row.version !== node.version || row.key !== target || row.size !== node.size)) {
+      await bucket.resumeMultipartUpload(row.key as string, row.upload_id as string).abort().catch(() => {});
+      sql.exec(`DELETE FROM upload WHERE ino = ?`, node.ino);
+      row = undefined;
+    }
+    if (!row) {
+      if (node.key !== target) {
+        // A new key: keep what another tool may have put there.
+        const head = await bucket.head(target);
+        if (head !== null) await this.keepConflict(target);
+      }
+      const partSize = Math.max(MIN_PART, Math.ceil(node.size / MAX_PARTS));
+      const up = await bucket.createMultipartUpload(target, { customMetadata: metadataOf(node) });
+      sql.exec(
+        `INSERT INTO upload (ino, key, upload_id, part_size, size, version) VALUES (?, ?, ?, ?, ?, ?)`,
+        node.ino,
+        target,
+        up.uploadId,
+        partSize,
+        node.size,
+        node.version,
+      );
+      row = sql.exec(`SELECT * FROM upload WHERE ino = ?`, node.ino).one();
+    }
+    const partSize = row.part_size as number;
+    const parts = JSON.parse(row.parts as string) as R2UploadedPart[];
+    const up = bucket.resumeMultipartUpload(target, row.upload_id as string);
+    const count = Math.ceil(node.size / partSize);
+    for (let n = parts.length; n < count && n < parts.length + PARTS_PER_RUN; ) {
+      const off = n * partSize;
+      const len = Math.min(partSize, node.size - off);
+      const release = await this.d.reserve(len);
+      try {
+        const buf = new Uint8Array(len);
+        const got = await this.d.read(node, off, buf);
+        if (got !== len) throw new Error(`read ${got} of ${len} bytes of part ${n + 1}`);
+        parts.push(await up.uploadPart(n + 1, buf));
+      } finally {
+        release();
+      }
+      n++;
+      sql.exec(`UPDATE upload SET parts = ? WHERE ino = ?`, JSON.stringify(parts), node.ino);
+    }
+    if (parts.length < count) {
+      this.ns.update(node.ino, { publish_after: this.now() });
+      return null;
+    }
+    const obj = await up.complete(parts);
+    sql.exec(`DELETE FROM upload WHERE ino = ?`, node.ino);
+    this.stats.multiparts++;
+    return obj.etag;
+  }
+
+  private async runJobs(now: number, limit: number): Promise<void> {
+    const sql = this.ns.sqlStorage;
+    const jobs = sql
+      .exec(`SELECT id, kind, key, attempts FROM job WHERE not_before <= ? ORDER BY id LIMIT ?`, now, limit)
+      .toArray();
+    for (const j of jobs) {
+      const key = j.key as string;
+      try {
+        // Never delete an object an inode still publishes at.
+        const used = sql.exec(`SELECT 1 FROM inode WHERE key = ? LIMIT 1`, key).toArray().length > 0;
+        if (!used) {
+          await this.d.bucket().delete(key);
+          this.stats.deletes++;
+        }
+        sql.exec(`DELETE FROM job WHERE id = ?`, j.id);
+      } catch (e) {
+        const n = (j.attempts as number) + 1;
+        this.stats.failures++;
+        const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (n - 1));
+        this.d.log(`delete of ${key} failed (attempt ${n}, retry in ${delay} ms): ${(e as Error).message}`);
+        sql.exec(`UPDATE job SET attempts = ?, not_before = ? WHERE id = ?`, n, this.now() + delay, j.id);
+      }
+    }
+  }
+}

@@ -1,0 +1,225 @@
+// The 9P2000.L requests that change a share: create, write, mkdir, symlink,
+// mknod, link, rename(at), unlink(at), remove, setattr, fsync, xattrs, locks.
+
+import {
+  ATTR,
+  AT_REMOVEDIR,
+  DOTL,
+  ERRNO,
+  LOCK_FLAGS,
+  LOCK_TYPE,
+  P9Error,
+} from "../../protocol/index.ts";
+import { LOCK_EOF } from "../../storage/locks.ts";
+import { type SetAttr, isDir } from "../../storage/share-fs.ts";
+import { XATTR_SIZE_MAX } from "../../storage/xattrs.ts";
+import { qidOf } from "../attrs.ts";
+import type { HandlerTable, Session } from "../session.ts";
+import { canWrite, dirFid, nodeFid, writable } from "./common.ts";
+
+/** The directory and name a fid's file is linked at (Trename, Tremove). */
+function linkOf(s: Session, ino: number) {
+  const l = s.fs.ns.primaryLink(ino);
+  if (!l) throw new P9Error(ERRNO.ENOENT, "the file has no name any more");
+  return l;
+}
+
+const time = (sec: bigint, nsec: bigint) => ({ sec: Number(sec), nsec: Number(nsec) });
+
+export const write: HandlerTable = {
+  async Tlcreate(s, m) {
+    writable(s);
+    const f = dirFid(s, m.fid);
+    if (f.open) throw new P9Error(ERRNO.EBADF, "fid already open");
+    // New files belong to the user that attached (access=client); the mode
+    // arrives with its type bits (0100644): only the permissions count.
+    const node = await s.fs.create(f.ino, m.name, m.mode, f.uid, m.gid);
+    const cur = nodeFid(s, m.fid);
+    s.putFid({ ...cur, ino: node.ino, open: { flags: m.flags, etag: null }, dirOffset: 0, dirCookie: 0n });
+    return { type: "Rlcreate", tag: m.tag, qid: qidOf(node), iounit: s.iounit };
+  },
+
+  Twrite(s, m) {
+    writable(s);
+    const f = s.fid(m.fid);
+    if (f.kind === "xattr") {
+      if (!f.xattr) throw new P9Error(ERRNO.EBADF, "not an xattr being created");
+      const end = Number(m.offset) + m.data.byteLength;
+      if (end > (f.data?.byteLength ?? 0)) throw new P9Error(ERRNO.ERANGE, "write past the declared xattr size");
+      const data = f.data!.slice();
+      data.set(m.data, Number(m.offset));
+      s.putFid({ ...f, data, dirOffset: Math.max(f.dirOffset, end) });
+      return { type: "Rwrite", tag: m.tag, count: m.data.byteLength };
+    }
+    if (!f.open || !canWrite(f.open.flags)) throw new P9Error(ERRNO.EBADF, "fid not open for writing");
+    if (m.offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new P9Error(ERRNO.EFBIG);
+    s.fs.write(f.ino, Number(m.offset), m.data, (f.open.flags & DOTL.APPEND) !== 0);
+    return { type: "Rwrite", tag: m.tag, count: m.data.byteLength };
+  },
+
+  async Tmkdir(s, m) {
+    writable(s);
+    const f = dirFid(s, m.dfid);
+    const node = await s.fs.mkdir(f.ino, m.name, m.mode, f.uid, m.gid);
+    return { type: "Rmkdir", tag: m.tag, qid: qidOf(node) };
+  },
+
+  async Tsymlink(s, m) {
+    writable(s);
+    const f = dirFid(s, m.fid);
+    const node = await s.fs.symlink(f.ino, m.name, m.symtgt, f.uid, m.gid);
+    return { type: "Rsymlink", tag: m.tag, qid: qidOf(node) };
+  },
+
+  async Tmknod(s, m) {
+    writable(s);
+    const f = dirFid(s, m.dfid);
+    const node = await s.fs.mknod(f.ino, m.name, m.mode, f.uid, m.gid);
+    return { type: "Rmknod", tag: m.tag, qid: qidOf(node) };
+  },
+
+  async Tlink(s, m) {
+    writable(s);
+    const d = dirFid(s, m.dfid);
+    const f = nodeFid(s, m.fid);
+    await s.fs.link(d.ino, m.name, f.ino);
+    return { type: "Rlink", tag: m.tag };
+  },
+
+  async Trenameat(s, m) {
+    writable(s);
+    const a = dirFid(s, m.olddirfid);
+    const b = dirFid(s, m.newdirfid);
+    await s.fs.rename(a.ino, m.oldname, b.ino, m.newname);
+    return { type: "Rrenameat", tag: m.tag };
+  },
+
+  async Trename(s, m) {
+    writable(s);
+    const f = nodeFid(s, m.fid);
+    const d = dirFid(s, m.dfid);
+    const l = linkOf(s, f.ino);
+    await s.fs.rename(l.parent, l.name, d.ino, m.name);
+    return { type: "Rrename", tag: m.tag };
+  },
+
+  async Tunlinkat(s, m) {
+    writable(s);
+    const d = dirFid(s, m.dirfid);
+    await s.fs.unlink(d.ino, m.name, (m.flags & AT_REMOVEDIR) !== 0);
+    return { type: "Runlinkat", tag: m.tag };
+  },
+
+  // remove(5): the fid is clunked even when the remove fails.
+  async Tremove(s, m) {
+    const f = s.fid(m.fid);
+    s.dropFid(m.fid);
+    writable(s);
+    if (f.kind !== "node") throw new P9Error(ERRNO.EBADF);
+    const node = s.fs.get(f.ino);
+    const l = linkOf(s, f.ino);
+    await s.fs.unlink(l.parent, l.name, isDir(node));
+    return { type: "Rremove", tag: m.tag };
+  },
+
+  Tsetattr(s, m) {
+    writable(s);
+    const f = nodeFid(s, m.fid);
+    const a: SetAttr = {};
+    if (m.valid & ATTR.MODE) a.mode = m.mode;
+    if (m.valid & ATTR.UID) a.uid = m.uid;
+    if (m.valid & ATTR.GID) a.gid = m.gid;
+    if (m.valid & ATTR.SIZE) a.size = Number(m.size > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) + 1n : m.size);
+    // A time bit without its _SET bit means "now" (touch sends 0x70).
+    if (m.valid & ATTR.ATIME) a.atime = m.valid & ATTR.ATIME_SET ? time(m.atime_sec, m.atime_nsec) : "now";
+    if (m.valid & ATTR.MTIME) a.mtime = m.valid & ATTR.MTIME_SET ? time(m.mtime_sec, m.mtime_nsec) : "now";
+    s.fs.setattr(f.ino, a);
+    return { type: "Rsetattr", tag: m.tag };
+  },
+
+  // Every write is committed before its Rwrite leaves: fsync is a barrier
+  // with nothing left to wait for.
+  Tfsync(s, m) {
+    s.fid(m.fid);
+    return { type: "Rfsync", tag: m.tag };
+  },
+
+  Txattrwalk(s, m) {
+    const f = nodeFid(s, m.fid);
+    if (m.newfid !== m.fid && s.hasFid(m.newfid)) throw new P9Error(ERRNO.EBADF, `newfid ${m.newfid} in use`);
+    const data = m.name.byteLength === 0 ? s.fs.xattrs.list(f.ino) : s.fs.xattrs.get(f.ino, m.name);
+    s.putFid({ ...f, fid: m.newfid, kind: "xattr", open: null, data, xattr: null });
+    return { type: "Rxattrwalk", tag: m.tag, size: BigInt(data.byteLength) };
+  },
+
+  // Txattrcreate + Twrite + Tclunk: the value is committed at the clunk.
+  Txattrcreate(s, m) {
+    writable(s);
+    const f = nodeFid(s, m.fid);
+    if (m.attr_size > BigInt(XATTR_SIZE_MAX)) throw new P9Error(ERRNO.E2BIG);
+    s.putFid({
+      ...f,
+      kind: "xattr",
+      open: null,
+      data: new Uint8Array(Number(m.attr_size)),
+      dirOffset: 0,
+      xattr: { name: m.name.slice(), flags: m.flags },
+    });
+    return { type: "Rxattrcreate", tag: m.tag };
+  },
+
+  async Tlock(s, m, ctx) {
+    const f = nodeFid(s, m.fid);
+    if (m.lock_type !== LOCK_TYPE.RDLCK && m.lock_type !== LOCK_TYPE.WRLCK && m.lock_type !== LOCK_TYPE.UNLCK) {
+      throw new P9Error(ERRNO.EINVAL, "lock type");
+    }
+    const status = await s.fs.locks.lock(
+      {
+        ino: f.ino,
+        sid: s.sid,
+        procId: m.proc_id,
+        clientId: m.client_id.slice(),
+        type: m.lock_type,
+        start: Number(m.start > BigInt(LOCK_EOF) ? BigInt(LOCK_EOF) : m.start),
+        length: Number(m.length > BigInt(LOCK_EOF) ? BigInt(LOCK_EOF) : m.length),
+      },
+      (m.flags & LOCK_FLAGS.BLOCK) !== 0,
+      ctx.signal,
+    );
+    return { type: "Rlock", tag: m.tag, status };
+  },
+
+  Tgetlock(s, m) {
+    const f = nodeFid(s, m.fid);
+    const c = s.fs.locks.conflict({
+      ino: f.ino,
+      sid: s.sid,
+      procId: m.proc_id,
+      clientId: m.client_id,
+      type: m.lock_type,
+      start: Number(m.start > BigInt(LOCK_EOF) ? BigInt(LOCK_EOF) : m.start),
+      length: Number(m.length > BigInt(LOCK_EOF) ? BigInt(LOCK_EOF) : m.length),
+    });
+    if (!c) {
+      return {
+        type: "Rgetlock",
+        tag: m.tag,
+        lock_type: LOCK_TYPE.UNLCK,
+        start: m.start,
+        length: m.length,
+        proc_id: m.proc_id,
+        client_id: m.client_id,
+      };
+    }
+    return {
+      type: "Rgetlock",
+      tag: m.tag,
+      lock_type: c.type,
+      start: BigInt(c.start),
+      length: c.end === LOCK_EOF ? 0n : BigInt(c.end - c.start),
+      proc_id: c.procId,
+      client_id: c.clientId,
+    };
+  },
+};
+
