@@ -169,9 +169,10 @@ export class ShareObject extends DurableObject<Env> {
     const next = this.ready?.fs.nextWakeup() ?? null;
     if (next === null) return;
     if (this.alarmAt === null) this.alarmAt = await this.ctx.storage.getAlarm();
-    if (this.alarmAt !== null && this.alarmAt <= next) return;
-    this.alarmAt = next;
-    await this.ctx.storage.setAlarm(next);
+    const at = Math.max(next, Date.now() + 1);
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
   /** Runs what is due; may run more than once for one time (handlers are idempotent). */

@@ -1,0 +1,96 @@
+// A wrapper around an R2 binding that fails, throws or delays chosen calls,
+// for tests of what the share does when R2 misbehaves (Miniflare never
+// answers 429 or fails a call by itself). Swapped in with ShareFs.setBucket.
+
+export type R2Method = "get" | "head" | "put" | "list" | "delete" | "createMultipartUpload" | "uploadPart" | "complete";
+
+export interface Fault {
+  method: R2Method;
+  /** Only calls whose key starts with this (list: whose prefix does). */
+  key?: string;
+  /** How many matching calls fail (default: every one until cleared). */
+  times?: number;
+  /** What happens: an error thrown (default), R2's 429, or a delay before the real call. */
+  kind?: "error" | "429" | "delay";
+  delayMs?: number;
+}
+
+export interface FaultLog {
+  method: R2Method;
+  key: string;
+  injected: boolean;
+}
+
+/** R2's error for too many writes to one key (it allows about one a second). */
+export function tooManyRequests(key: string): Error {
+  return new Error(`put: Reduce your concurrent request rate for the same object: ${key} (10058) 429`);
+}
+
+export class FaultyBucket {
+  readonly calls: FaultLog[] = [];
+  private faults: Fault[] = [];
+  /** With sameKeyPerSecond, a second put of one key within a second answers 429, as R2 does. */
+  private readonly lastPut = new Map<string, number>();
+
+  constructor(
+    private readonly inner: R2Bucket,
+    private readonly opts: { sameKeyPerSecond?: boolean } = {},
+  ) {}
+
+  set(faults: Fault[]): void {
+    this.faults = faults.map((f) => ({ ...f }));
+  }
+
+  clear(): void {
+    this.faults = [];
+  }
+
+  private async gate(method: R2Method, key: string): Promise<void> {
+    const f = this.faults.find((x) => x.method === method && (x.key === undefined || key.startsWith(x.key)) && x.times !== 0);
+    this.calls.push({ method, key, injected: f !== undefined && f.kind !== "delay" });
+    if (method === "put" && this.opts.sameKeyPerSecond) {
+      const last = this.lastPut.get(key);
+      const now = Date.now();
+      if (last !== undefined && now - last < 1000) throw tooManyRequests(key);
+      this.lastPut.set(key, now);
+    }
+    if (!f) return;
+    if (f.times !== undefined) f.times--;
+    if (f.kind === "delay") {
+      await new Promise((r) => setTimeout(r, f.delayMs ?? 100));
+      return;
+    }
+    throw f.kind === "429" ? tooManyRequests(key) : new Error(`injected R2 failure: ${method} ${key}`);
+  }
+
+  /** The wrapper, typed as the binding it stands for. */
+  asBucket(): R2Bucket {
+    const inner = this.inner;
+    const gate = (m: R2Method, k: string) => this.gate(m, k);
+    const wrapUpload = (u: R2MultipartUpload): R2MultipartUpload =>
+      ({
+        key: u.key,
+        uploadId: u.uploadId,
+        uploadPart: async (n: number, v: never, o?: never) => {
+          await gate("uploadPart", u.key);
+          return u.uploadPart(n, v, o);
+        },
+        abort: () => u.abort(),
+        complete: async (parts: R2UploadedPart[]) => {
+          await gate("complete", u.key);
+          return u.complete(parts);
+        },
+      }) as R2MultipartUpload;
+    return {
+      head: async (k: string) => (await gate("head", k), inner.head(k)),
+      get: async (k: string, o?: R2GetOptions) => (await gate("get", k), inner.get(k, o as never)),
+      put: async (k: string, v: never, o?: R2PutOptions) => (await gate("put", k), inner.put(k, v, o)),
+      list: async (o?: R2ListOptions) => (await gate("list", o?.prefix ?? ""), inner.list(o)),
+      delete: async (k: string | string[]) => (await gate("delete", Array.isArray(k) ? k.join(",") : k), inner.delete(k)),
+      createMultipartUpload: async (k: string, o?: R2MultipartOptions) => (
+        await gate("createMultipartUpload", k), wrapUpload(await inner.createMultipartUpload(k, o))
+      ),
+      resumeMultipartUpload: (k: string, id: string) => wrapUpload(inner.resumeMultipartUpload(k, id)),
+    } as unknown as R2Bucket;
+  }
+}
