@@ -36,6 +36,14 @@ export default defineConfig({
           include: ["test/workerd/**/*.test.ts"],
         },
       },
+      {
+        // The same worker with small limits (journal cap, msize cap).
+        plugins: [cloudflareTest({ wrangler: { configPath: "./test/workerd-limits/wrangler.toml" } })],
+        test: {
+          name: "workerd-limits",
+          include: ["test/workerd-limits/**/*.test.ts"],
+        },
+      },
     ],
   },
 });

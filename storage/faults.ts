@@ -19,6 +19,8 @@ export interface FaultLog {
   method: R2Method;
   key: string;
   injected: boolean;
+  /** Refused as R2 refuses a second write of a key within a second. */
+  rateLimited?: boolean;
 }
 
 /** R2's error for too many writes to one key (it allows about one a second). */
@@ -47,11 +49,15 @@ export class FaultyBucket {
 
   private async gate(method: R2Method, key: string): Promise<void> {
     const f = this.faults.find((x) => x.method === method && (x.key === undefined || key.startsWith(x.key)) && x.times !== 0);
-    this.calls.push({ method, key, injected: f !== undefined && f.kind !== "delay" });
-    if (method === "put" && this.opts.sameKeyPerSecond) {
+    const log: FaultLog = { method, key, injected: f !== undefined && f.kind !== "delay" };
+    this.calls.push(log);
+    if (method === "put" && this.opts.sameKeyPerSecond && !log.injected) {
       const last = this.lastPut.get(key);
       const now = Date.now();
-      if (last !== undefined && now - last < 1000) throw tooManyRequests(key);
+      if (last !== undefined && now - last < 1000) {
+        log.rateLimited = true;
+        throw tooManyRequests(key);
+      }
       this.lastPut.set(key, now);
     }
     if (!f) return;

@@ -166,6 +166,15 @@ export class ShareObject extends DurableObject<Env> {
    * multiplexed onto it: it is set for the earliest thing due.
    */
   private async scheduleAlarm(): Promise<void> {
+    try {
+      await this.armAlarm();
+    } catch (e) {
+      // The object is going away (a restart): the next start re-arms it.
+      console.error(`ShareObject.scheduleAlarm: ${(e as Error).message}`);
+    }
+  }
+
+  private async armAlarm(): Promise<void> {
     const next = this.ready?.fs.nextWakeup() ?? null;
     if (next === null) return;
     if (this.alarmAt === null) this.alarmAt = await this.ctx.storage.getAlarm();
@@ -258,17 +267,20 @@ export class ShareObject extends DurableObject<Env> {
       // Not awaited: workerd delivers a socket's next message only once this
       // handler returns, and requests must run concurrently (many tags in
       // flight, replies in any order). waitUntil keeps the object alive for it.
-      this.ctx.waitUntil(
-        s.receive(new Uint8Array(message)).catch((e) => {
-          console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
-          this.forget(ws);
-          ws.close(CLOSE.INTERNAL, "internal error");
-        }),
-      );
+      this.ctx.waitUntil(s.receive(new Uint8Array(message)).catch((e) => this.failed(ws, e)));
     } catch (e) {
-      console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
+      this.failed(ws, e);
+    }
+  }
+
+  /** A request failed outside every handler: log it and end that session only. */
+  private failed(ws: WebSocket, e: unknown): void {
+    console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
+    try {
       this.forget(ws);
       ws.close(CLOSE.INTERNAL, "internal error");
+    } catch {
+      // The object or the socket is already gone (a restart).
     }
   }
 

@@ -26,6 +26,7 @@ describe("npm run check", () => {
   it("passes the shipped configuration and the tests' one", () => {
     expect(checkConfig(join(ROOT, "wrangler.toml")).ok).toBe(true);
     expect(checkConfig(join(ROOT, "test/workerd/wrangler.toml")).ok).toBe(true);
+    expect(checkConfig(join(ROOT, "test/workerd-limits/wrangler.toml")).ok).toBe(true);
   });
 
   it("fails on a typo, naming the field", () => {

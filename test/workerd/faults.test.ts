@@ -1,0 +1,107 @@
+// R2 failing, throwing or answering 429 for chosen calls (a wrapper around
+// the real binding): the request that met the fault gets EIO, the session
+// goes on, nothing is half-published, and the share converges once R2
+// behaves again.
+
+import { runInDurableObject } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ERRNO } from "../../protocol/index.ts";
+import { type Fault, type FaultLog, FaultyBucket } from "../../storage/faults.ts";
+import type { ShareObject } from "../../worker/share-object.ts";
+import { cat, clunk, create, openFile, utf8, walkTo, writeAt, writeFile } from "./support/fs.ts";
+import { BUCKET, mount, put, shareObject } from "./support/gateway.ts";
+
+/** Wraps the share's R2 binding in a FaultyBucket (kept across calls). */
+async function faults(list: Fault[], opts: { sameKeyPerSecond?: boolean } = {}): Promise<void> {
+  await runInDurableObject(shareObject(), async (obj: ShareObject) => {
+    const fs = (obj as unknown as { ready: { fs: import("../../storage/share-fs.ts").ShareFs } }).ready.fs;
+    const cur = fs.r2 as unknown as { __faulty?: FaultyBucket };
+    let f = cur.__faulty;
+    if (!f) {
+      f = new FaultyBucket(fs.r2, opts);
+      const b = f.asBucket() as unknown as { __faulty?: FaultyBucket };
+      b.__faulty = f;
+      fs.setBucket(b as unknown as R2Bucket);
+    }
+    f.set(list);
+  });
+}
+
+async function calls(): Promise<FaultLog[]> {
+  return runInDurableObject(shareObject(), async (obj: ShareObject) => {
+    const fs = (obj as unknown as { ready: { fs: { r2: { __faulty?: FaultyBucket } } } }).ready.fs;
+    return fs.r2.__faulty?.calls.slice() ?? [];
+  });
+}
+
+beforeAll(async () => {
+  await put("main", "faulty/read.txt", "readable");
+  await put("main", "unlisted/x.txt", "x");
+});
+
+describe("R2 faults", () => {
+  it("answers EIO to a read whose R2 get fails, and reads again once it works", async () => {
+    const { client: c } = await mount();
+    const fid = await openFile(c, "faulty/read.txt", 0);
+    await faults([{ method: "get", key: "main/faulty/read.txt", times: 1 }]);
+    await expect(c.request({ type: "Tread", fid, offset: 0n, count: 100 })).rejects.toMatchObject({ errno: ERRNO.EIO });
+    const r = await c.request({ type: "Tread", fid, offset: 0n, count: 100 });
+    expect(utf8(r.data)).toBe("readable");
+    await clunk(c, fid);
+  });
+
+  it("answers EIO to a walk whose directory listing fails, and lists once R2 works", async () => {
+    const { client: c } = await mount();
+    const dir = await walkTo(c, "unlisted");
+    await faults([{ method: "list", key: "main/unlisted/", times: 1 }]);
+    await expect(c.request({ type: "Twalk", fid: dir, newfid: 50, wnames: ["x.txt"] })).rejects.toMatchObject({
+      errno: ERRNO.EIO,
+    });
+    expect(utf8(await cat(c, "unlisted/x.txt"))).toBe("x");
+  });
+
+  it("retries a failed publish: nothing is half-published, and R2 converges", async () => {
+    const { client: c } = await mount();
+    await writeFile(c, "retry.txt", "eventually");
+    await faults([{ method: "put", key: "main/retry.txt", times: 3 }]);
+    await shareObject().publishAll();
+    expect(utf8(new Uint8Array(await (await BUCKET.get("main/retry.txt"))!.arrayBuffer()))).toBe("eventually");
+    const puts = (await calls()).filter((x) => x.method === "put" && x.key === "main/retry.txt");
+    expect(puts.filter((x) => x.injected)).toHaveLength(3);
+    expect((await shareObject().stats()).publish!.failures).toBeGreaterThanOrEqual(3);
+  });
+
+  it("waits out R2's 429 for a second write of one key within a second, and converges", async () => {
+    const { client: c } = await mount();
+    await faults([], { sameKeyPerSecond: true });
+    await writeFile(c, "hot.txt", "v1");
+    await shareObject().publishAll();
+    const fid = await openFile(c, "hot.txt");
+    await writeAt(c, fid, 0, "v2");
+    await clunk(c, fid);
+    await shareObject().publishAll();
+    const f2 = await openFile(c, "hot.txt");
+    await writeAt(c, f2, 0, "v3");
+    await clunk(c, f2);
+    // And an injected 429 on top: the publisher backs off and tries again.
+    await faults([{ method: "put", key: "main/hot.txt", kind: "429", times: 2 }]);
+    await shareObject().publishAll();
+    expect(utf8(new Uint8Array(await (await BUCKET.get("main/hot.txt"))!.arrayBuffer()))).toBe("v3");
+    expect(utf8(await cat(c, "hot.txt"))).toBe("v3");
+    const puts = (await calls()).filter((x) => x.method === "put" && x.key === "main/hot.txt");
+    // Three versions published; the publisher itself never wrote the key twice within a second.
+    expect(puts.filter((x) => !x.injected && !x.rateLimited)).toHaveLength(3);
+    expect(puts.filter((x) => x.rateLimited)).toHaveLength(0);
+  });
+
+  it("keeps the session working after faults, and other sessions never notice", async () => {
+    const { client: a } = await mount();
+    const { client: b } = await mount();
+    await faults([{ method: "get", times: 2 }]);
+    const fid = await create(a, "after-fault.txt");
+    await writeAt(a, fid, 0, "fine");
+    await clunk(a, fid);
+    expect(utf8(await cat(b, "after-fault.txt"))).toBe("fine");
+    await faults([]);
+  });
+});
