@@ -113,6 +113,9 @@ export class Importer {
       // Gone from R2. Re-check: a local change since the listing began wins.
       const cur = this.ns.lookup(dir.ino, e.name);
       if (!cur || !cur.fromR2 || cur.dirty || cur.opens > 0) continue;
+      // A file's object lives at its first link only: another link's name is
+      // never in a listing (hard links have no object of their own).
+      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.key !== prefix + new TextDecoder().decode(e.name)) continue;
       if ((cur.mode & 0o170000) === S_IF.DIR && this.hasLocal(cur.ino)) continue;
       this.ns.unlink(dir.ino, e.name);
       if ((cur.mode & 0o170000) !== S_IF.DIR && cur.nlink > 1) this.ns.update(cur.ino, { nlink: cur.nlink - 1 });

@@ -50,6 +50,7 @@ function toInode(r: Row): Inode {
     dirty: (r.dirty as number) !== 0,
     opens: r.opens as number,
     fromR2: (r.from_r2 as number) !== 0,
+    replaced: r.replaced as number,
   };
 }
 
@@ -77,6 +78,7 @@ const INODE_COLS = [
   "dirty",
   "opens",
   "from_r2",
+  "replaced",
 ]
   .map((c) => `inode.${c} AS ${c}`)
   .join(", ");
@@ -123,6 +125,7 @@ export interface InodeUpdate {
   publish_after?: number | null;
   opens?: number;
   from_r2?: number;
+  replaced?: number;
   atime?: Timespec;
   mtime?: Timespec;
   ctime?: Timespec;
@@ -260,6 +263,7 @@ export class Namespace {
       base_len: c.size,
       etag: c.etag,
       version: nextVersion(cur.version),
+      replaced: cur.replaced + 1,
       mtime: c.mtime,
       ctime: c.mtime,
       mode: c.mode,

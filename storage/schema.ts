@@ -93,6 +93,8 @@ const INODE_COLUMNS: [string, string][] = [
   // Fids open on it, across sessions.
   ["opens", "INTEGER NOT NULL DEFAULT 0"],
   ["rdev", "INTEGER NOT NULL DEFAULT 0"],
+  // Times another tool replaced the object: open fids read ESTALE after it.
+  ["replaced", "INTEGER NOT NULL DEFAULT 0"],
 ];
 
 export function migrate(sql: SqlStorage): void {

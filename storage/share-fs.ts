@@ -182,16 +182,22 @@ export class ShareFs {
     const r2End = Math.min(offset + length, file.baseLen);
     // R2 throws on an empty range (or any range of an empty object): never ask.
     if (r2End > offset && file.key !== null && !this.journal.covers(file.ino, offset, r2End)) {
-      const obj = await this.bucket.get(file.key, {
+      let obj = await this.bucket.get(file.key, {
         range: { offset, length: r2End - offset },
         onlyIf: pin ? { etagMatches: pin } : undefined,
       });
-      if (obj === null) throw new P9Error(ERRNO.ESTALE, "the object is gone from R2");
-      if (!("body" in obj)) {
+      if (obj === null || !("body" in obj)) {
+        // Our own publish may have moved or rewritten the object meanwhile:
+        // the content is the same, read it where it is now.
+        const now = this.ns.get(file.ino);
+        if (now && now.replaced === file.replaced && now.key !== null && (now.key !== file.key || now.etag !== file.etag)) {
+          return this.readContent(now, offset, into, signal, now.etag);
+        }
+        if (obj === null) throw new P9Error(ERRNO.ESTALE, "the object is gone from R2");
         await this.noteChanged(file);
         throw new P9Error(ERRNO.ESTALE, "the object changed in R2 while open");
       }
-      const n = await readInto(obj.body, view, r2End - offset, signal);
+      const n = await readInto((obj as R2ObjectBody).body, view, r2End - offset, signal);
       if (n !== r2End - offset) throw new P9Error(ERRNO.EIO, `R2 returned ${n} of ${r2End - offset} bytes`);
       // The zero-initialised rest of `view` is the hole past baseLen.
     }

@@ -31,6 +31,8 @@ export interface Inode {
   opens: number;
   /** The entry mirrors an R2 object or prefix (an R2 listing may remove it). */
   fromR2: boolean;
+  /** Times another tool replaced the object under this file. */
+  replaced: number;
 }
 
 export interface Timespec {

@@ -7,8 +7,11 @@ import type { Dialect } from "../protocol/index.ts";
 export interface OpenState {
   /** Tlopen flags (9P2000.L), or Topen mode mapped to them. */
   flags: number;
-  /** The content version the fid reads: reads fail with ESTALE once it changes. */
-  etag: string | null;
+  /**
+   * The inode's replaced generation when opened: reads fail with ESTALE once
+   * another tool replaced the object (our own writes and publishes keep it).
+   */
+  gen: number;
 }
 
 export interface FidState {
@@ -50,7 +53,7 @@ const SCHEMA = [
     top INTEGER NOT NULL,
     uid INTEGER NOT NULL,
     open_flags INTEGER,
-    open_etag TEXT,
+    open_gen INTEGER,
     dir_offset INTEGER NOT NULL DEFAULT 0,
     dir_cookie TEXT NOT NULL DEFAULT '0',
     data BLOB,
@@ -60,8 +63,18 @@ const SCHEMA = [
   )`,
 ];
 
+/** Columns of the fid table this release expects. */
+const FID_COLUMNS = ["sid", "fid", "kind", "ino", "top", "uid", "open_flags", "open_gen", "dir_offset", "dir_cookie", "data", "xattr_name", "xattr_flags"];
+
 export class SessionStore {
   constructor(private readonly sql: SqlStorage) {
+    // Session tables from an older release are dropped, not migrated: a
+    // release is deployed with a restart, which ends every session anyway.
+    const have = sql.exec(`PRAGMA table_info(fid)`).toArray().map((r) => r.name as string);
+    if (have.length && FID_COLUMNS.some((c) => !have.includes(c))) {
+      sql.exec(`DROP TABLE fid`);
+      sql.exec(`DROP TABLE IF EXISTS session`);
+    }
     for (const s of SCHEMA) sql.exec(s);
   }
 
@@ -90,7 +103,7 @@ export class SessionStore {
         ino: r.ino as number,
         top: r.top as number,
         uid: r.uid as number,
-        open: r.open_flags === null ? null : { flags: r.open_flags as number, etag: r.open_etag as string | null },
+        open: r.open_flags === null ? null : { flags: r.open_flags as number, gen: r.open_gen as number },
         dirOffset: r.dir_offset as number,
         dirCookie: BigInt(r.dir_cookie as string),
         data: r.data instanceof ArrayBuffer ? new Uint8Array(r.data) : null,
@@ -103,7 +116,7 @@ export class SessionStore {
 
   putFid(sid: string, f: FidState): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO fid (sid, fid, kind, ino, top, uid, open_flags, open_etag, dir_offset, dir_cookie, data,
+      `INSERT OR REPLACE INTO fid (sid, fid, kind, ino, top, uid, open_flags, open_gen, dir_offset, dir_cookie, data,
          xattr_name, xattr_flags)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       sid,
@@ -113,7 +126,7 @@ export class SessionStore {
       f.top,
       f.uid,
       f.open?.flags ?? null,
-      f.open?.etag ?? null,
+      f.open?.gen ?? null,
       f.dirOffset,
       f.dirCookie.toString(),
       f.data ? (f.data.slice().buffer as ArrayBuffer) : null,

@@ -35,6 +35,25 @@ export async function runGuest(script: string, opts: { port: number; msize?: num
   });
 }
 
+/** runGuest with host files copied into the guest's /files. */
+export async function runGuestWithFiles(
+  script: string,
+  opts: { port: number; msize?: number; opts?: string; timeout?: number; files: string[] },
+): Promise<GuestResult> {
+  const args = [join(ROOT, "test/guest/run-guest"), "--port", String(opts.port), "--timeout", String(opts.timeout ?? 300)];
+  if (opts.msize) args.push("--msize", String(opts.msize));
+  if (opts.opts) args.push("--opts", opts.opts);
+  for (const f of opts.files) args.push("--file", f);
+  args.push("-");
+  return new Promise((resolve) => {
+    const child = execFile("bash", args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === "number" ? code : 1, stdout, stderr });
+    });
+    child.stdin!.end(script);
+  });
+}
+
 export function md5(b: Uint8Array): string {
   return createHash("md5").update(b).digest("hex");
 }

@@ -369,3 +369,39 @@ describe("publishing to R2", () => {
     expect(await BUCKET.head("main/gone.txt")).toBeNull();
   });
 });
+
+describe("found by the real client", () => {
+  it("keeps a hard link in another directory when that directory is listed from R2 again", async () => {
+    const { client: c } = await mount();
+    await mkdir(c, "hl");
+    await mkdir(c, "hl/a");
+    await mkdir(c, "hl/b");
+    await writeFile(c, "hl/a/file", "linked");
+    const dir = await walkTo(c, "hl/b");
+    const file = await walkTo(c, "hl/a/file");
+    await c.request({ type: "Tlink", dfid: dir, fid: file, name: "link" });
+    await clunk(c, dir);
+    await clunk(c, file);
+    await shareObject().publishAll();
+    await sleep(1100); // past the revalidation time: hl/b is listed again, and has no object "link"
+    expect(utf8(await cat(c, "hl/b/link"))).toBe("linked");
+    expect((await getattr(c, "hl/a/file")).nlink).toBe(2n);
+  });
+
+  it("keeps reading a file open across the publish of its own content", async () => {
+    const { client: c } = await mount();
+    const data = noise(200_000, 77);
+    await writeFile(c, "pubread.bin", data);
+    const fid = await openFile(c, "pubread.bin", 0);
+    const first = await readAt(c, fid, 0, 1000);
+    await shareObject().publishAll();
+    await rename(c, "pubread.bin", "pubread2.bin");
+    await shareObject().publishAll();
+    const rest = await readAt(c, fid, 1000, data.byteLength - 1000);
+    await clunk(c, fid);
+    const got = new Uint8Array(data.byteLength);
+    got.set(first);
+    got.set(rest, 1000);
+    expect(diff(got, data)).toBe("equal");
+  });
+});

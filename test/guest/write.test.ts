@@ -1,0 +1,136 @@
+// The real Linux client writes to a share as a developer would: untar, edit,
+// move, copy, delete, chmod, touch; the result must be identical to the same
+// script run on a tmpfs in the same guest. Then a 64 MiB file survives a
+// sync, umount and remount, and diodcat reads back what the guest wrote.
+
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, linkSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Bridge, startBridge } from "../../bridge/bridge.ts";
+import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { diodTool, md5, runGuestWithFiles, setupGuest } from "./support.ts";
+
+let gw: LocalGateway;
+let bridge: Bridge;
+let work: string;
+
+/** A source tree of 1,200 files: nested directories, symlinks, a hard link, executables. */
+function makeTarball(dir: string): string {
+  const src = join(dir, "src");
+  let n = 0;
+  for (let a = 0; a < 6; a++) {
+    for (let b = 0; b < 10; b++) {
+      const d = join(src, `pkg${a}`, `mod${b}`);
+      mkdirSync(d, { recursive: true });
+      for (let f = 0; f < 20; f++) {
+        const p = join(d, `file${f}.txt`);
+        // Sizes from 0 to ~40 KiB, text so that sed has something to edit.
+        const size = (n * 7919) % 40000;
+        writeFileSync(p, `header ${n}\n` + randomBytes(size).toString("base64").slice(0, size) + "\n");
+        if (f % 7 === 0) chmodSync(p, 0o755);
+        n++;
+      }
+    }
+  }
+  symlinkSync("mod1/file1.txt", join(src, "pkg0", "link-rel"));
+  symlinkSync("/etc/hostname", join(src, "pkg0", "link-abs"));
+  symlinkSync("mod2", join(src, "pkg1", "link-dir"));
+  linkSync(join(src, "pkg2", "mod0", "file0.txt"), join(src, "pkg2", "hardlink.txt"));
+  const tar = join(dir, "tree.tar");
+  execFileSync("tar", ["-C", src, "-cf", tar, "."]);
+  return tar;
+}
+
+beforeAll(async () => {
+  await setupGuest();
+  work = mkdtempSync(join(tmpdir(), "edge9p-guest-"));
+  makeTarball(work);
+  gw = await startLocalGateway();
+  bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev") });
+}, 900_000);
+
+afterAll(async () => {
+  await bridge?.close();
+  await gw?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The developer's session, run in a directory given as $1. */
+const WORKLOAD = `
+work() {
+  set -e
+  cd "$1"
+  tar -xf /files/tree.tar
+  sed -i 's/header/HEADER/' pkg0/mod0/file0.txt pkg1/mod3/file5.txt pkg5/mod9/file19.txt
+  mv pkg3 pkg3-moved
+  cp -a pkg4/mod1 pkg4/mod1-copy
+  cp -a pkg2 pkg2-copy
+  rm -r pkg5/mod8
+  chmod 600 pkg1/mod1/file1.txt
+  chmod 711 pkg4/mod2
+  touch -d "2021-02-03 04:05:06" pkg0/mod5/file3.txt pkg3-moved/mod0/file0.txt
+  echo appended >> pkg0/mod0/file1.txt
+  ln -s ../pkg0 pkg4/up-link
+  cd /
+}
+
+# Names, types, sizes (not of directories), modes, link counts of files,
+# symlink targets, md5 of every file, and the mtimes set explicitly.
+manifest() {
+  cd "$1"
+  find . | sort | while read -r f; do
+    t=$(stat -c %F "$f")
+    case "$t" in
+      directory) echo "D $f $(stat -c %a "$f")" ;;
+      "symbolic link") echo "L $f -> $(readlink "$f")" ;;
+      *) echo "F $f $(stat -c '%s %a %h' "$f") $(md5sum < "$f" | cut -d' ' -f1)" ;;
+    esac
+  done
+  stat -c 'T %n %Y' pkg0/mod5/file3.txt pkg3-moved/mod0/file0.txt
+  cd /
+}
+
+mkdir -p /tmp/ref /mnt/work
+work /tmp/ref
+work /mnt/work
+manifest /tmp/ref > /tmp/ref.txt
+manifest /mnt/work > /tmp/mnt.txt
+echo "FILES $(grep -c '^F' /tmp/mnt.txt)"
+if cmp -s /tmp/ref.txt /tmp/mnt.txt; then echo MANIFEST-SAME; else echo MANIFEST-DIFFERS; diff /tmp/ref.txt /tmp/mnt.txt | head -40; fi
+
+dd if=/dev/urandom of=/mnt/big.bin bs=1M count=64 2>/dev/null
+sync
+echo "BIG1 $(md5sum < /mnt/big.bin | cut -d' ' -f1)"
+echo "EDITED $(md5sum < /mnt/work/pkg0/mod0/file0.txt | cut -d' ' -f1)"
+umount /mnt
+mount -t 9p -o "$EDGE9P_MOUNT_OPTS" "$EDGE9P_HOST" /mnt
+echo "BIG2 $(md5sum < /mnt/big.bin | cut -d' ' -f1)"
+manifest /mnt/work > /tmp/mnt2.txt
+if cmp -s /tmp/ref.txt /tmp/mnt2.txt; then echo REMOUNT-SAME; else echo REMOUNT-DIFFERS; fi
+`;
+
+describe("Linux guest writing through edge9p bridge", () => {
+  it("leaves the same tree as tmpfs, keeps a 64 MiB file across a remount, and diodcat reads it back", { timeout: 900_000 }, async () => {
+    const r = await runGuestWithFiles(WORKLOAD, {
+      port: bridge.port!,
+      msize: 1 << 20,
+      files: [join(work, "tree.tar")],
+      timeout: 800,
+    });
+    if (r.code !== 0) throw new Error(`guest exited ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    const out = r.stdout;
+    expect(out, out.slice(-3000)).toContain("MANIFEST-SAME");
+    expect(Number(/FILES (\d+)/.exec(out)![1])).toBeGreaterThanOrEqual(1000);
+    const big1 = /BIG1 ([0-9a-f]{32})/.exec(out)![1];
+    expect(/BIG2 ([0-9a-f]{32})/.exec(out)![1]).toBe(big1);
+    expect(out).toContain("REMOUNT-SAME");
+    // diod's client, through the bridge, reads what the guest wrote.
+    const server = `127.0.0.1:${bridge.port}`;
+    expect(md5(await diodTool("diodcat", ["-s", server, "-a", "/", "big.bin"]))).toBe(big1);
+    const edited = /EDITED ([0-9a-f]{32})/.exec(out)![1];
+    expect(md5(await diodTool("diodcat", ["-s", server, "-a", "/", "work/pkg0/mod0/file0.txt"]))).toBe(edited);
+  });
+});
