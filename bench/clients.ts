@@ -60,6 +60,8 @@ export async function read9p(m: Mounted, path: string[], size: number, inFlight:
 export interface RawConn {
   /** Sends one request, resolves with the reply's length. */
   ask(offset: number, length: number, echo?: boolean): Promise<number>;
+  /** Sends data to be put into R2 as one object; resolves on the ack. */
+  put(offset: number, data: Uint8Array): Promise<void>;
   close(): void;
 }
 
@@ -85,8 +87,72 @@ export async function rawConnect(url: string): Promise<RawConn> {
         ws.send(new Uint8Array(req.buffer));
       });
     },
+    put(offset, data) {
+      const id = nextId++;
+      const msg = new Uint8Array(16 + data.byteLength);
+      const v = new DataView(msg.buffer);
+      v.setUint32(0, id, true);
+      v.setBigUint64(4, BigInt(offset), true);
+      v.setUint32(12, 0x40000000 | data.byteLength, true);
+      msg.set(data, 16);
+      return new Promise((resolve) => {
+        waiting.set(id, () => resolve());
+        ws.send(msg);
+      });
+    },
     close: () => ws.close(),
   };
+}
+
+/** The raw limit for writes: WebSocket + R2 put of each piece. Returns seconds. */
+export async function writeRaw(conn: RawConn, data: Uint8Array, count: number, inFlight: number): Promise<number> {
+  let next = 0;
+  const start = performance.now();
+  const worker = async () => {
+    while (next < data.byteLength) {
+      const off = next;
+      next += count;
+      await conn.put(off, data.subarray(off, Math.min(data.byteLength, off + count)));
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return (performance.now() - start) / 1000;
+}
+
+/**
+ * Writes a new file through 9P with `inFlight` Twrites outstanding, then
+ * closes it; returns seconds (to the last Rwrite and the Rclunk).
+ */
+export async function write9p(m: Mounted, name: string, data: Uint8Array, inFlight: number): Promise<number> {
+  const c = m.client;
+  const fid = c.allocFid();
+  await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: [] });
+  const r = await c.request({ type: "Tlcreate", fid, name, flags: 1, mode: 0o100644, gid: 0 });
+  const count = r.iounit || c.msize - 24;
+  let next = 0;
+  const start = performance.now();
+  const worker = async () => {
+    while (next < data.byteLength) {
+      const off = next;
+      next += count;
+      await c.request({ type: "Twrite", fid, offset: BigInt(off), data: data.subarray(off, Math.min(data.byteLength, off + count)) });
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  await c.request({ type: "Tclunk", fid });
+  const secs = (performance.now() - start) / 1000;
+  c.releaseFid(fid);
+  return secs;
+}
+
+/** Removes a file in the root of the mount. */
+export async function unlink9p(m: Mounted, name: string): Promise<void> {
+  const c = m.client;
+  const fid = c.allocFid();
+  await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: [] });
+  await c.request({ type: "Tunlinkat", dirfid: fid, name, flags: 0 });
+  await c.request({ type: "Tclunk", fid });
+  c.releaseFid(fid);
 }
 
 /** The raw limit: the same reads, no 9P. Returns seconds. */

@@ -8,6 +8,7 @@ import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
+import { writeBench } from "./write.ts";
 import { fmtRate, median, table } from "./stats.ts";
 
 const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
@@ -62,6 +63,19 @@ console.log(
   ),
 );
 
+console.log("\n## Sequential write of a 64 MiB file (MB/s): gateway (to the journal) vs raw WebSocket + R2 put\n");
+const write = await writeBench();
+console.log(
+  table(
+    ["msize", "in flight", "bytes/request", "gateway MB/s", "raw MB/s", "gateway/raw"],
+    write.rows.map((r) => [r.msize, r.inFlight, r.requestBytes, r.gatewayMBps.toFixed(1), r.rawMBps.toFixed(1), r.ratio.toFixed(2)]),
+  ),
+);
+console.log(`\nsmall files (create + write 4 KiB + close, one at a time): ${write.smallFilesPerSec.toFixed(0)} files/s`);
+console.log(
+  `close of a 64 MiB file to its object in R2: ${(write.publish.closeToObjectMs / 1000).toFixed(2)} s (publish delay ${write.publish.delayMs / 1000} s included)`,
+);
+
 console.log("\n## Bytes allocated per small reply (Rgetattr, Rlerror, Rwalk, Rclunk, empty Rread)\n");
 const sizes = [8192, 33_554_432];
 // The two msizes alternate, run after run, so drift hits both alike.
@@ -80,7 +94,7 @@ console.log(
 );
 const ratio = alloc[1]!.bytesPerReply / alloc[0]!.bytesPerReply;
 
-const results = { date, machine, codec, read, iounit, alloc, sizedRepliesRatio: ratio };
+const results = { date, machine, codec, read, iounit, write, alloc, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote bench/results.json`);
 console.log(`sized-replies ratio=${ratio.toFixed(3)}`);

@@ -2,11 +2,13 @@
 // path (a WebSocket into a Durable Object, a range read from R2, the bytes
 // back as one WebSocket message) with no 9P, no namespace and no sessions.
 //
-// A request is 16 bytes: id[4] offset[8] length[4] (little-endian); length
-// with the top bit set means "echo": answer that many bytes without touching
-// R2. The reply is id[4] then the bytes, read from the R2 body straight into
-// the reply buffer (the same single copy the gateway makes into an Rread).
-// The object read is `bench/raw-target` in the dev bucket, pinned by etag.
+// A request is id[4] offset[8] length[4] (little-endian), then data for a put:
+// - plain: read `length` bytes at `offset` of `bench/raw-target` (pinned by
+//   etag); the reply is id[4] then the bytes, read from the R2 body straight
+//   into the reply buffer (the same single copy the gateway makes into an Rread);
+// - length | ECHO: answer that many bytes without touching R2;
+// - length | PUT: R2 put of the data that follows the header at
+//   `bench/raw-put/<offset>`; the reply is id[4].
 
 import { DurableObject } from "cloudflare:workers";
 
@@ -17,6 +19,7 @@ interface Env {
 
 const KEY = "bench/raw-target";
 const ECHO = 0x80000000;
+const PUT = 0x40000000;
 
 export class RawObject extends DurableObject<Env> {
   private etag: string | null = null;
@@ -37,8 +40,15 @@ export class RawObject extends DurableObject<Env> {
     const id = v.getUint32(0, true);
     const offset = Number(v.getBigUint64(4, true));
     const length = v.getUint32(12, true);
+    if (length & PUT) {
+      await this.env.DEV_BUCKET.put(`bench/raw-put/${offset}`, new Uint8Array(message, 16));
+      const ack = new Uint8Array(4);
+      new DataView(ack.buffer).setUint32(0, id, true);
+      ws.send(ack);
+      return;
+    }
     const echo = (length & ECHO) !== 0;
-    const n = length & ~ECHO;
+    const n = length & ~(ECHO | PUT);
     const reply = new Uint8Array(4 + n);
     new DataView(reply.buffer).setUint32(0, id, true);
     if (!echo) {
