@@ -2,6 +2,10 @@
 // kept as disjoint extents in SQLite. A Twrite's extents are committed
 // before its Rwrite leaves (the object's output gate holds replies until
 // storage writes are durable), so an acknowledged write survives any crash.
+//
+// Every query finds the extents of a range through the primary key (ino,
+// off) and the stored length, never by reading blobs: a write or read costs
+// O(log n + extents it touches), whatever the size of the file's journal.
 
 import { blob } from "./namespace.ts";
 
@@ -31,16 +35,21 @@ export class Journal {
     return this.total;
   }
 
+  /** Extents that overlap [from, to), in order. */
   private overlapping(ino: number, from: number, to: number): Extent[] {
+    // Extents are disjoint: only the last one starting at or before `from`
+    // can reach into the range from the left.
     return this.sql
       .exec(
-        `SELECT off, length(data) AS len FROM extent WHERE ino = ? AND off < ? AND off + length(data) > ? ORDER BY off`,
+        `SELECT off, len FROM extent WHERE ino = ?1 AND off < ?3 AND off >= coalesce(
+           (SELECT max(off) FROM extent WHERE ino = ?1 AND off <= ?2), ?2) ORDER BY off`,
         ino,
-        to,
         from,
+        to,
       )
       .toArray()
-      .map((r) => ({ off: r.off as number, len: r.len as number }));
+      .map((r) => ({ off: r.off as number, len: r.len as number }))
+      .filter((e) => e.off + e.len > from);
   }
 
   private data(ino: number, off: number): Uint8Array {
@@ -48,11 +57,18 @@ export class Journal {
   }
 
   private put(ino: number, off: number, data: Uint8Array): void {
-    this.sql.exec(`INSERT OR REPLACE INTO extent (ino, off, data) VALUES (?, ?, ?)`, ino, off, blob(data));
+    this.sql.exec(`INSERT OR REPLACE INTO extent (ino, off, len, data) VALUES (?, ?, ?, ?)`, ino, off, data.byteLength, blob(data));
   }
 
   private drop(ino: number, off: number): void {
     this.sql.exec(`DELETE FROM extent WHERE ino = ? AND off = ?`, ino, off);
+  }
+
+  private account(ino: number, delta: number): void {
+    if (delta === 0) return;
+    this.sql.exec(`UPDATE inode SET jbytes = jbytes + ? WHERE ino = ?`, delta, ino);
+    this.total += delta;
+    this.setTotal(this.total);
   }
 
   /** Cuts [from, to) out of the extents of a file, keeping what lies outside. */
@@ -75,17 +91,17 @@ export class Journal {
     return removed;
   }
 
-  /** Records a write. Returns the change in journal bytes. */
-  write(ino: number, off: number, data: Uint8Array): number {
+  /** Records a write. */
+  write(ino: number, off: number, data: Uint8Array): void {
     const end = off + data.byteLength;
     const removed = this.cut(ino, off, end);
     let at = 0;
     // Append to the extent that ends where this write starts, while small.
     if (data.byteLength < MERGE_MAX) {
       const prev = this.sql
-        .exec(`SELECT off, length(data) AS len FROM extent WHERE ino = ? AND off < ? AND off + length(data) = ?`, ino, off, off)
+        .exec(`SELECT off, len FROM extent WHERE ino = ? AND off < ? ORDER BY off DESC LIMIT 1`, ino, off)
         .toArray()[0];
-      if (prev && (prev.len as number) + data.byteLength <= MERGE_MAX) {
+      if (prev && (prev.off as number) + (prev.len as number) === off && (prev.len as number) + data.byteLength <= MERGE_MAX) {
         const old = this.data(ino, prev.off as number);
         const merged = new Uint8Array(old.byteLength + data.byteLength);
         merged.set(old);
@@ -97,30 +113,25 @@ export class Journal {
     for (; at < data.byteLength; at += EXTENT_MAX) {
       this.put(ino, off + at, data.subarray(at, Math.min(data.byteLength, at + EXTENT_MAX)));
     }
-    const delta = data.byteLength - removed;
-    this.total += delta;
-    this.setTotal(this.total);
-    return delta;
+    this.account(ino, data.byteLength - removed);
   }
 
   /** Drops everything at or past `size` (a truncate). */
   truncate(ino: number, size: number): void {
-    const removed = this.cut(ino, size, Number.MAX_SAFE_INTEGER);
-    this.total -= removed;
-    this.setTotal(this.total);
+    this.account(ino, -this.cut(ino, size, Number.MAX_SAFE_INTEGER));
   }
 
   /** Drops a file's whole journal (published, or the file is gone). */
   clear(ino: number): void {
-    const r = this.sql.exec(`SELECT coalesce(sum(length(data)), 0) AS n FROM extent WHERE ino = ?`, ino).one();
+    const n = this.fileBytes(ino);
     this.sql.exec(`DELETE FROM extent WHERE ino = ?`, ino);
-    this.total -= r.n as number;
-    this.setTotal(this.total);
+    this.account(ino, -n);
   }
 
   /** Bytes journaled for one file. */
   fileBytes(ino: number): number {
-    return this.sql.exec(`SELECT coalesce(sum(length(data)), 0) AS n FROM extent WHERE ino = ?`, ino).one().n as number;
+    const rows = this.sql.exec(`SELECT jbytes FROM inode WHERE ino = ?`, ino).toArray();
+    return rows.length ? (rows[0]!.jbytes as number) : 0;
   }
 
   /**
@@ -130,17 +141,11 @@ export class Journal {
   overlay(ino: number, off: number, into: Uint8Array): Extent[] {
     const end = off + into.byteLength;
     const covered: Extent[] = [];
-    for (const r of this.sql.exec(
-      `SELECT off, data FROM extent WHERE ino = ? AND off < ? AND off + length(data) > ? ORDER BY off`,
-      ino,
-      end,
-      off,
-    )) {
-      const eOff = r.off as number;
-      const d = new Uint8Array(r.data as ArrayBuffer);
-      const from = Math.max(eOff, off);
-      const to = Math.min(eOff + d.byteLength, end);
-      into.set(d.subarray(from - eOff, to - eOff), from - off);
+    for (const e of this.overlapping(ino, off, end)) {
+      const d = this.data(ino, e.off);
+      const from = Math.max(e.off, off);
+      const to = Math.min(e.off + e.len, end);
+      into.set(d.subarray(from - e.off, to - e.off), from - off);
       covered.push({ off: from - off, len: to - from });
     }
     return covered;

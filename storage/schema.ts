@@ -39,9 +39,11 @@ export const NAMESPACE_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v)`,
   // The write journal: disjoint byte ranges of a file written since it was
   // last published, each row well under SQLite's 2 MB limit.
+  // `len` is length(data), kept so that range queries never load the blobs.
   `CREATE TABLE IF NOT EXISTS extent (
     ino INTEGER NOT NULL,
     off INTEGER NOT NULL,
+    len INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (ino, off)
   ) WITHOUT ROWID`,
@@ -95,13 +97,26 @@ const INODE_COLUMNS: [string, string][] = [
   ["rdev", "INTEGER NOT NULL DEFAULT 0"],
   // Times another tool replaced the object: open fids read ESTALE after it.
   ["replaced", "INTEGER NOT NULL DEFAULT 0"],
+  // Bytes of this file in the journal.
+  ["jbytes", "INTEGER NOT NULL DEFAULT 0"],
 ];
+
+const columns = (sql: SqlStorage, table: string) =>
+  new Set(sql.exec(`PRAGMA table_info(${table})`).toArray().map((r) => r.name as string));
 
 export function migrate(sql: SqlStorage): void {
   for (const stmt of NAMESPACE_SCHEMA) sql.exec(stmt);
-  const have = new Set(sql.exec(`PRAGMA table_info(inode)`).toArray().map((r) => r.name as string));
+  const have = columns(sql, "inode");
   for (const [name, def] of INODE_COLUMNS) {
     if (!have.has(name)) sql.exec(`ALTER TABLE inode ADD COLUMN ${name} ${def}`);
+  }
+  // Journals written before extents kept their length: add it, never drop data.
+  if (!columns(sql, "extent").has("len")) {
+    sql.exec(`ALTER TABLE extent ADD COLUMN len INTEGER NOT NULL DEFAULT 0`);
+    sql.exec(`UPDATE extent SET len = length(data)`);
+  }
+  if (!have.has("jbytes")) {
+    sql.exec(`UPDATE inode SET jbytes = (SELECT coalesce(sum(len), 0) FROM extent WHERE extent.ino = inode.ino)`);
   }
   sql.exec(`CREATE INDEX IF NOT EXISTS inode_publish ON inode (publish_after) WHERE publish_after IS NOT NULL`);
 }
