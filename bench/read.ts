@@ -51,7 +51,7 @@ export async function startBenchGateways(): Promise<BenchGateways> {
 
 const mbps = (secs: number) => FILE_SIZE / MiB / secs;
 
-export async function readThroughput(g: BenchGateways, runs = 3): Promise<ReadRow[]> {
+export async function readThroughput(g: BenchGateways, runs = 5): Promise<ReadRow[]> {
   const rows: ReadRow[] = [];
   for (const msize of [128 * 1024, MiB, 4 * MiB, 32 * MiB]) {
     for (const inFlight of [1, 8]) {
@@ -90,7 +90,7 @@ export interface IounitRow {
  * read sizes applications use (dd bs=1M, cat's blksize, 128 KiB), split the
  * way Linux splits them. Alternating runs, medians.
  */
-export async function iounitPolicies(g: BenchGateways, runs = 3): Promise<IounitRow[]> {
+export async function iounitPolicies(g: BenchGateways, runs = 7): Promise<IounitRow[]> {
   const rows: IounitRow[] = [];
   for (const msize of [131096, MiB]) {
     const m = await mount9p(g.gw.wsUrl("dev"), msize);
