@@ -86,29 +86,39 @@ export interface IounitRow {
 }
 
 /**
- * iounit 0 (Linux uses msize - 24) against a 4 KiB-aligned iounit, for the
- * read sizes applications use (dd bs=1M, cat's blksize, 128 KiB), split the
- * way Linux splits them. Alternating runs, medians.
+ * iounit 0 (Linux then uses msize - 24) against a 4 KiB-aligned iounit, for
+ * read(2) sizes larger than one request, split the way Linux splits them
+ * (with smaller reads both send the same requests). The two alternate, each
+ * going first every other run, and the figures are medians.
  */
 export async function iounitPolicies(g: BenchGateways, runs = 7): Promise<IounitRow[]> {
   const rows: IounitRow[] = [];
-  for (const msize of [131096, MiB]) {
+  const size = FILE_SIZE / 4;
+  for (const [msize, appRead] of [
+    [MiB, MiB],
+    [MiB, 4 * MiB],
+    [4 * MiB, 4 * MiB],
+  ] as const) {
     const m = await mount9p(g.gw.wsUrl("dev"), msize);
-    for (const appRead of [128 * 1024, MiB]) {
-      const zero: number[] = [];
-      const aligned: number[] = [];
-      let zr = 0;
-      let ar = 0;
-      for (let i = 0; i < runs; i++) {
-        const z = await readAsLinux(m, ["bench", "read-64MiB"], FILE_SIZE / 4, appRead, msize - 24);
-        const a = await readAsLinux(m, ["bench", "read-64MiB"], FILE_SIZE / 4, appRead, alignedIounit(msize));
-        zero.push(FILE_SIZE / 4 / MiB / z.secs);
-        aligned.push(FILE_SIZE / 4 / MiB / a.secs);
-        zr = z.requests;
-        ar = a.requests;
+    const zero: number[] = [];
+    const aligned: number[] = [];
+    let zr = 0;
+    let ar = 0;
+    for (let i = 0; i < runs; i++) {
+      const order = i % 2 === 0 ? ["zero", "aligned"] : ["aligned", "zero"];
+      for (const which of order) {
+        const rsize = which === "zero" ? msize - 24 : alignedIounit(msize);
+        const r = await readAsLinux(m, ["bench", "read-64MiB"], size, appRead, rsize);
+        if (which === "zero") {
+          zero.push(size / MiB / r.secs);
+          zr = r.requests;
+        } else {
+          aligned.push(size / MiB / r.secs);
+          ar = r.requests;
+        }
       }
-      rows.push({ msize, appRead, zeroMBps: median(zero), zeroRequests: zr, alignedMBps: median(aligned), alignedRequests: ar });
     }
+    rows.push({ msize, appRead, zeroMBps: median(zero), zeroRequests: zr, alignedMBps: median(aligned), alignedRequests: ar });
     m.close();
   }
   return rows;
