@@ -101,3 +101,42 @@ for (const d of ["9P2000.u", "9P2000"] as const) {
     });
   });
 }
+
+describe("Twstat", () => {
+  it("renames within the directory, truncates, chmods, and treats all don't-touch as a sync", async () => {
+    const r = await rawSession();
+    const d = "9P2000.u" as const;
+    const ask = async (m: Parameters<typeof encode>[0]) => {
+      r.send(encode(m, d));
+      return decode(await r.next(), d);
+    };
+    await ask({ type: "Tversion", tag: 0xffff, msize: 8192, version: d });
+    await ask({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+    await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["legacy"] });
+    await ask({ type: "Tcreate", tag: 1, fid: 1, name: "ws.txt", perm: 0o644, mode: 1, extension: "" });
+    await ask({ type: "Twrite", tag: 1, fid: 1, offset: 0n, data: new TextEncoder().encode("0123456789") });
+    const none = {
+      type: 0xffff,
+      dev: 0xffffffff,
+      qid: { type: 0xff, version: 0xffffffff, path: 0xffffffffffffffffn },
+      mode: 0xffffffff,
+      atime: 0xffffffff,
+      mtime: 0xffffffff,
+      length: 0xffffffffffffffffn,
+      name: "",
+      uid: "",
+      gid: "",
+      muid: "",
+      extension: "",
+      n_uid: 0xffffffff,
+      n_gid: 0xffffffff,
+      n_muid: 0xffffffff,
+    };
+    expect(await ask({ type: "Twstat", tag: 2, fid: 1, stat: none })).toMatchObject({ type: "Rwstat" });
+    expect(await ask({ type: "Twstat", tag: 2, fid: 1, stat: { ...none, name: "renamed.txt", length: 4n, mode: 0o600 } })).toMatchObject({
+      type: "Rwstat",
+    });
+    const st = await ask({ type: "Tstat", tag: 3, fid: 1 });
+    expect(st.type === "Rstat" && [text(st.stat.name), st.stat.length, st.stat.mode & 0o777]).toEqual(["renamed.txt", 4n, 0o600]);
+  });
+});

@@ -405,3 +405,64 @@ describe("found by the real client", () => {
     expect(diff(got, data)).toBe("equal");
   });
 });
+
+describe("more requests", () => {
+  it("makes FIFOs and sockets as metadata, and refuses device nodes", async () => {
+    const { client: c } = await mount();
+    const dir = await walkTo(c, "");
+    const fifo = await c.request({ type: "Tmknod", dfid: dir, name: "pipe", mode: 0o010644, major: 0, minor: 0, gid: 0 });
+    expect(fifo.qid.type).toBe(0);
+    expect((await getattr(c, "pipe")).mode).toBe(0o010644);
+    await c.request({ type: "Tmknod", dfid: dir, name: "sock", mode: 0o140600, major: 0, minor: 0, gid: 0 });
+    expect((await getattr(c, "sock")).mode).toBe(0o140600);
+    await expect(c.request({ type: "Tmknod", dfid: dir, name: "dev", mode: 0o020644, major: 1, minor: 3, gid: 0 })).rejects.toMatchObject({
+      errno: ERRNO.EPERM,
+    });
+    await clunk(c, dir);
+  });
+
+  it("renames with Trename and removes with Tremove (the fallbacks of Linux)", async () => {
+    const { client: c } = await mount();
+    await writeFile(c, "old-name.txt", "x");
+    const f = await walkTo(c, "old-name.txt");
+    const d = await walkTo(c, "");
+    await c.request({ type: "Trename", fid: f, dfid: d, name: "new-name.txt" });
+    expect(utf8(await cat(c, "new-name.txt"))).toBe("x");
+    await clunk(c, d);
+    await c.request({ type: "Tremove", fid: f });
+    await expect(walkTo(c, "new-name.txt")).rejects.toMatchObject({ errno: ERRNO.ENOENT });
+    // Tremove clunked the fid even so.
+    await expect(c.request({ type: "Tclunk", fid: f })).rejects.toMatchObject({ errno: ERRNO.EBADF });
+  });
+
+  it("answers every change on a read-only share with EROFS and changes nothing", async () => {
+    const { put } = await import("./support/gateway.ts");
+    await put("ro", "keep.txt", "untouched");
+    const { client: c } = await mount("ro");
+    const dir = await walkTo(c, "");
+    const file = await walkTo(c, "keep.txt");
+    const attempts: Parameters<typeof c.request>[0][] = [
+      { type: "Tlcreate", fid: await walkTo(c, ""), name: "n", flags: 1, mode: 0o644, gid: 0 },
+      { type: "Tmkdir", dfid: dir, name: "d", mode: 0o755, gid: 0 },
+      { type: "Tsymlink", fid: dir, name: "l", symtgt: "t", gid: 0 },
+      { type: "Tmknod", dfid: dir, name: "p", mode: 0o010644, major: 0, minor: 0, gid: 0 },
+      { type: "Tlink", dfid: dir, fid: file, name: "h" },
+      { type: "Trenameat", olddirfid: dir, oldname: "keep.txt", newdirfid: dir, newname: "k2" },
+      { type: "Trename", fid: file, dfid: dir, name: "k3" },
+      { type: "Tunlinkat", dirfid: dir, name: "keep.txt", flags: 0 },
+      { type: "Tsetattr", fid: file, valid: 0x1, mode: 0o600, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n },
+      { type: "Tsetattr", fid: file, valid: 0x8, mode: 0, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n },
+      { type: "Txattrcreate", fid: await walkTo(c, "keep.txt"), name: "user.x", attr_size: 1n, flags: 0 },
+      { type: "Tlopen", fid: await walkTo(c, "keep.txt"), flags: 2 },
+      { type: "Tlopen", fid: await walkTo(c, "keep.txt"), flags: 0x200 },
+      { type: "Tremove", fid: await walkTo(c, "keep.txt") },
+    ];
+    for (const m of attempts) await expect(c.request(m as never), m.type).rejects.toMatchObject({ errno: ERRNO.EROFS });
+    const rf = await openFile(c, "keep.txt", 0);
+    await expect(c.request({ type: "Twrite", fid: rf, offset: 0n, data: bytes("x") })).rejects.toMatchObject({ errno: ERRNO.EROFS });
+    expect(utf8(await cat(c, "keep.txt"))).toBe("untouched");
+    expect((await getattr(c, "keep.txt")).mode).toBe(0o100644);
+    expect((await BUCKET.list({ prefix: "ro/" })).objects.map((o) => o.key)).toEqual(["ro/keep.txt"]);
+    expect((await shareObject("ro").stats()).journalBytes).toBe(0);
+  });
+});
