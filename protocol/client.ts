@@ -16,6 +16,8 @@ export interface Transport {
 }
 
 export type RequestInit<T extends TName> = { type: T } & Omit<MsgInit<T>, "tag" | "type">;
+/** Any request, before its tag is chosen. */
+export type AnyRequestInit = { [N in TName]: RequestInit<N> }[TName];
 
 interface Pending {
   readonly expect: string;

@@ -2,7 +2,7 @@
 // share, checked through 9P and, once published, in R2.
 
 import { describe, expect, it } from "vitest";
-import { ERRNO, LOCK_STATUS, LOCK_TYPE, QT, S_IF, STATS } from "../../protocol/index.ts";
+import { type AnyRequestInit, ERRNO, LOCK_STATUS, LOCK_TYPE, QT, S_IF, STATS } from "../../protocol/index.ts";
 import {
   cat,
   clunk,
@@ -441,7 +441,7 @@ describe("more requests", () => {
     const { client: c } = await mount("ro");
     const dir = await walkTo(c, "");
     const file = await walkTo(c, "keep.txt");
-    const attempts: Parameters<typeof c.request>[0][] = [
+    const attempts: AnyRequestInit[] = [
       { type: "Tlcreate", fid: await walkTo(c, ""), name: "n", flags: 1, mode: 0o644, gid: 0 },
       { type: "Tmkdir", dfid: dir, name: "d", mode: 0o755, gid: 0 },
       { type: "Tsymlink", fid: dir, name: "l", symtgt: "t", gid: 0 },
