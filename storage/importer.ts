@@ -88,7 +88,7 @@ export class Importer {
         const id = hex(name);
         if (seen.has(id)) continue;
         seen.add(id);
-        this.upsertDir(dir, name, p, stats);
+        this.upsertDir(dir, name, stats);
       }
       for (const obj of page.objects) {
         const rest = obj.key.slice(prefix.length);
@@ -137,8 +137,7 @@ export class Importer {
     });
   }
 
-  private upsertDir(dir: Inode, name: Uint8Array, key: string, stats: ImportStats): void {
-    void key;
+  private upsertDir(dir: Inode, name: Uint8Array, stats: ImportStats): void {
     const cur = this.ns.lookup(dir.ino, name);
     if (cur && (cur.mode & 0o170000) === S_IF.DIR) return;
     // A local file of that name wins until it is published.

@@ -66,6 +66,8 @@ export class Publisher {
   /** Changes per inode since the object started: a publish compares before and after. */
   private readonly generation = new Map<number, number>();
   private readonly now: () => number;
+  /** Grows whenever something may need the alarm earlier (cheap to compare). */
+  epoch = 0;
 
   constructor(private readonly d: PublisherDeps) {
     this.now = d.now ?? Date.now;
@@ -80,7 +82,10 @@ export class Publisher {
     const at = this.now() + delayMs;
     const cur = this.ns.sqlStorage.exec(`SELECT publish_after FROM inode WHERE ino = ?`, ino).toArray()[0];
     const prev = cur?.publish_after as number | null | undefined;
-    if (prev === null || prev === undefined || at < prev) this.ns.update(ino, { publish_after: at });
+    if (prev === null || prev === undefined || at < prev) {
+      this.ns.update(ino, { publish_after: at });
+      this.epoch++;
+    }
   }
 
   /** Any change to an inode's content, metadata or place. */
@@ -98,6 +103,7 @@ export class Publisher {
   /** Queues the deletion of an object no inode uses any more. */
   deleteKey(key: string): void {
     this.ns.sqlStorage.exec(`INSERT INTO job (kind, key) VALUES ('delete', ?)`, key);
+    this.epoch++;
   }
 
   /** The earliest time something is due (ms), or null. */
@@ -137,6 +143,7 @@ export class Publisher {
     const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (n - 1));
     this.d.log(`publish of inode ${ino} failed (attempt ${n}, retry in ${delay} ms): ${(e as Error).message ?? e}`);
     this.ns.update(ino, { publish_after: this.now() + delay });
+    this.epoch++;
   }
 
   /** Publishes one inode if it has changes; `force` ignores its publish time. */
@@ -168,6 +175,7 @@ export class Publisher {
     const since = this.lastPut.get(target);
     if (since !== undefined && this.now() - since < KEY_INTERVAL_MS) {
       this.ns.update(ino, { publish_after: since + KEY_INTERVAL_MS });
+      this.epoch++;
       return;
     }
     this.running.add(ino);
@@ -320,6 +328,7 @@ export class Publisher {
     }
     if (parts.length < count) {
       this.ns.update(node.ino, { publish_after: this.now() });
+      this.epoch++;
       return null;
     }
     const obj = await up.complete(parts);

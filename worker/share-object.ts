@@ -160,6 +160,8 @@ export class ShareObject extends DurableObject<Env> {
 
   /** When the one alarm is set for (ms), as far as this instance knows. */
   private alarmAt: number | null = null;
+  /** The publisher's epoch when the alarm was last considered. */
+  private alarmEpoch = -1;
 
   /**
    * The object has one alarm; every timer (publisher, job retries) is
@@ -175,6 +177,9 @@ export class ShareObject extends DurableObject<Env> {
   }
 
   private async armAlarm(): Promise<void> {
+    const epoch = this.ready?.fs.publisher.epoch ?? 0;
+    if (epoch === this.alarmEpoch) return; // nothing was scheduled since the last look
+    this.alarmEpoch = epoch;
     const next = this.ready?.fs.nextWakeup() ?? null;
     if (next === null) return;
     if (this.alarmAt === null) this.alarmAt = await this.ctx.storage.getAlarm();
@@ -187,18 +192,21 @@ export class ShareObject extends DurableObject<Env> {
   /** Runs what is due; may run more than once for one time (handlers are idempotent). */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    this.alarmEpoch = -1;
     try {
       await this.ready?.fs.runDue();
     } catch (e) {
       console.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
     }
     this.alarmAt = null;
+    this.alarmEpoch = -1;
     await this.scheduleAlarm();
   }
 
   /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */
   async publishAll(): Promise<void> {
     await this.ready?.fs.publishAll();
+    this.alarmEpoch = -1;
     await this.scheduleAlarm();
   }
 
