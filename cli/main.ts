@@ -2,11 +2,13 @@
 
 import { readFileSync } from "node:fs";
 import { bridgeCommand } from "../bridge/command.ts";
+import { tokenCommand } from "./token.ts";
 
 const USAGE = `usage: edge9p <command> [options]
 
 commands:
   bridge     9P over TCP <-> 9P over WebSocket, for Linux guests (edge9p bridge --help)
+  token      make a bearer token for a share and print its SHA-256
   help       this text
   version    print the version
 `;
@@ -16,6 +18,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case "bridge":
       return bridgeCommand(rest);
+    case "token":
+      return tokenCommand(rest);
     case undefined:
     case "help":
     case "--help":

@@ -254,6 +254,7 @@ export class ShareFs {
     const dir = this.get(dirIno);
     const path = this.ns.pathOf(dir.ino);
     if (path === null) throw new P9Error(ERRNO.ENOENT, "the directory was removed");
+    if (path.length + 1 > this.opts.maxDepth) throw new P9Error(ERRNO.ENAMETOOLONG, "too many directory levels (EDGE9P.max_depth)");
     // The object key must fit R2's 1024 bytes (a directory also needs its '/').
     if (new TextEncoder().encode(dirPrefixOf(this.opts.prefix, path) + nameStr).byteLength + 1 > KEY_MAX) {
       throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
@@ -366,6 +367,7 @@ export class ShareFs {
     if (isDir(src) && this.ns.isWithin(newDir.ino, src.ino)) throw new P9Error(ERRNO.EINVAL, "cannot move a directory into itself");
     const newPath = this.ns.pathOf(newDir.ino);
     if (newPath === null) throw new P9Error(ERRNO.ENOENT);
+    if (newPath.length + 1 > this.opts.maxDepth) throw new P9Error(ERRNO.ENAMETOOLONG, "too many directory levels (EDGE9P.max_depth)");
     const key = new TextEncoder().encode(dirPrefixOf(this.opts.prefix, newPath)).byteLength + newName.byteLength + 1;
     if (key > KEY_MAX) throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
     if (dst) {

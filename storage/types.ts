@@ -76,4 +76,6 @@ export interface ShareOptions {
   publishDelayMs: number;
   /** Files larger than this are published with a multipart upload. */
   multipartThreshold: number;
+  /** Directory levels a path may have below the root. */
+  maxDepth: number;
 }

@@ -1,20 +1,22 @@
 // The gateway's routes (hono). Everything about a share's sessions happens in
 // the share's Durable Object; the worker checks the request and hands it on.
 
-import { Hono } from "hono";
+import { type Context, Hono, type Next } from "hono";
+import { authorize } from "./auth.ts";
 import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
 import { SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
 
 type Vars = { config: Config; share: ShareConfig; shareName: string };
+type Env9p = { Bindings: Env; Variables: Vars };
 
 function problem(status: number, error: string): Response {
   return Response.json({ error }, { status });
 }
 
 export function createApp() {
-  const app = new Hono<{ Bindings: Env; Variables: Vars }>();
+  const app = new Hono<Env9p>();
 
   app.get("/healthz", (c) => {
     const r = configOf(c.env);
@@ -29,23 +31,33 @@ export function createApp() {
     await next();
   });
 
-  app.use("/v1/shares/:share/*", async (c, next) => {
-    const name = c.req.param("share");
-    const share = c.var.config.shares[name];
-    if (!share) return problem(404, `no share named ${JSON.stringify(name)}`);
-    c.set("share", share);
+  // Which share, and may this request open it: 404 for an unknown share,
+  // 401 without a token, 403 with a token that is not one of the share's,
+  // all before any WebSocket upgrade.
+  const share = async (c: Context<Env9p>, next: Next) => {
+    const name = c.req.param("share")!;
+    const sh = c.var.config.shares[name];
+    if (!sh) return problem(404, `no share named ${JSON.stringify(name)}`);
+    const auth = await authorize(sh, c.req.raw);
+    if (auth === "missing" || auth === "malformed") {
+      const r = problem(401, auth === "missing" ? `share ${name} needs a token` : "the token is not hex or base64url of 16 to 256 characters");
+      r.headers.set("WWW-Authenticate", `Bearer realm="edge9p", share="${name}"`);
+      return r;
+    }
+    if (auth === "wrong") return problem(403, `the token does not open share ${name}`);
+    c.set("share", sh);
     c.set("shareName", name);
     await next();
-  });
+  };
+  app.use("/v1/shares/:share", share);
+  app.use("/v1/shares/:share/*", share);
 
   app.get("/v1/shares/:share", (c) => {
-    const name = c.req.param("share");
-    const share = c.var.config.shares[name];
-    if (!share) return problem(404, `no share named ${JSON.stringify(name)}`);
+    const name = c.var.shareName;
     const cap = c.var.config.msize_cap;
     return c.json({
       name,
-      read_only: share.read_only,
+      read_only: c.var.share.read_only,
       msize_max: Math.min(cap, PLATFORM_MSIZE_CEILING),
       msize_max_set_by: cap < PLATFORM_MSIZE_CEILING ? "operator cap (EDGE9P.msize_cap)" : PLATFORM_MSIZE_CEILING_SOURCE,
       url: `/v1/shares/${name}/9p`,

@@ -16,4 +16,6 @@ export const CLOSE = {
   NO_VERSION: 4000,
   /** The session's state is gone (the share's object was reset): reconnect. */
   SESSION_LOST: 4001,
+  /** The session was idle past the configured timeout. */
+  IDLE: 4002,
 } as const;

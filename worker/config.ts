@@ -37,8 +37,14 @@ export const ShareSchema = z.strictObject({
   /** Key prefix: the file a/b.txt is the object `<prefix>/a/b.txt` ("" = the bucket's root). */
   prefix: prefix.default(""),
   read_only: z.boolean().default(false),
-  /** SHA-256 hex digests of the bearer tokens that may open the share. */
+  /**
+   * SHA-256 hex digests of the bearer tokens that may open the share
+   * (`npx edge9p token` makes one). With none, the share is open to anyone
+   * who can reach the gateway: allowed on a deployed gateway only with public.
+   */
   token_hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, "a SHA-256 digest in lower-case hex")).default([]),
+  /** A deployed gateway serves a share without tokens only when it says so. */
+  public: z.boolean().default(false),
   /** Owner, group and permissions of objects that carry no such metadata. */
   uid: id.default(0),
   gid: id.default(0),
@@ -48,6 +54,11 @@ export const ShareSchema = z.strictObject({
 
 export const ConfigSchema = z
   .strictObject({
+    /**
+     * This gateway is on the public internet (set it where you deploy): a
+     * share there needs token_hashes or public = true.
+     */
+    deployed: z.boolean().default(false),
     shares: z
       .record(shareName, ShareSchema)
       .refine((s) => Object.keys(s).length > 0, "configure at least one share"),
@@ -73,6 +84,16 @@ export const ConfigSchema = z
     publish_delay_ms: z.number().int().min(0).max(3_600_000).default(2000),
     /** Files larger than this are published with a multipart upload (parts of 5 MiB or more). */
     multipart_threshold: z.number().int().min(5 * MiB).max(64 * MiB).default(16 * MiB),
+    /** Sessions (sockets) a share accepts at once; more are refused with 503. */
+    max_sessions: z.number().int().min(1).max(32_768).default(1024),
+    /** Fids one session may hold; a request that would exceed it answers EMFILE. */
+    max_fids: z.number().int().min(16).max(1_000_000).default(65_536),
+    /** Requests of one session in flight at once; more answer EAGAIN. */
+    max_inflight: z.number().int().min(1).max(65_535).default(1024),
+    /** Directory levels below the share's root; a deeper mkdir or rename answers ENAMETOOLONG. */
+    max_depth: z.number().int().min(1).max(4096).default(256),
+    /** Sessions with no request for this long are closed (0 = never: idle sockets cost nothing while hibernated). */
+    idle_timeout_ms: z.number().int().min(0).default(0),
   })
   .superRefine((c, ctx) => {
     if (c.inflight_bytes < c.msize_cap) {
@@ -88,6 +109,17 @@ export const ConfigSchema = z
         path: ["multipart_threshold"],
         message: `must be at most inflight_bytes (${c.inflight_bytes}): a single PUT holds the whole file`,
       });
+    }
+    if (c.deployed) {
+      for (const [name, share] of Object.entries(c.shares)) {
+        if (share.token_hashes.length === 0 && !share.public) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["shares", name, "token_hashes"],
+            message: "a deployed gateway refuses a share without tokens: add token_hashes (npx edge9p token) or set public = true",
+          });
+        }
+      }
     }
     const names = Object.keys(c.shares);
     for (let i = 0; i < names.length; i++) {

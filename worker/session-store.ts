@@ -43,7 +43,8 @@ const SCHEMA = [
     sid TEXT PRIMARY KEY,
     dialect TEXT,
     msize INTEGER NOT NULL DEFAULT 0,
-    started INTEGER NOT NULL
+    started INTEGER NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0
   )`,
   `CREATE TABLE IF NOT EXISTS fid (
     sid TEXT NOT NULL,
@@ -71,15 +72,35 @@ export class SessionStore {
     // Session tables from an older release are dropped, not migrated: a
     // release is deployed with a restart, which ends every session anyway.
     const have = sql.exec(`PRAGMA table_info(fid)`).toArray().map((r) => r.name as string);
-    if (have.length && FID_COLUMNS.some((c) => !have.includes(c))) {
-      sql.exec(`DROP TABLE fid`);
+    const sess = sql.exec(`PRAGMA table_info(session)`).toArray().map((r) => r.name as string);
+    if ((have.length && FID_COLUMNS.some((c) => !have.includes(c))) || (sess.length && !sess.includes("active"))) {
+      sql.exec(`DROP TABLE IF EXISTS fid`);
       sql.exec(`DROP TABLE IF EXISTS session`);
     }
     for (const s of SCHEMA) sql.exec(s);
   }
 
   create(sid: string): void {
-    this.sql.exec(`INSERT INTO session (sid, started) VALUES (?, ?)`, sid, Date.now());
+    const now = Date.now();
+    this.sql.exec(`INSERT INTO session (sid, started, active) VALUES (?, ?, ?)`, sid, now, now);
+  }
+
+  /** Records that the session did something (for the idle timeout). */
+  touch(sid: string, now: number): void {
+    this.sql.exec(`UPDATE session SET active = ? WHERE sid = ?`, now, sid);
+  }
+
+  /** Sessions with nothing since `before` (ms). */
+  idleSince(before: number): string[] {
+    return this.sql
+      .exec(`SELECT sid FROM session WHERE active < ?`, before)
+      .toArray()
+      .map((r) => r.sid as string);
+  }
+
+  /** When the least recently active session was last active, or null. */
+  oldestActive(): number | null {
+    return (this.sql.exec(`SELECT min(active) AS t FROM session`).one().t as number | null) ?? null;
   }
 
   setVersion(sid: string, dialect: Dialect | null, msize: number): void {

@@ -45,6 +45,12 @@ export interface SessionLimits {
   capSource: string;
   iounit: "zero" | "aligned";
   readOnly: boolean;
+  /** Fids the session may hold (EMFILE beyond). */
+  maxFids: number;
+  /** Requests in flight at once (EAGAIN beyond). */
+  maxInflight: number;
+  /** Sessions idle this long are closed (0 = never). */
+  idleTimeoutMs: number;
 }
 
 /** What a session needs from the object that holds it. */
@@ -72,6 +78,8 @@ export class Session {
   private readonly fids = new Map<number, FidState>();
   private readonly inflight = new Map<number, InFlight>();
   private closed = false;
+  /** When the session's activity was last written down (ms). */
+  private touched = 0;
 
   private constructor(
     readonly sid: string,
@@ -126,6 +134,9 @@ export class Session {
   /** Adds or updates a fid; opening one is counted on its inode across sessions. */
   putFid(f: FidState): void {
     const prev = this.fids.get(f.fid);
+    if (!prev && this.fids.size >= this.host.limits.maxFids) {
+      throw new P9Error(ERRNO.EMFILE, `the session holds ${this.fids.size} fids, its limit (EDGE9P.max_fids)`);
+    }
     if (prev?.open && prev.kind === "node" && !(f.open && f.ino === prev.ino)) this.host.fs.closed(prev.ino);
     if (f.open && f.kind === "node" && !(prev?.open && prev.ino === f.ino)) this.host.fs.opened(f.ino);
     this.fids.set(f.fid, f);
@@ -143,6 +154,14 @@ export class Session {
   /** Handles one WebSocket message; resolves once its reply (if any) is sent. */
   async receive(bytes: Uint8Array): Promise<void> {
     if (this.closed) return;
+    if (this.host.limits.idleTimeoutMs > 0) {
+      // At most one write a minute (or a tenth of the timeout) per session.
+      const now = Date.now();
+      if (now - this.touched > Math.min(60_000, this.host.limits.idleTimeoutMs / 10)) {
+        this.touched = now;
+        this.host.store.touch(this.sid, now);
+      }
+    }
     const limit = this.dialect ? this.msize : PLATFORM_MSIZE_CEILING;
     let msg: Message;
     try {
@@ -162,6 +181,9 @@ export class Session {
       return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, "tag in use"));
     }
     if (msg.type === "Tflush") return this.flush(msg);
+    if (this.inflight.size >= this.host.limits.maxInflight) {
+      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EAGAIN, "too many requests in flight"));
+    }
     // Registered before the handler starts: a handler may finish (and free
     // its tag) before run() returns its promise.
     const entry: InFlight = { ctl: new AbortController(), done: Promise.resolve() };

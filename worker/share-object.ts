@@ -122,6 +122,7 @@ export class ShareObject extends DurableObject<Env> {
         journalCap: c.config.journal_cap_bytes,
         publishDelayMs: c.config.publish_delay_ms,
         multipartThreshold: c.config.multipart_threshold,
+        maxDepth: c.config.max_depth,
       },
       (msg) => console.log(`[${name}] ${msg}`),
       (n) => this.budget!.acquire(n),
@@ -143,6 +144,9 @@ export class ShareObject extends DurableObject<Env> {
         capSource: "EDGE9P.msize_cap",
         iounit: r.config.iounit,
         readOnly: r.share.read_only,
+        maxFids: r.config.max_fids,
+        maxInflight: r.config.max_inflight,
+        idleTimeoutMs: r.config.idle_timeout_ms,
       },
       send: (bytes) => ws.send(bytes),
       close: (code, reason) => {
@@ -180,7 +184,12 @@ export class ShareObject extends DurableObject<Env> {
     const epoch = this.ready?.fs.publisher.epoch ?? 0;
     if (epoch === this.alarmEpoch) return; // nothing was scheduled since the last look
     this.alarmEpoch = epoch;
-    const next = this.ready?.fs.nextWakeup() ?? null;
+    let next = this.ready?.fs.nextWakeup() ?? null;
+    const idle = this.ready?.config.idle_timeout_ms ?? 0;
+    if (idle > 0) {
+      const oldest = this.store.oldestActive();
+      if (oldest !== null) next = Math.min(next ?? Infinity, oldest + idle + 1000);
+    }
     if (next === null) return;
     if (this.alarmAt === null) this.alarmAt = await this.ctx.storage.getAlarm();
     const at = Math.max(next, Date.now() + 1);
@@ -194,6 +203,7 @@ export class ShareObject extends DurableObject<Env> {
     this.alarmAt = null;
     this.alarmEpoch = -1;
     try {
+      this.closeIdle();
       await this.ready?.fs.runDue();
     } catch (e) {
       console.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
@@ -201,6 +211,24 @@ export class ShareObject extends DurableObject<Env> {
     this.alarmAt = null;
     this.alarmEpoch = -1;
     await this.scheduleAlarm();
+  }
+
+  /** Closes the sessions idle past EDGE9P.idle_timeout_ms. */
+  private closeIdle(): void {
+    const idle = this.ready?.config.idle_timeout_ms ?? 0;
+    if (idle <= 0) return;
+    const stale = new Set(this.store.idleSince(Date.now() - idle));
+    if (stale.size === 0) return;
+    for (const ws of this.ctx.getWebSockets()) {
+      const sid = sidOf(ws);
+      if (sid === null || !stale.has(sid)) continue;
+      this.forget(ws);
+      try {
+        ws.close(CLOSE.IDLE, `no request for ${Math.round(idle / 1000)} s`);
+      } catch {
+        // already closing
+      }
+    }
   }
 
   /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */
@@ -214,6 +242,13 @@ export class ShareObject extends DurableObject<Env> {
     const name = request.headers.get(SHARE_HEADER);
     const r = name ? this.init(name) : null;
     if (!r) return new Response("share not configured\n", { status: 500 });
+    const open = this.ctx.getWebSockets().length;
+    if (open >= r.config.max_sessions) {
+      return Response.json(
+        { error: `share ${name} has ${open} sessions, its limit (EDGE9P.max_sessions); try again later` },
+        { status: 503, headers: { "Retry-After": "5" } },
+      );
+    }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);

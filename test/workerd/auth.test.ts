@@ -1,0 +1,80 @@
+// Bearer tokens: refused before any WebSocket upgrade unless the request
+// carries a token of that share, in the Authorization header or, as
+// browsers must, as a WebSocket subprotocol.
+
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { NOFID, clientOverWebSocket } from "../../protocol/index.ts";
+import { createApp } from "../../worker/app.ts";
+
+const TOKEN = "test-token-0123456789abcdef";
+const get = (path: string, headers: Record<string, string> = {}) => exports.default.fetch(`http://gateway${path}`, { headers });
+const ws = (share: string, headers: Record<string, string> = {}) =>
+  get(`/v1/shares/${share}/9p`, { Upgrade: "websocket", "Sec-WebSocket-Protocol": "9p", ...headers });
+
+describe("tokens", () => {
+  it("refuses a missing token with 401 before the upgrade", async () => {
+    const r = await ws("secret");
+    expect(r.status).toBe(401);
+    expect(r.webSocket).toBeNull();
+    expect(r.headers.get("WWW-Authenticate")).toBe('Bearer realm="edge9p", share="secret"');
+    expect(await r.json()).toEqual({ error: "share secret needs a token" });
+    expect((await get("/v1/shares/secret")).status).toBe(401);
+  });
+
+  it("refuses a wrong token with 403, and a malformed one with 401", async () => {
+    const wrong = await ws("secret", { Authorization: "Bearer wrong-token-0123456789abcdef" });
+    expect(wrong.status).toBe(403);
+    expect(await wrong.json()).toEqual({ error: "the token does not open share secret" });
+    expect((await ws("secret", { Authorization: "Bearer has spaces and !" })).status).toBe(401);
+    expect((await ws("secret", { Authorization: "Basic dXNlcjpwYXNz" })).status).toBe(401);
+  });
+
+  it("refuses another share's token", async () => {
+    // A token that opens nothing here: the share "main" has no tokens, so
+    // any token is irrelevant there, but it is not one of secret's.
+    const r = await ws("secret", { Authorization: "Bearer other-share-token-0123456789" });
+    expect(r.status).toBe(403);
+  });
+
+  it("opens with the token in the Authorization header", async () => {
+    const r = await ws("secret", { Authorization: `Bearer ${TOKEN}` });
+    expect(r.status).toBe(101);
+    r.webSocket!.accept();
+    r.webSocket!.close(1000);
+    expect((await get("/v1/shares/secret", { Authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+  });
+
+  it("opens with the token as a browser's WebSocket subprotocol, answering only 9p", async () => {
+    const r = await get("/v1/shares/secret/9p", { Upgrade: "websocket", "Sec-WebSocket-Protocol": `9p, edge9p-token.${TOKEN}` });
+    expect(r.status).toBe(101);
+    expect(r.headers.get("Sec-WebSocket-Protocol")).toBe("9p");
+    const sock = r.webSocket!;
+    const c = clientOverWebSocket(sock as unknown as Parameters<typeof clientOverWebSocket>[0]);
+    sock.accept();
+    await c.version(8192);
+    await expect(c.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 })).resolves.toMatchObject({
+      type: "Rattach",
+    });
+    sock.close(1000);
+  });
+
+  it("leaves shares without tokens open on a gateway that is not deployed", async () => {
+    expect((await ws("main")).status).toBe(101);
+  });
+});
+
+describe("a deployed gateway", () => {
+  const app = createApp();
+  const share = { binding: "BUCKET", bucket: "edge9p-test", prefix: "x" };
+  it("refuses a share without tokens, naming it, unless it is public", async () => {
+    const bad = { ...env, EDGE9P: { deployed: true, shares: { open: share } } };
+    const r = await app.fetch(new Request("http://gateway/v1/shares/open"), bad);
+    expect(r.status).toBe(500);
+    expect(((await r.json()) as { error: string }).error).toMatch(
+      /EDGE9P\.shares\.open\.token_hashes: a deployed gateway refuses a share without tokens/,
+    );
+    const ok = { ...env, EDGE9P: { deployed: true, shares: { open: { ...share, public: true } } } };
+    expect((await app.fetch(new Request("http://gateway/v1/shares/open"), ok)).status).toBe(200);
+  });
+});

@@ -1,0 +1,61 @@
+// Bearer tokens per share. The configuration holds SHA-256 digests of the
+// tokens; a request's token is hashed and compared with each in constant
+// time. Tokens come in `Authorization: Bearer <token>` or, from browsers
+// (which cannot set headers on a WebSocket), as the subprotocol
+// `edge9p-token.<token>` offered beside `9p`. Tokens are hex or base64url,
+// characters a subprotocol may hold.
+
+import type { ShareConfig } from "./config.ts";
+
+export const TOKEN_SUBPROTOCOL_PREFIX = "edge9p-token.";
+const TOKEN_CHARS = /^[A-Za-z0-9_-]{16,256}$/;
+
+export type AuthResult = "open" | "ok" | "missing" | "malformed" | "wrong";
+
+/** The token a request carries, if any. */
+export function tokenOf(req: Request): string | null {
+  const h = req.headers.get("Authorization");
+  if (h) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+    return m ? m[1]! : "";
+  }
+  for (const p of (req.headers.get("Sec-WebSocket-Protocol") ?? "").split(",")) {
+    const v = p.trim();
+    if (v.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) return v.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  }
+  return null;
+}
+
+function hex(b: ArrayBuffer): string {
+  return [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export async function sha256Hex(token: string): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+}
+
+/** Equal-length byte comparison whose time does not depend on where they differ. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const subtle = crypto.subtle as SubtleCrypto & { timingSafeEqual?: (a: ArrayBufferView, b: ArrayBufferView) => boolean };
+  if (a.byteLength !== b.byteLength) return false;
+  if (subtle.timingSafeEqual) return subtle.timingSafeEqual(a, b);
+  let diff = 0;
+  for (let i = 0; i < a.byteLength; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Whether a request may open a share. */
+export async function authorize(share: ShareConfig, req: Request): Promise<AuthResult> {
+  if (share.token_hashes.length === 0) return "open";
+  const token = tokenOf(req);
+  if (token === null) return "missing";
+  if (!TOKEN_CHARS.test(token)) return "malformed";
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+  let ok = false;
+  // Compare with every hash (no early exit), each in constant time.
+  for (const h of share.token_hashes) {
+    const want = new Uint8Array(h.match(/../g)!.map((x) => parseInt(x, 16)));
+    if (sameBytes(digest, want)) ok = true;
+  }
+  return ok ? "ok" : "wrong";
+}
