@@ -10,8 +10,11 @@ export interface Fault {
   key?: string;
   /** How many matching calls fail (default: every one until cleared). */
   times?: number;
-  /** What happens: an error thrown (default), R2's 429, or a delay before the real call. */
-  kind?: "error" | "429" | "delay";
+  /**
+   * What happens: an error thrown (default), R2's 429, a delay before the
+   * real call, or a delay after it (the call took effect; its answer is late).
+   */
+  kind?: "error" | "429" | "delay" | "late-answer";
   delayMs?: number;
 }
 
@@ -47,9 +50,18 @@ export class FaultyBucket {
     this.faults = [];
   }
 
-  private async gate(method: R2Method, key: string): Promise<void> {
+  /** Runs one call through the faults: returns its answer. */
+  private async call<T>(method: R2Method, key: string, run: () => Promise<T>): Promise<T> {
+    const late = await this.gate(method, key);
+    const answer = await run();
+    if (late > 0) await new Promise((r) => setTimeout(r, late));
+    return answer;
+  }
+
+  /** Applies a fault before the call; returns how long to hold its answer. */
+  private async gate(method: R2Method, key: string): Promise<number> {
     const f = this.faults.find((x) => x.method === method && (x.key === undefined || key.startsWith(x.key)) && x.times !== 0);
-    const log: FaultLog = { method, key, injected: f !== undefined && f.kind !== "delay" };
+    const log: FaultLog = { method, key, injected: f !== undefined && f.kind !== "delay" && f.kind !== "late-answer" };
     this.calls.push(log);
     if (method === "put" && this.opts.sameKeyPerSecond && !log.injected) {
       const last = this.lastPut.get(key);
@@ -60,11 +72,12 @@ export class FaultyBucket {
       }
       this.lastPut.set(key, now);
     }
-    if (!f) return;
+    if (!f) return 0;
     if (f.times !== undefined) f.times--;
+    if (f.kind === "late-answer") return f.delayMs ?? 100;
     if (f.kind === "delay") {
       await new Promise((r) => setTimeout(r, f.delayMs ?? 100));
-      return;
+      return 0;
     }
     throw f.kind === "429" ? tooManyRequests(key) : new Error(`injected R2 failure: ${method} ${key}`);
   }
@@ -72,30 +85,23 @@ export class FaultyBucket {
   /** The wrapper, typed as the binding it stands for. */
   asBucket(): R2Bucket {
     const inner = this.inner;
-    const gate = (m: R2Method, k: string) => this.gate(m, k);
+    const call = <T>(m: R2Method, k: string, run: () => Promise<T>) => this.call(m, k, run);
     const wrapUpload = (u: R2MultipartUpload): R2MultipartUpload =>
       ({
         key: u.key,
         uploadId: u.uploadId,
-        uploadPart: async (n: number, v: never, o?: never) => {
-          await gate("uploadPart", u.key);
-          return u.uploadPart(n, v, o);
-        },
+        uploadPart: (n: number, v: never, o?: never) => call("uploadPart", u.key, () => u.uploadPart(n, v, o)),
         abort: () => u.abort(),
-        complete: async (parts: R2UploadedPart[]) => {
-          await gate("complete", u.key);
-          return u.complete(parts);
-        },
+        complete: (parts: R2UploadedPart[]) => call("complete", u.key, () => u.complete(parts)),
       }) as R2MultipartUpload;
     return {
-      head: async (k: string) => (await gate("head", k), inner.head(k)),
-      get: async (k: string, o?: R2GetOptions) => (await gate("get", k), inner.get(k, o as never)),
-      put: async (k: string, v: never, o?: R2PutOptions) => (await gate("put", k), inner.put(k, v, o)),
-      list: async (o?: R2ListOptions) => (await gate("list", o?.prefix ?? ""), inner.list(o)),
-      delete: async (k: string | string[]) => (await gate("delete", Array.isArray(k) ? k.join(",") : k), inner.delete(k)),
-      createMultipartUpload: async (k: string, o?: R2MultipartOptions) => (
-        await gate("createMultipartUpload", k), wrapUpload(await inner.createMultipartUpload(k, o))
-      ),
+      head: (k: string) => call("head", k, () => inner.head(k)),
+      get: (k: string, o?: R2GetOptions) => call("get", k, () => inner.get(k, o as never)),
+      put: (k: string, v: never, o?: R2PutOptions) => call("put", k, () => inner.put(k, v, o)),
+      list: (o?: R2ListOptions) => call("list", o?.prefix ?? "", () => inner.list(o)),
+      delete: (k: string | string[]) => call("delete", Array.isArray(k) ? k.join(",") : k, () => inner.delete(k)),
+      createMultipartUpload: async (k: string, o?: R2MultipartOptions) =>
+        wrapUpload(await call("createMultipartUpload", k, () => inner.createMultipartUpload(k, o))),
       resumeMultipartUpload: (k: string, id: string) => wrapUpload(inner.resumeMultipartUpload(k, id)),
     } as unknown as R2Bucket;
   }

@@ -13,6 +13,13 @@ import type { Inode, Timespec } from "./types.ts";
 /** Objects per list call: R2's maximum. */
 const PAGE = 1000;
 
+/** Keys the share itself put or removed, which a listing must not take for new files. */
+export interface KeyClaims {
+  listingMark(): number;
+  claimed(key: string, mark: number): boolean;
+  claimedUnder(prefix: string, mark: number): boolean;
+}
+
 export interface ImportStats {
   lists: number;
   added: number;
@@ -36,6 +43,8 @@ export class Importer {
     private readonly bucket: () => R2Bucket,
     private readonly sharePrefix: string,
     private readonly log: (msg: string) => void = () => {},
+    /** Which keys are the share's own (uploads, tombstones): the publisher. */
+    private readonly claims: KeyClaims = { listingMark: () => 0, claimed: () => false, claimedUnder: () => false },
   ) {}
 
   /** Imports the directory if it was never listed or its listing is stale. */
@@ -65,6 +74,7 @@ export class Importer {
     const before = this.ns.importedEntries(dir.ino);
     const seen = new Set<string>();
     const started = Date.now();
+    const mark = this.claims.listingMark();
     let cursor: string | undefined;
     do {
       const page = await this.bucket().list({
@@ -88,7 +98,7 @@ export class Importer {
         const id = hex(name);
         if (seen.has(id)) continue;
         seen.add(id);
-        this.upsertDir(dir, name, stats);
+        this.upsertDir(dir, name, p, mark, stats);
       }
       for (const obj of page.objects) {
         const rest = obj.key.slice(prefix.length);
@@ -104,7 +114,7 @@ export class Importer {
           continue;
         }
         seen.add(id);
-        this.upsertFile(dir, name, obj, stats);
+        this.upsertFile(dir, name, obj, mark, stats);
       }
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor !== undefined);
@@ -137,9 +147,11 @@ export class Importer {
     });
   }
 
-  private upsertDir(dir: Inode, name: Uint8Array, stats: ImportStats): void {
+  private upsertDir(dir: Inode, name: Uint8Array, prefix: string, mark: number, stats: ImportStats): void {
     const cur = this.ns.lookup(dir.ino, name);
     if (cur && (cur.mode & 0o170000) === S_IF.DIR) return;
+    // Objects still on their way from a directory renamed or removed here.
+    if (!cur && this.claims.claimedUnder(prefix, mark)) return;
     // A local file of that name wins until it is published.
     if (cur && (!cur.fromR2 || cur.dirty)) return;
     if (cur) this.ns.unlink(dir.ino, name);
@@ -157,7 +169,7 @@ export class Importer {
     stats.added++;
   }
 
-  private upsertFile(dir: Inode, name: Uint8Array, obj: R2Object, stats: ImportStats): void {
+  private upsertFile(dir: Inode, name: Uint8Array, obj: R2Object, mark: number, stats: ImportStats): void {
     const o = this.ns.options;
     const a = parseObjectAttrs(obj.customMetadata);
     const type = a.type === S_IF.LNK ? S_IF.LNK : S_IF.REG;
@@ -167,6 +179,8 @@ export class Importer {
     // Local changes win until published (the publisher keeps the other
     // version under a conflict name).
     if (cur && (!cur.fromR2 || cur.dirty)) return;
+    // The content of a file that was renamed or deleted here: not a new file.
+    if ((!cur || cur.key !== obj.key) && this.claims.claimed(obj.key, mark)) return;
     if (cur && (cur.mode & 0o170000) === type && cur.key === obj.key) {
       if (cur.etag !== obj.etag) {
         this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, mode, uid: a.uid, gid: a.gid });

@@ -30,6 +30,10 @@ const PARTS_PER_RUN = 16;
 /** R2 takes about one write per second per key. */
 const KEY_INTERVAL_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
+/** How long a deletion is remembered for listings that began before it. */
+const DELETED_MEMORY_MS = 10 * 60_000;
+/** An upload's claim is due only once its instance is gone (see the constructor). */
+const NEVER = Number.MAX_SAFE_INTEGER;
 
 export interface PublisherDeps {
   ns: Namespace;
@@ -68,9 +72,17 @@ export class Publisher {
   private readonly now: () => number;
   /** Grows whenever something may need the alarm earlier (cheap to compare). */
   epoch = 0;
+  /** Keys being uploaded by this instance right now. */
+  private readonly uploading = new Set<string>();
+  /** Objects deleted lately (key -> deletion number, time), for listings that began before. */
+  private readonly deleted = new Map<string, { n: number; at: number }>();
+  private deletions = 0;
 
   constructor(private readonly d: PublisherDeps) {
     this.now = d.now ?? Date.now;
+    // Uploads recorded by an instance that is gone: settle them now.
+    const stale = this.ns.sqlStorage.exec(`UPDATE job SET not_before = 0 WHERE kind = 'upload' RETURNING id`).toArray();
+    if (stale.length) this.epoch++;
   }
 
   private get ns() {
@@ -100,16 +112,66 @@ export class Publisher {
     this.truncatedDuring.set(ino, prev === undefined ? size : Math.min(prev, size));
   }
 
-  /** Queues the deletion of an object no inode uses any more. */
-  deleteKey(key: string): void {
-    this.ns.sqlStorage.exec(`INSERT INTO job (kind, key) VALUES ('delete', ?)`, key);
+  /**
+   * Queues the deletion of an object no inode uses any more. Until it runs,
+   * the key is a tombstone: a listing does not bring the object back.
+   * With its etag, an object another tool has put there since is left alone.
+   */
+  deleteKey(key: string, etag: string | null = null): void {
+    this.ns.sqlStorage.exec(`INSERT INTO job (kind, key, etag) VALUES ('delete', ?, ?)`, key, etag);
     this.epoch++;
+  }
+
+  /** A mark to take before listing R2, for `claimed`. */
+  listingMark(): number {
+    return this.deletions;
+  }
+
+  /**
+   * Whether an object at `key`, seen in a listing that began at `mark`, is
+   * ours rather than a new file from another tool: the content of some inode
+   * (renamed or hard-linked away, its object not moved yet), an upload in
+   * flight, a tombstone (deleted here, its R2 delete queued), or deleted
+   * since the listing began.
+   */
+  claimed(key: string, mark: number): boolean {
+    const sql = this.ns.sqlStorage;
+    return (
+      this.uploading.has(key) ||
+      (this.deleted.get(key)?.n ?? -1) >= mark ||
+      sql.exec(`SELECT 1 FROM inode WHERE key = ? LIMIT 1`, key).toArray().length > 0 ||
+      sql.exec(`SELECT 1 FROM job WHERE key = ? LIMIT 1`, key).toArray().length > 0
+    );
+  }
+
+  /** `claimed` for any key under a prefix (a directory renamed or removed here). */
+  claimedUnder(prefix: string, mark: number): boolean {
+    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    const sql = this.ns.sqlStorage;
+    const under = (k: string) => k.startsWith(prefix);
+    return (
+      [...this.uploading].some(under) ||
+      [...this.deleted].some(([k, d]) => d.n >= mark && under(k)) ||
+      sql.exec(`SELECT 1 FROM inode WHERE key >= ? AND key < ? LIMIT 1`, prefix, end).toArray().length > 0 ||
+      sql.exec(`SELECT 1 FROM job WHERE key >= ? AND key < ? LIMIT 1`, prefix, end).toArray().length > 0
+    );
+  }
+
+  private noteDeleted(key: string): void {
+    const now = this.now();
+    this.deleted.delete(key);
+    this.deleted.set(key, { n: ++this.deletions, at: now });
+    // A listing takes seconds, not minutes: forget old deletions (oldest first).
+    for (const [k, d] of this.deleted) {
+      if (now - d.at < DELETED_MEMORY_MS) break;
+      this.deleted.delete(k);
+    }
   }
 
   /** The earliest time something is due (ms), or null. */
   nextWakeup(): number | null {
     const p = this.ns.nextPublish();
-    const j = this.ns.sqlStorage.exec(`SELECT min(not_before) AS t FROM job`).one().t as number | null;
+    const j = this.ns.sqlStorage.exec(`SELECT min(not_before) AS t FROM job WHERE not_before < ?`, NEVER).one().t as number | null;
     if (p === null) return j;
     if (j === null) return p;
     return Math.min(p, j);
@@ -179,6 +241,11 @@ export class Publisher {
       return;
     }
     this.running.add(ino);
+    this.uploading.add(target);
+    // Durable too: after a crash mid-upload, the object may exist with no owner.
+    const claim = this.ns.sqlStorage
+      .exec(`INSERT INTO job (kind, key, ino, not_before) VALUES ('upload', ?, ?, ?) RETURNING id`, target, ino, NEVER)
+      .one().id as number;
     this.truncatedDuring.delete(ino);
     const gen = this.generation.get(ino) ?? 0;
     try {
@@ -194,6 +261,8 @@ export class Publisher {
       this.fail(ino, e);
     } finally {
       this.running.delete(ino);
+      this.uploading.delete(target);
+      this.ns.sqlStorage.exec(`DELETE FROM job WHERE id = ?`, claim);
     }
   }
 
@@ -201,8 +270,12 @@ export class Publisher {
   private settle(snap: Inode, gen: number, target: string, etag: string): void {
     const cur = this.ns.get(snap.ino);
     const oldKey = snap.key;
-    if (oldKey !== null && oldKey !== target) this.deleteKey(oldKey);
-    if (!cur) return;
+    if (oldKey !== null && oldKey !== target) this.deleteKey(oldKey, snap.etag);
+    if (!cur) {
+      // Unlinked (and closed) while it uploaded: what just arrived goes too.
+      this.deleteKey(target, etag);
+      return;
+    }
     const isReg = (snap.mode & S_IFMT) === S_IF.REG;
     const path = this.ns.pathOf(snap.ino);
     const type = snap.mode & S_IFMT;
@@ -340,16 +413,20 @@ export class Publisher {
   private async runJobs(now: number, limit: number): Promise<void> {
     const sql = this.ns.sqlStorage;
     const jobs = sql
-      .exec(`SELECT id, kind, key, attempts FROM job WHERE not_before <= ? ORDER BY id LIMIT ?`, now, limit)
+      .exec(`SELECT id, kind, key, etag, ino, attempts FROM job WHERE not_before <= ? ORDER BY id LIMIT ?`, now, limit)
       .toArray();
     for (const j of jobs) {
       const key = j.key as string;
       try {
         // Never delete an object an inode still publishes at.
         const used = sql.exec(`SELECT 1 FROM inode WHERE key = ? LIMIT 1`, key).toArray().length > 0;
-        if (!used) {
-          await this.d.bucket().delete(key);
-          this.stats.deletes++;
+        if (j.kind === "upload") {
+          if (this.uploading.has(key)) continue; // uploading again now: its own claim covers it
+          if (!used && !this.stillBound(j.ino as number, key)) await this.deleteObject(key);
+        } else if (!used) {
+          // R2 deletes cannot be conditional: check the etag first (a small window remains).
+          const head = j.etag ? await this.d.bucket().head(key) : null;
+          if (!j.etag || (head !== null && head.etag === j.etag)) await this.deleteObject(key);
         }
         sql.exec(`DELETE FROM job WHERE id = ?`, j.id);
       } catch (e) {
@@ -360,5 +437,25 @@ export class Publisher {
         sql.exec(`UPDATE job SET attempts = ?, not_before = ? WHERE id = ?`, n, this.now() + delay, j.id);
       }
     }
+  }
+
+  /**
+   * Whether an interrupted upload's key is still where the inode publishes
+   * (its next publish overwrites it); otherwise what the upload may have left
+   * there belongs to nobody: the file was removed or renamed meanwhile.
+   */
+  private stillBound(ino: number, key: string): boolean {
+    const node = this.ns.get(ino);
+    if (!node) return false;
+    const path = this.ns.pathOf(ino);
+    if (path === null) return false;
+    const prefix = this.ns.options.prefix;
+    return ((node.mode & S_IFMT) === S_IF.DIR ? dirPrefixOf(prefix, path) : keyOf(prefix, path)) === key;
+  }
+
+  private async deleteObject(key: string): Promise<void> {
+    await this.d.bucket().delete(key);
+    this.noteDeleted(key);
+    this.stats.deletes++;
   }
 }

@@ -53,12 +53,15 @@ export const NAMESPACE_SCHEMA = [
     value BLOB NOT NULL,
     PRIMARY KEY (ino, name)
   ) WITHOUT ROWID`,
-  // R2 work that must survive a crash: objects to delete, markers to put, and
-  // multipart uploads in progress.
+  // R2 work that must survive a crash: objects to delete (with the etag they
+  // had, when known), and uploads in flight (kind 'upload', with their inode),
+  // so that a crash mid-upload cannot leave an object nobody owns.
   `CREATE TABLE IF NOT EXISTS job (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
+    etag TEXT,
+    ino INTEGER,
     not_before INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0
   )`,
@@ -118,7 +121,13 @@ export function migrate(sql: SqlStorage): void {
   if (!have.has("jbytes")) {
     sql.exec(`UPDATE inode SET jbytes = (SELECT coalesce(sum(len), 0) FROM extent WHERE extent.ino = inode.ino)`);
   }
+  const job = columns(sql, "job");
+  if (!job.has("etag")) sql.exec(`ALTER TABLE job ADD COLUMN etag TEXT`);
+  if (!job.has("ino")) sql.exec(`ALTER TABLE job ADD COLUMN ino INTEGER`);
   sql.exec(`CREATE INDEX IF NOT EXISTS inode_publish ON inode (publish_after) WHERE publish_after IS NOT NULL`);
+  // Which inode's content lives at a key (the importer must not take it for a new file).
+  sql.exec(`CREATE INDEX IF NOT EXISTS inode_key ON inode (key) WHERE key IS NOT NULL`);
+  sql.exec(`CREATE INDEX IF NOT EXISTS job_key ON job (key)`);
 }
 
 /** The root directory's inode number. */

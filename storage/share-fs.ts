@@ -65,7 +65,6 @@ export class ShareFs {
     this.ns = new Namespace(sql, opts);
     this.clock = new Clock(BigInt((this.ns.meta("clock_ns") as string | null) ?? "0"));
     this.journal = new Journal(sql, (n) => this.ns.setMeta("journal_bytes", n), (this.ns.meta("journal_bytes") as number | null) ?? 0);
-    this.importer = new Importer(this.ns, () => this.bucket, opts.prefix, log);
     this.locks = new LockTable(sql);
     this.xattrs = new Xattrs(sql);
     this.publisher = new Publisher({
@@ -76,6 +75,7 @@ export class ShareFs {
       reserve,
       log,
     });
+    this.importer = new Importer(this.ns, () => this.bucket, opts.prefix, log, this.publisher);
   }
 
   /** Swaps the R2 binding (tests inject faults through a wrapper). */
@@ -410,7 +410,7 @@ export class ShareFs {
 
   /** An inode with no name and no open fid: its object and its journal go. */
   private forget(node: Inode): void {
-    if (node.key !== null) this.publisher.deleteKey(node.key);
+    if (node.key !== null) this.publisher.deleteKey(node.key, node.etag);
     this.journal.clear(node.ino);
     this.locks.dropInode(node.ino);
     this.ns.remove(node.ino);

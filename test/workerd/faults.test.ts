@@ -3,13 +3,13 @@
 // goes on, nothing is half-published, and the share converges once R2
 // behaves again.
 
-import { runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ERRNO } from "../../protocol/index.ts";
 import { type Fault, type FaultLog, FaultyBucket } from "../../storage/faults.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
-import { cat, clunk, create, openFile, utf8, walkTo, writeAt, writeFile } from "./support/fs.ts";
-import { BUCKET, mount, put, shareObject } from "./support/gateway.ts";
+import { cat, clunk, create, mkdir, openFile, unlink, utf8, walkTo, writeAt, writeFile } from "./support/fs.ts";
+import { BUCKET, listDir, mount, put, shareObject, sleep } from "./support/gateway.ts";
 
 /** Wraps the share's R2 binding in a FaultyBucket (kept across calls). */
 async function faults(list: Fault[], opts: { sameKeyPerSecond?: boolean } = {}): Promise<void> {
@@ -103,5 +103,67 @@ describe("R2 faults", () => {
     await clunk(a, fid);
     expect(utf8(await cat(b, "after-fault.txt"))).toBe("fine");
     await faults([]);
+  });
+});
+
+// A file removed here must not come back from an R2 listing while its object
+// is still there (design.md: the DO owns the namespace).
+describe("removed files stay removed", () => {
+  const names = async (c: Parameters<typeof listDir>[0], dir: string) => (await listDir(c, dir)).entries.map((e) => e.name);
+  /** Past the test share's dir_revalidate_ms (1 s): the next lookup lists again. */
+  const stale = () => sleep(1100);
+
+  it("while the R2 delete fails, and deletes the object once R2 works", async () => {
+    const { client: c } = await mount();
+    await mkdir(c, "tomb");
+    await writeFile(c, "tomb/gone.txt", "bye");
+    await shareObject().publishAll();
+    await faults([{ method: "delete", key: "main/tomb/gone.txt" }]);
+    await unlink(c, "tomb/gone.txt");
+    await shareObject().publishAll();
+    await stale();
+    expect(await names(c, "tomb")).not.toContain("gone.txt");
+    expect(await BUCKET.head("main/tomb/gone.txt")).not.toBeNull(); // the tombstone did it
+    await faults([]);
+    await shareObject().publishAll();
+    expect(await BUCKET.head("main/tomb/gone.txt")).toBeNull();
+    expect(await names(c, "tomb")).not.toContain("gone.txt");
+  });
+
+  it("when the delete lands while a listing that still saw the object is on its way", async () => {
+    const { client: c } = await mount();
+    await mkdir(c, "tomb2");
+    await writeFile(c, "tomb2/gone.txt", "bye");
+    await shareObject().publishAll();
+    await faults([{ method: "delete", key: "main/tomb2/gone.txt" }]);
+    await unlink(c, "tomb2/gone.txt");
+    await stale();
+    await faults([{ method: "list", key: "main/tomb2/", kind: "late-answer", delayMs: 600, times: 1 }]);
+    const listing = names(c, "tomb2");
+    await sleep(150); // the listing has seen the object; its answer is held
+    await shareObject().publishAll(); // the delete runs, and its job row goes
+    expect(await BUCKET.head("main/tomb2/gone.txt")).toBeNull();
+    expect(await listing).not.toContain("gone.txt");
+    expect(await names(c, "tomb2")).not.toContain("gone.txt");
+    await faults([]);
+  });
+
+  it("when a restart cut the upload of a file removed meanwhile", async () => {
+    const { client: c } = await mount();
+    await mkdir(c, "cut");
+    await shareObject().publishAll();
+    await writeFile(c, "cut/x.txt", "uploaded, then removed");
+    await faults([{ method: "put", key: "main/cut/x.txt", kind: "late-answer", delayMs: 1500, times: 1 }]);
+    const publishing = shareObject().publishAll().catch(() => {});
+    await sleep(300); // the object is in R2; the publisher waits for the answer
+    await unlink(c, "cut/x.txt");
+    await abortAllDurableObjects();
+    await publishing;
+    expect(await BUCKET.head("main/cut/x.txt")).not.toBeNull();
+    await stale();
+    const { client: d } = await mount();
+    expect(await names(d, "cut")).not.toContain("x.txt");
+    await shareObject().publishAll();
+    expect(await BUCKET.head("main/cut/x.txt")).toBeNull();
   });
 });
