@@ -9,6 +9,7 @@
 // who may open a share at all is decided before its socket is accepted.
 
 import { ERRNO, P9Error, S_IF, S_IFMT } from "../protocol/index.ts";
+import { type CheckReport, checkNamespace } from "./fsck.ts";
 import { Clock } from "./clock.ts";
 import { Importer } from "./importer.ts";
 import { Journal } from "./journal.ts";
@@ -549,6 +550,11 @@ export class ShareFs {
 
   nextWakeup(): number | null {
     return this.publisher.nextWakeup();
+  }
+
+  /** The namespace's consistency (fsck.ts). */
+  check(): CheckReport {
+    return checkNamespace(this.ns.sqlStorage, (this.ns.meta("journal_bytes") as number | null) ?? 0);
   }
 
   async publishAll(): Promise<void> {

@@ -64,6 +64,14 @@ export function createApp() {
     });
   });
 
+  // The namespace's consistency check (an operator's fsck after an incident):
+  // 200 when consistent, 409 with the counts of what is not.
+  app.get("/v1/shares/:share/check", async (c) => {
+    const report = await c.env.SHARE.getByName(objectName(c.var.share)).check(c.var.shareName);
+    if (!report) return problem(500, `share ${c.var.shareName} could not start`);
+    return c.json({ share: c.var.shareName, ...report }, report.ok ? 200 : 409);
+  });
+
   app.get("/v1/shares/:share/9p", async (c) => {
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
       return problem(426, "this is a 9P-over-WebSocket endpoint: connect with a WebSocket (subprotocol 9p)");

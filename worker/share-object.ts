@@ -2,6 +2,7 @@
 // sessions (one per WebSocket, accepted with the hibernation API) and owns
 // the share's namespace in its SQLite.
 
+import type { CheckReport } from "../storage/fsck.ts";
 import { DurableObject } from "cloudflare:workers";
 import { PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
 import type { PublishStats } from "../storage/publisher.ts";
@@ -229,6 +230,11 @@ export class ShareObject extends DurableObject<Env> {
         // already closing
       }
     }
+  }
+
+  /** The share's consistency check (storage/fsck.ts), for GET /v1/shares/NAME/check. */
+  async check(name: string): Promise<CheckReport | null> {
+    return this.init(name)?.fs.check() ?? null;
   }
 
   /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */

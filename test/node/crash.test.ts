@@ -3,7 +3,8 @@
 // is killed with SIGKILL every few seconds and started again on the same
 // state, as a crash or a deploy would. Afterwards every acknowledged change
 // is there and nothing acknowledged as removed came back; once the
-// publisher has caught up, R2 holds exactly the files the share holds.
+// publisher has caught up, R2 holds exactly the files the share holds, and
+// the namespace passes its consistency check (GET /v1/shares/dev/check).
 
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -179,6 +180,20 @@ describe("crash under load", () => {
     console.log(`crash check: ${checked} files as acknowledged, ${uncertain} cut mid-operation (either outcome right)`);
     expect(checked).toBeGreaterThan(100);
 
+    // The namespace in SQLite is consistent (storage/fsck.ts).
+    const check = async () => (await (await fetch(`${gw.url}/v1/shares/dev/check`)).json()) as { ok: boolean; problems: object; pending: { unpublished: number; jobs: number } };
+    const report = await check();
+    expect(report.problems).toEqual({
+      entriesWithoutInode: 0,
+      entriesInNonDirectories: 0,
+      orphanExtents: 0,
+      journalMiscounts: 0,
+      journalTotalOff: 0,
+      unreachable: 0,
+      linkMiscounts: 0,
+    });
+    expect(report.ok).toBe(true);
+
     // Once published, R2 holds exactly what the share holds.
     const want = new Set<string>();
     for (let w = 0; w < WORKERS; w++) for (const name of await entries(c, ["crash", `w${w}`])) want.add(`crash/w${w}/${name}`);
@@ -195,10 +210,12 @@ describe("crash under load", () => {
         cursor = page.truncated ? page.cursor : undefined;
       } while (cursor);
       const same = have.size === want.size && [...want].every((k) => have.has(k));
-      if (same || Date.now() > deadline) break;
+      const { pending } = await check();
+      if ((same && pending.unpublished === 0 && pending.jobs === 0) || Date.now() > deadline) break;
       await sleep(500);
     }
     expect([...want].filter((k) => !have.has(k)), "in the share, not in R2").toEqual([]);
     expect([...have].filter((k) => !want.has(k)), "in R2, not in the share").toEqual([]);
+    expect((await check()).pending).toEqual({ unpublished: 0, jobs: 0 });
   });
 });

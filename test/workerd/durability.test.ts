@@ -4,6 +4,7 @@
 // published R2 holds exactly the same bytes.
 
 import { abortAllDurableObjects } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Client } from "../../protocol/index.ts";
 import { cat, clunk, create, utf8 } from "./support/fs.ts";
@@ -104,5 +105,11 @@ describe("durability", () => {
     expect(utf8(new Uint8Array(await (await BUCKET.get("main/orphaned-writer.txt"))!.arrayBuffer()))).toBe(
       "written, never closed",
     );
+  });
+
+  it("leaves a consistent namespace after all of the above (GET /v1/shares/main/check)", async () => {
+    const res = await exports.default.fetch("http://gateway/v1/shares/main/check");
+    expect(await res.json()).toMatchObject({ share: "main", ok: true });
+    expect(res.status).toBe(200);
   });
 });

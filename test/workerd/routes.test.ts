@@ -1,7 +1,8 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
-import { upgrade } from "./support/gateway.ts";
+import { runInDurableObject } from "cloudflare:test";
+import { shareObject, upgrade } from "./support/gateway.ts";
 
 const get = (path: string, init?: RequestInit) => exports.default.fetch(`http://gateway${path}`, init);
 
@@ -52,6 +53,28 @@ describe("routes", () => {
     expect(r.headers.get("X-Edge9p-Msize-Max")).toBe("33554432");
     r.webSocket!.accept();
     r.webSocket!.close(1000);
+  });
+
+  it("checks a share's namespace: 200 when consistent, 409 naming what is not", async () => {
+    const check = async () => {
+      const res = await exports.default.fetch("http://gateway/v1/shares/main/check");
+      return { status: res.status, body: (await res.json()) as { ok: boolean; problems: Record<string, number> } };
+    };
+    const good = await check();
+    expect(good.status).toBe(200);
+    expect(good.body.ok).toBe(true);
+    expect(Object.values(good.body.problems).every((n) => n === 0)).toBe(true);
+    // An extent of an inode that does not exist, as a lost write would leave.
+    const sql = (q: string) => runInDurableObject(shareObject(), (_o: unknown, state) => void state.storage.sql.exec(q));
+    await sql(`INSERT INTO extent (ino, off, data, len) VALUES (999999, 0, x'00', 1)`);
+    try {
+      const bad = await check();
+      expect(bad.status).toBe(409);
+      expect(bad.body).toMatchObject({ ok: false, problems: { orphanExtents: 1 } });
+    } finally {
+      await sql(`DELETE FROM extent WHERE ino = 999999`);
+    }
+    expect((await check()).status).toBe(200);
   });
 
   it("answers unknown routes with 404 JSON", async () => {

@@ -1,0 +1,70 @@
+// A consistency check of a share's namespace in SQLite, for operators after
+// an incident (GET /v1/shares/NAME/check) and for the crash tests: the
+// invariants every change must keep, whatever was cut short.
+
+import { S_IF, S_IFMT } from "../protocol/index.ts";
+import { ROOT_INO } from "./schema.ts";
+
+const S_IFDIR = S_IF.DIR;
+
+/** Counts of rows that break an invariant; all zero in a consistent share. */
+export interface Problems {
+  /** Directory entries whose inode does not exist. */
+  entriesWithoutInode: number;
+  /** Directory entries whose parent is not a directory. */
+  entriesInNonDirectories: number;
+  /** Journal extents of an inode that does not exist. */
+  orphanExtents: number;
+  /** Inodes whose journal byte count differs from their extents. */
+  journalMiscounts: number;
+  /** The share's journal total differs from the sum of its extents. */
+  journalTotalOff: number;
+  /** Inodes no name and no open fid reaches (their space is never reclaimed). */
+  unreachable: number;
+  /** Files (not directories) whose link count differs from their names. */
+  linkMiscounts: number;
+}
+
+/** Work the publisher has not done yet (not a problem: it drains). */
+export interface Pending {
+  unpublished: number;
+  jobs: number;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  problems: Problems;
+  pending: Pending;
+}
+
+
+export function checkNamespace(sql: SqlStorage, journalTotal: number): CheckReport {
+  const n = (q: string, ...args: unknown[]) => sql.exec(q, ...args).one().n as number;
+  const problems: Problems = {
+    entriesWithoutInode: n(`SELECT count(*) AS n FROM dirent d LEFT JOIN inode i ON i.ino = d.ino WHERE i.ino IS NULL`),
+    entriesInNonDirectories: n(
+      `SELECT count(*) AS n FROM dirent d JOIN inode p ON p.ino = d.parent WHERE (p.mode & ?) != ?`,
+      S_IFMT,
+      S_IFDIR,
+    ),
+    orphanExtents: n(`SELECT count(*) AS n FROM extent e LEFT JOIN inode i ON i.ino = e.ino WHERE i.ino IS NULL`),
+    journalMiscounts: n(
+      `SELECT count(*) AS n FROM inode i WHERE jbytes != (SELECT coalesce(sum(len), 0) FROM extent e WHERE e.ino = i.ino)`,
+    ),
+    journalTotalOff: n(`SELECT coalesce(sum(len), 0) AS n FROM extent`) === journalTotal ? 0 : 1,
+    unreachable: n(
+      `SELECT count(*) AS n FROM inode i WHERE i.ino != ? AND i.opens = 0 AND NOT EXISTS (SELECT 1 FROM dirent d WHERE d.ino = i.ino)`,
+      ROOT_INO,
+    ),
+    linkMiscounts: n(
+      `SELECT count(*) AS n FROM inode i WHERE (i.mode & ?) != ? AND i.nlink != (SELECT count(*) FROM dirent d WHERE d.ino = i.ino)`,
+      S_IFMT,
+      S_IFDIR,
+    ),
+  };
+  const pending: Pending = {
+    unpublished: n(`SELECT count(*) AS n FROM inode WHERE dirty = 1`),
+    jobs: n(`SELECT count(*) AS n FROM job`),
+  };
+  return { ok: Object.values(problems).every((v) => v === 0), problems, pending };
+}
