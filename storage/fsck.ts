@@ -11,7 +11,7 @@ const S_IFDIR = S_IF.DIR;
 export interface Problems {
   /** Directory entries whose inode does not exist. */
   entriesWithoutInode: number;
-  /** Directory entries whose parent is not a directory. */
+  /** Directory entries whose parent is missing or not a directory. */
   entriesInNonDirectories: number;
   /** Journal extents of an inode that does not exist. */
   orphanExtents: number;
@@ -25,6 +25,15 @@ export interface Problems {
   linkMiscounts: number;
 }
 
+export interface Example {
+  problem: "unreachable" | "linkMiscount";
+  ino: number;
+  mode: number;
+  nlink: number;
+  opens: number;
+  names: number;
+}
+
 /** Work the publisher has not done yet (not a problem: it drains). */
 export interface Pending {
   unpublished: number;
@@ -34,6 +43,8 @@ export interface Pending {
 export interface CheckReport {
   ok: boolean;
   problems: Problems;
+  /** A few inodes behind the per-inode problems, for the operator's report. */
+  examples: Example[];
   pending: Pending;
 }
 
@@ -43,7 +54,7 @@ export function checkNamespace(sql: SqlStorage, journalTotal: number): CheckRepo
   const problems: Problems = {
     entriesWithoutInode: n(`SELECT count(*) AS n FROM dirent d LEFT JOIN inode i ON i.ino = d.ino WHERE i.ino IS NULL`),
     entriesInNonDirectories: n(
-      `SELECT count(*) AS n FROM dirent d JOIN inode p ON p.ino = d.parent WHERE (p.mode & ?) != ?`,
+      `SELECT count(*) AS n FROM dirent d LEFT JOIN inode p ON p.ino = d.parent WHERE p.ino IS NULL OR (p.mode & ?) != ?`,
       S_IFMT,
       S_IFDIR,
     ),
@@ -62,9 +73,26 @@ export function checkNamespace(sql: SqlStorage, journalTotal: number): CheckRepo
       S_IFDIR,
     ),
   };
+  const examples: Example[] = [
+    ...(sql
+      .exec(
+        `SELECT 'unreachable' AS problem, ino, mode, nlink, opens, 0 AS names FROM inode i
+         WHERE i.ino != ? AND i.opens = 0 AND NOT EXISTS (SELECT 1 FROM dirent d WHERE d.ino = i.ino) LIMIT 5`,
+        ROOT_INO,
+      )
+      .toArray() as unknown as Example[]),
+    ...(sql
+      .exec(
+        `SELECT 'linkMiscount' AS problem, ino, mode, nlink, opens, (SELECT count(*) FROM dirent d WHERE d.ino = i.ino) AS names
+         FROM inode i WHERE (i.mode & ?) != ? AND i.nlink != (SELECT count(*) FROM dirent d WHERE d.ino = i.ino) LIMIT 5`,
+        S_IFMT,
+        S_IFDIR,
+      )
+      .toArray() as unknown as Example[]),
+  ];
   const pending: Pending = {
     unpublished: n(`SELECT count(*) AS n FROM inode WHERE dirty = 1`),
     jobs: n(`SELECT count(*) AS n FROM job`),
   };
-  return { ok: Object.values(problems).every((v) => v === 0), problems, pending };
+  return { ok: Object.values(problems).every((v) => v === 0), problems, examples, pending };
 }

@@ -4,7 +4,7 @@
 // than the revalidation time; a lookup of a missing name never costs a list
 // of its own.
 
-import { S_IF } from "../protocol/index.ts";
+import { S_IF, S_IFMT } from "../protocol/index.ts";
 import { dirPrefixOf, segmentName } from "./keys.ts";
 import { parseObjectAttrs } from "./metadata.ts";
 import { type Namespace, hex, nowSpec } from "./namespace.ts";
@@ -127,9 +127,7 @@ export class Importer {
       // never in a listing (hard links have no object of their own).
       if ((cur.mode & 0o170000) !== S_IF.DIR && cur.key !== prefix + new TextDecoder().decode(e.name)) continue;
       if ((cur.mode & 0o170000) === S_IF.DIR && this.hasLocal(cur.ino)) continue;
-      this.ns.unlink(dir.ino, e.name);
-      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.nlink > 1) this.ns.update(cur.ino, { nlink: cur.nlink - 1 });
-      else this.ns.remove(cur.ino);
+      this.detach(dir.ino, e.name, cur);
       stats.removed++;
     }
     this.ns.setListedAt(dir.ino, started);
@@ -137,6 +135,34 @@ export class Importer {
       this.log(`keys that make no valid name, left out: ${stats.skipped.slice(0, 5).map((k) => JSON.stringify(k)).join(", ")}${stats.skipped.length > 5 ? ` and ${stats.skipped.length - 5} more` : ""}`);
     }
     return stats;
+  }
+
+  /**
+   * Takes one name away: a file keeps its inode while another name or an
+   * open fid uses it (as unlink does); a directory goes with everything in it.
+   */
+  private detach(parent: number, name: Uint8Array, node: Inode): void {
+    this.ns.unlink(parent, name);
+    if ((node.mode & S_IFMT) !== S_IF.DIR) return this.dropName(node.ino);
+    // One name per entry below it (a file linked twice there loses two).
+    const dirs = [node.ino];
+    for (const ino of this.ns.descendants(node.ino)) {
+      const n = this.ns.get(ino);
+      if (n && (n.mode & S_IFMT) === S_IF.DIR) dirs.push(ino);
+      else if (n) this.dropName(ino);
+    }
+    for (const d of dirs) {
+      this.ns.sqlStorage.exec(`DELETE FROM dirent WHERE parent = ?`, d);
+      this.ns.remove(d);
+    }
+  }
+
+  private dropName(ino: number): void {
+    const n = this.ns.get(ino);
+    if (!n) return;
+    const nlink = Math.max(0, n.nlink - 1);
+    if (nlink > 0 || n.opens > 0) this.ns.update(ino, { nlink });
+    else this.ns.remove(ino);
   }
 
   /** Whether anything below a directory exists only here (not yet in R2). */
@@ -154,7 +180,7 @@ export class Importer {
     if (!cur && this.claims.claimedUnder(prefix, mark)) return;
     // A local file of that name wins until it is published.
     if (cur && (!cur.fromR2 || cur.dirty)) return;
-    if (cur) this.ns.unlink(dir.ino, name);
+    if (cur) this.detach(dir.ino, name, cur);
     const o = this.ns.options;
     const child = this.ns.create({
       mode: S_IF.DIR | o.dirMode,
@@ -172,7 +198,9 @@ export class Importer {
   private upsertFile(dir: Inode, name: Uint8Array, obj: R2Object, mark: number, stats: ImportStats): void {
     const o = this.ns.options;
     const a = parseObjectAttrs(obj.customMetadata);
-    const type = a.type === S_IF.LNK ? S_IF.LNK : S_IF.REG;
+    // Symlinks, FIFOs and sockets keep their type (edge9p publishes them as
+    // empty objects with the mode); anything else an object stands for is a file.
+    const type = a.type === S_IF.LNK || a.type === S_IF.FIFO || a.type === S_IF.SOCK ? a.type : S_IF.REG;
     const mode = type | (a.perm ?? o.fileMode);
     const mtime = a.mtime ?? timeOf(obj.uploaded);
     const cur = this.ns.lookup(dir.ino, name);
@@ -188,7 +216,8 @@ export class Importer {
       }
       return;
     }
-    if (cur) this.ns.unlink(dir.ino, name);
+    if (cur && (cur.mode & S_IFMT) === S_IF.DIR && this.hasLocal(cur.ino)) return; // what is only here wins
+    if (cur) this.detach(dir.ino, name, cur);
     const child = this.ns.create({
       mode,
       uid: a.uid ?? o.uid,

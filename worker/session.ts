@@ -180,7 +180,15 @@ export class Session {
       this.host.log(`session ${this.sid}: tag ${msg.tag} reused while in flight (${msg.type})`);
       return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, "tag in use"));
     }
-    if (msg.type === "Tflush") return this.flush(msg);
+    if (msg.type === "Tflush") {
+      // A Tflush is in flight too: a later Tflush of its tag must wait for its Rflush.
+      const entry: InFlight = { ctl: new AbortController(), done: Promise.resolve() };
+      this.inflight.set(msg.tag, entry);
+      entry.done = this.flush(msg).finally(() => {
+        if (this.inflight.get(msg.tag) === entry) this.inflight.delete(msg.tag);
+      });
+      return entry.done;
+    }
     if (this.inflight.size >= this.host.limits.maxInflight) {
       return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EAGAIN, "too many requests in flight"));
     }
@@ -232,11 +240,13 @@ export class Session {
 
   /** Tflush: the flushed request answers first (if it still does), then Rflush (flush(5)). */
   private async flush(m: Msg<"Tflush">): Promise<void> {
-    const t = this.inflight.get(m.oldtag);
+    // A flush of itself flushes nothing (and must not wait for itself).
+    const t = m.oldtag === m.tag ? undefined : this.inflight.get(m.oldtag);
     if (t) {
       t.ctl.abort(new P9Error(ERRNO.EINTR, "flushed"));
       await t.done;
     }
+    if (this.closed) return;
     this.reply(m.tag, { type: "Rflush", tag: m.tag });
   }
 

@@ -5,11 +5,11 @@
 
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ERRNO } from "../../protocol/index.ts";
+import { ERRNO, decode, encode } from "../../protocol/index.ts";
 import { type Fault, type FaultLog, FaultyBucket } from "../../storage/faults.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
 import { cat, clunk, create, mkdir, openFile, unlink, utf8, walkTo, writeAt, writeFile } from "./support/fs.ts";
-import { BUCKET, listDir, mount, put, shareObject, sleep } from "./support/gateway.ts";
+import { BUCKET, listDir, mount, put, rawSession, shareObject, sleep } from "./support/gateway.ts";
 
 /** Wraps the share's R2 binding in a FaultyBucket (kept across calls). */
 async function faults(list: Fault[], opts: { sameKeyPerSecond?: boolean } = {}): Promise<void> {
@@ -92,6 +92,33 @@ describe("R2 faults", () => {
     // Three versions published; the publisher itself never wrote the key twice within a second.
     expect(puts.filter((x) => !x.injected && !x.rateLimited)).toHaveLength(3);
     expect(puts.filter((x) => x.rateLimited)).toHaveLength(0);
+  });
+
+  it("answers a flushed Tflush before the Rflush of the Tflush that flushed it (flush(5))", async () => {
+    await put("main", "faulty/slow.txt", "slow");
+    const r = await rawSession();
+    const L = "9P2000.L";
+    const ask = async (m: Parameters<typeof encode>[0]) => (r.send(encode(m, L)), decode(await r.next(), L));
+    await ask({ type: "Tversion", tag: 0xffff, msize: 8192, version: L });
+    await ask({ type: "Tattach", tag: 1, fid: 0, afid: 0xffffffff, uname: "", aname: "", n_uname: 0 });
+    await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["faulty", "slow.txt"] });
+    await ask({ type: "Tlopen", tag: 1, fid: 1, flags: 0 });
+    await faults([{ method: "get", key: "main/faulty/slow.txt", kind: "delay", delayMs: 600, times: 1 }]);
+    // The test pool's in-process socket may reorder back-to-back messages: space them.
+    r.send(encode({ type: "Tread", tag: 10, fid: 1, offset: 0n, count: 100 }, L));
+    await sleep(100);
+    r.send(encode({ type: "Tflush", tag: 11, oldtag: 10 }, L)); // waits for the slow read
+    await sleep(100);
+    r.send(encode({ type: "Tflush", tag: 12, oldtag: 11 }, L)); // must wait for Rflush 11
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = decode(await r.next(), L);
+      order.push(`${m.type}:${m.tag}`);
+      if (m.tag === 12) break;
+    }
+    expect(order.indexOf("Rflush:11")).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf("Rflush:11")).toBeLessThan(order.indexOf("Rflush:12"));
+    await faults([]);
   });
 
   it("keeps the session working after faults, and other sessions never notice", async () => {
