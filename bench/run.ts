@@ -8,6 +8,8 @@ import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
+import { metadataRates, readdirBench } from "./metadata.ts";
+import { type Series, throughputSvg } from "./plot.ts";
 import { writeBench } from "./write.ts";
 import { fmtRate, median, table } from "./stats.ts";
 
@@ -34,9 +36,13 @@ console.log("\n## Sequential read of a 64 MiB file (MB/s): gateway vs raw WebSoc
 const gateways = await startBenchGateways();
 let read;
 let iounit;
+let metadata;
+let readdir;
 try {
   read = await readThroughput(gateways);
   iounit = await iounitPolicies(gateways);
+  metadata = await metadataRates(gateways);
+  readdir = await readdirBench(gateways);
 } finally {
   await gateways.stop();
 }
@@ -61,6 +67,17 @@ console.log(
       (r.alignedMBps / r.zeroMBps).toFixed(2),
     ]),
   ),
+);
+
+console.log("\n## Small requests per second: gateway vs raw WebSocket round trips (echo) on as many sockets\n");
+console.log(
+  table(
+    ["request", "clients", "gateway/s", "raw round trips/s", "round trips / raw"],
+    metadata.map((r) => [r.what, r.clients, r.perSec.toFixed(0), r.rawPerSec.toFixed(0), r.ratio.toFixed(2)]),
+  ),
+);
+console.log(
+  `\nTreaddir of ${readdir.entries} entries: ${readdir.firstSec.toFixed(2)} s the first time (listed from R2), ${readdir.cachedSec.toFixed(3)} s cached`,
 );
 
 console.log("\n## Sequential write of a 64 MiB file (MB/s): gateway (to the journal) vs raw WebSocket + R2 put\n");
@@ -94,7 +111,24 @@ console.log(
 );
 const ratio = alloc[1]!.bytesPerReply / alloc[0]!.bytesPerReply;
 
-const results = { date, machine, codec, read, iounit, write, alloc, sizedRepliesRatio: ratio };
+const results = { date, machine, codec, read, iounit, metadata, readdir, write, alloc, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
-console.log(`\nwrote bench/results.json`);
+type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
+const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({
+  label,
+  color,
+  dashed: key === "rawMBps",
+  points: rows.filter((r) => r.inFlight === inFlight).map((r) => [r.msize, r[key]]),
+});
+const svg = throughputSvg(`edge9p, 64 MiB sequential (${date.slice(0, 10)}, ${machine.cores} cores)`, [
+  line(read, 1, "gatewayMBps", "read, 1 in flight", 0),
+  line(read, 1, "rawMBps", "raw read limit, 1", 0),
+  line(read, 8, "gatewayMBps", "read, 8 in flight", 1),
+  line(read, 8, "rawMBps", "raw read limit, 8", 1),
+  line(write.rows, 1, "gatewayMBps", "write, 1 in flight", 2),
+  line(write.rows, 8, "gatewayMBps", "write, 8 in flight", 3),
+  line(write.rows, 8, "rawMBps", "raw R2 put limit, 8", 3),
+]);
+writeFileSync(fileURLToPath(new URL("./throughput.svg", import.meta.url)), svg);
+console.log(`\nwrote bench/results.json and bench/throughput.svg`);
 console.log(`sized-replies ratio=${ratio.toFixed(3)}`);
