@@ -159,7 +159,10 @@ export class ShareObject extends DurableObject<Env> {
         }
       },
       log: (msg) => console.log(`[${r.name}] ${msg}`),
-      changed: () => this.ctx.waitUntil(this.scheduleAlarm()),
+      // Most requests schedule nothing: skip the async work unless the publisher's epoch moved.
+      changed: () => {
+        if ((this.ready?.fs.publisher.epoch ?? 0) !== this.alarmEpoch) this.ctx.waitUntil(this.scheduleAlarm());
+      },
     };
   }
 
@@ -292,15 +295,26 @@ export class ShareObject extends DurableObject<Env> {
 
   /** The session of a socket, restored from SQLite after a hibernation. */
   private sessionOf(ws: WebSocket): Session | null {
+    const cached = this.bySocket.get(ws);
+    if (cached) return cached;
     const sid = sidOf(ws);
     if (sid === null) return null;
     let s = this.sessions.get(sid);
-    if (s) return s;
+    if (s) {
+      this.bySocket.set(ws, s);
+      return s;
+    }
     if (!this.ready) return null;
     s = Session.restore(sid, this.host(ws, this.ready)) ?? undefined;
-    if (s) this.sessions.set(sid, s);
+    if (s) {
+      this.sessions.set(sid, s);
+      this.bySocket.set(ws, s);
+    }
     return s ?? null;
   }
+
+  /** Sessions by socket object, sparing a deserializeAttachment per message. */
+  private readonly bySocket = new WeakMap<WebSocket, Session>();
 
   override async webSocketMessage(ws: WebSocket, message: ArrayBuffer | string): Promise<void> {
     try {
@@ -356,6 +370,7 @@ export class ShareObject extends DurableObject<Env> {
     const s = this.sessions.get(sid) ?? (this.ready ? Session.restore(sid, this.host(ws, this.ready)) : null);
     s?.abandon();
     this.sessions.delete(sid);
+    this.bySocket.delete(ws);
     this.store.end(sid);
     this.ready?.fs.locks.dropSession(sid);
     this.ctx.waitUntil(this.scheduleAlarm());
