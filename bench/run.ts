@@ -8,6 +8,7 @@ import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
+import { memoryBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
 import { type Series, throughputSvg } from "./plot.ts";
 import { writeBench } from "./write.ts";
@@ -111,7 +112,17 @@ console.log(
 );
 const ratio = alloc[1]!.bytesPerReply / alloc[0]!.bytesPerReply;
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, write, alloc, sizedRepliesRatio: ratio };
+console.log("\n## Memory during 8 concurrent 32 MiB reads at msize 32 MiB (a gateway of its own)\n");
+const memory = await memoryBench();
+const mb = (n: number | null) => (n === null ? "n/a" : (n / 1e6).toFixed(1));
+console.log(
+  table(
+    ["reply-byte budget MB", "object's high-water MB", "workerd RSS before MB", "workerd peak RSS MB", "peak - before MB"],
+    [[mb(memory.budgetBytes), mb(memory.inflightHighWater), mb(memory.baseRssBytes), mb(memory.peakRssBytes), memory.peakRssBytes === null ? "n/a" : mb(memory.peakRssBytes - memory.baseRssBytes!)]],
+  ),
+);
+
+const results = { date, machine, codec, read, iounit, metadata, readdir, write, alloc, memory, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({

@@ -72,6 +72,14 @@ export function createApp() {
     return c.json({ share: c.var.shareName, ...report }, report.ok ? 200 : 409);
   });
 
+  // Figures for operators and the benchmark: sessions, reply bytes in flight
+  // and their high-water mark, journal bytes, publisher counters.
+  app.get("/v1/shares/:share/stats", async (c) => {
+    const stats = await c.env.SHARE.getByName(objectName(c.var.share)).statsOf(c.var.shareName);
+    if (!stats) return problem(500, `share ${c.var.shareName} could not start`);
+    return c.json(stats);
+  });
+
   app.get("/v1/shares/:share/9p", async (c) => {
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
       return problem(426, "this is a 9P-over-WebSocket endpoint: connect with a WebSocket (subprotocol 9p)");

@@ -277,6 +277,11 @@ export class ShareObject extends DurableObject<Env> {
     });
   }
 
+  /** stats() of a share's object, started for it if it was not (GET /v1/shares/NAME/stats). */
+  async statsOf(name: string): Promise<ShareStats | null> {
+    return this.init(name) ? this.stats() : null;
+  }
+
   /** Figures about this object, for tests, benchmarks and operators. */
   stats(): ShareStats {
     const boots = this.sql.exec(`SELECT v FROM meta WHERE k = 'boots'`).one().v as number;

@@ -77,6 +77,13 @@ describe("routes", () => {
     expect((await check()).status).toBe(200);
   });
 
+  it("gives a share's figures at /stats", async () => {
+    const res = await exports.default.fetch("http://gateway/v1/shares/main/stats");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ share: "main", inflightBytes: 0, publish: { failures: expect.any(Number) } });
+    expect((await exports.default.fetch("http://gateway/v1/shares/secret/stats")).status).toBe(401);
+  });
+
   it("answers unknown routes with 404 JSON", async () => {
     const r = await get("/nope");
     expect(r.status).toBe(404);
