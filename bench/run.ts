@@ -8,6 +8,7 @@ import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
+import { diodBench } from "./diod.ts";
 import { memoryBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
 import { type Series, throughputSvg } from "./plot.ts";
@@ -39,11 +40,13 @@ let read;
 let iounit;
 let metadata;
 let readdir;
+let diod;
 try {
   read = await readThroughput(gateways);
   iounit = await iounitPolicies(gateways);
   metadata = await metadataRates(gateways);
   readdir = await readdirBench(gateways);
+  diod = await diodBench(gateways);
 } finally {
   await gateways.stop();
 }
@@ -80,6 +83,18 @@ console.log(
 console.log(
   `\nTreaddir of ${readdir.entries} entries: ${readdir.firstSec.toFixed(2)} s the first time (listed from R2), ${readdir.cachedSec.toFixed(3)} s cached`,
 );
+
+console.log("\n## Against diod: diod's own clients, diod on a local directory, edge9p through edge9p bridge\n");
+if (diod.available) {
+  console.log(
+    table(
+      ["client", "msize", "diod", "edge9p", "unit", "edge9p/diod"],
+      diod.rows.map((r) => [r.what, r.msize, r.diod.toFixed(r.unit === "MB/s" ? 1 : 0), r.edge9p.toFixed(r.unit === "MB/s" ? 1 : 0), r.unit, r.ratio.toFixed(2)]),
+    ),
+  );
+} else {
+  console.log(`skipped: ${diod.reason}`);
+}
 
 console.log("\n## Sequential write of a 64 MiB file (MB/s): gateway (to the journal) vs raw WebSocket + R2 put\n");
 const write = await writeBench();
@@ -122,7 +137,7 @@ console.log(
   ),
 );
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, write, alloc, memory, sizedRepliesRatio: ratio };
+const results = { date, machine, codec, read, iounit, metadata, readdir, diod, write, alloc, memory, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({
