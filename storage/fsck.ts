@@ -48,6 +48,10 @@ export interface CheckReport {
   pending: Pending;
 }
 
+// The per-inode invariants, each written once: counted, and a few shown.
+const UNREACHABLE = `i.ino != ${ROOT_INO} AND i.opens = 0 AND NOT EXISTS (SELECT 1 FROM dirent d WHERE d.ino = i.ino)`;
+const NAMES = `(SELECT count(*) FROM dirent d WHERE d.ino = i.ino)`;
+const LINK_MISCOUNT = `(i.mode & ${S_IFMT}) != ${S_IFDIR} AND i.nlink != ${NAMES}`;
 
 export function checkNamespace(sql: SqlStorage, journalTotal: number): CheckReport {
   const n = (q: string, ...args: unknown[]) => sql.exec(q, ...args).one().n as number;
@@ -63,33 +67,14 @@ export function checkNamespace(sql: SqlStorage, journalTotal: number): CheckRepo
       `SELECT count(*) AS n FROM inode i WHERE jbytes != (SELECT coalesce(sum(len), 0) FROM extent e WHERE e.ino = i.ino)`,
     ),
     journalTotalOff: n(`SELECT coalesce(sum(len), 0) AS n FROM extent`) === journalTotal ? 0 : 1,
-    unreachable: n(
-      `SELECT count(*) AS n FROM inode i WHERE i.ino != ? AND i.opens = 0 AND NOT EXISTS (SELECT 1 FROM dirent d WHERE d.ino = i.ino)`,
-      ROOT_INO,
-    ),
-    linkMiscounts: n(
-      `SELECT count(*) AS n FROM inode i WHERE (i.mode & ?) != ? AND i.nlink != (SELECT count(*) FROM dirent d WHERE d.ino = i.ino)`,
-      S_IFMT,
-      S_IFDIR,
-    ),
+    unreachable: n(`SELECT count(*) AS n FROM inode i WHERE ${UNREACHABLE}`),
+    linkMiscounts: n(`SELECT count(*) AS n FROM inode i WHERE ${LINK_MISCOUNT}`),
   };
-  const examples: Example[] = [
-    ...(sql
-      .exec(
-        `SELECT 'unreachable' AS problem, ino, mode, nlink, opens, 0 AS names FROM inode i
-         WHERE i.ino != ? AND i.opens = 0 AND NOT EXISTS (SELECT 1 FROM dirent d WHERE d.ino = i.ino) LIMIT 5`,
-        ROOT_INO,
-      )
-      .toArray() as unknown as Example[]),
-    ...(sql
-      .exec(
-        `SELECT 'linkMiscount' AS problem, ino, mode, nlink, opens, (SELECT count(*) FROM dirent d WHERE d.ino = i.ino) AS names
-         FROM inode i WHERE (i.mode & ?) != ? AND i.nlink != (SELECT count(*) FROM dirent d WHERE d.ino = i.ino) LIMIT 5`,
-        S_IFMT,
-        S_IFDIR,
-      )
-      .toArray() as unknown as Example[]),
-  ];
+  const show = (problem: Example["problem"], where: string) =>
+    sql
+      .exec(`SELECT '${problem}' AS problem, ino, mode, nlink, opens, ${NAMES} AS names FROM inode i WHERE ${where} LIMIT 5`)
+      .toArray() as unknown as Example[];
+  const examples = [...show("unreachable", UNREACHABLE), ...show("linkMiscount", LINK_MISCOUNT)];
   const pending: Pending = {
     unpublished: n(`SELECT count(*) AS n FROM inode WHERE dirty = 1`),
     jobs: n(`SELECT count(*) AS n FROM job`),

@@ -224,7 +224,7 @@ export class Publisher {
       return;
     }
     const type = node.mode & S_IFMT;
-    const target = type === S_IF.DIR ? dirPrefixOf(this.ns.options.prefix, path) : keyOf(this.ns.options.prefix, path);
+    const target = this.keyFor(node, path);
     if (!node.dirty && node.key === target) {
       this.ns.update(ino, { publish_after: null });
       return;
@@ -278,9 +278,7 @@ export class Publisher {
     }
     const isReg = (snap.mode & S_IFMT) === S_IF.REG;
     const path = this.ns.pathOf(snap.ino);
-    const type = snap.mode & S_IFMT;
-    const nowTarget =
-      path === null ? null : type === S_IF.DIR ? dirPrefixOf(this.ns.options.prefix, path) : keyOf(this.ns.options.prefix, path);
+    const nowTarget = path === null ? null : this.keyFor(snap, path);
     const unchanged = (this.generation.get(snap.ino) ?? 0) === gen;
     let base = isReg ? snap.size : 0;
     if (unchanged) {
@@ -446,11 +444,14 @@ export class Publisher {
    */
   private stillBound(ino: number, key: string): boolean {
     const node = this.ns.get(ino);
-    if (!node) return false;
-    const path = this.ns.pathOf(ino);
-    if (path === null) return false;
+    const path = node && this.ns.pathOf(ino);
+    return !!node && !!path && this.keyFor(node, path) === key;
+  }
+
+  /** The key an inode publishes at from its path: `dir/` for a directory. */
+  private keyFor(node: Inode, path: Uint8Array[]): string {
     const prefix = this.ns.options.prefix;
-    return ((node.mode & S_IFMT) === S_IF.DIR ? dirPrefixOf(prefix, path) : keyOf(prefix, path)) === key;
+    return (node.mode & S_IFMT) === S_IF.DIR ? dirPrefixOf(prefix, path) : keyOf(prefix, path);
   }
 
   private async deleteObject(key: string): Promise<void> {

@@ -255,7 +255,7 @@ export class ShareFs {
     const dir = this.get(dirIno);
     const path = this.ns.pathOf(dir.ino);
     if (path === null) throw new P9Error(ERRNO.ENOENT, "the directory was removed");
-    if (path.length + 1 > this.opts.maxDepth) throw new P9Error(ERRNO.ENAMETOOLONG, "too many directory levels (EDGE9P.max_depth)");
+    this.checkDepth(path);
     // The object key must fit R2's 1024 bytes (a directory also needs its '/').
     if (new TextEncoder().encode(dirPrefixOf(this.opts.prefix, path) + nameStr).byteLength + 1 > KEY_MAX) {
       throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
@@ -368,7 +368,7 @@ export class ShareFs {
     if (isDir(src) && this.ns.isWithin(newDir.ino, src.ino)) throw new P9Error(ERRNO.EINVAL, "cannot move a directory into itself");
     const newPath = this.ns.pathOf(newDir.ino);
     if (newPath === null) throw new P9Error(ERRNO.ENOENT);
-    if (newPath.length + 1 > this.opts.maxDepth) throw new P9Error(ERRNO.ENAMETOOLONG, "too many directory levels (EDGE9P.max_depth)");
+    this.checkDepth(newPath);
     const key = new TextEncoder().encode(dirPrefixOf(this.opts.prefix, newPath)).byteLength + newName.byteLength + 1;
     if (key > KEY_MAX) throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
     if (dst) {
@@ -407,6 +407,11 @@ export class ShareFs {
     }
     if (node.opens > 0) return; // unlinked but open: kept until its last clunk
     this.forget(node);
+  }
+
+  /** A new name in the directory at `dirPath` stays within EDGE9P.max_depth. */
+  private checkDepth(dirPath: readonly unknown[]): void {
+    if (dirPath.length + 1 > this.opts.maxDepth) throw new P9Error(ERRNO.ENAMETOOLONG, "too many directory levels (EDGE9P.max_depth)");
   }
 
   /** An inode with no name and no open fid: its object and its journal go. */

@@ -180,24 +180,25 @@ export class Session {
       this.host.log(`session ${this.sid}: tag ${msg.tag} reused while in flight (${msg.type})`);
       return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, "tag in use"));
     }
-    if (msg.type === "Tflush") {
-      // A Tflush is in flight too: a later Tflush of its tag must wait for its Rflush.
-      const entry: InFlight = { ctl: new AbortController(), done: Promise.resolve() };
-      this.inflight.set(msg.tag, entry);
-      entry.done = this.flush(msg).finally(() => {
-        if (this.inflight.get(msg.tag) === entry) this.inflight.delete(msg.tag);
-      });
-      return entry.done;
-    }
+    // A Tflush is in flight too: a later Tflush of its tag must wait for its Rflush.
+    if (msg.type === "Tflush") return this.track(msg.tag, () => this.flush(msg));
     if (this.inflight.size >= this.host.limits.maxInflight) {
       return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EAGAIN, "too many requests in flight"));
     }
-    // Registered before the handler starts: a handler may finish (and free
-    // its tag) before run() returns its promise.
+    return this.track(msg.tag, (entry) => this.run(msg, entry));
+  }
+
+  /**
+   * Runs a request with its tag in flight. Registered before the work starts
+   * (it may finish, and free its tag, before `work` returns its promise).
+   */
+  private track(tag: number, work: (entry: InFlight) => Promise<void>): Promise<void> {
     const entry: InFlight = { ctl: new AbortController(), done: Promise.resolve() };
-    this.inflight.set(msg.tag, entry);
-    entry.done = this.run(msg, entry);
-    await entry.done;
+    this.inflight.set(tag, entry);
+    entry.done = work(entry).finally(() => {
+      if (this.inflight.get(tag) === entry) this.inflight.delete(tag);
+    });
+    return entry.done;
   }
 
   private badMessage(e: unknown, size: number, limit: number): void {
@@ -274,7 +275,6 @@ export class Session {
       if (this.closed) return;
       this.reply(msg.tag, out);
     } finally {
-      if (this.inflight.get(msg.tag) === entry) this.inflight.delete(msg.tag);
       for (const give of holds) give();
       this.host.changed();
     }
