@@ -542,7 +542,7 @@ export class ShareFs {
 
   /** Every open count back to zero (after a restart no fid survives). */
   resetOpens(): void {
-    this.ns.sqlStorage.exec(`UPDATE inode SET opens = 0 WHERE opens != 0`);
+    this.ns.resetOpens();
     for (const r of this.ns.sqlStorage.exec(`SELECT ino FROM inode WHERE nlink = 0 AND (mode & 61440) != 16384`).toArray()) {
       const n = this.ns.get(r.ino as number);
       if (n && this.ns.pathOf(n.ino) === null) this.forget(n);

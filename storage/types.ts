@@ -3,41 +3,41 @@
 
 /** One file, directory or symlink. `ino` is qid.path: unique, never reused. */
 export interface Inode {
-  ino: number;
+  readonly ino: number;
   /** st_mode with the S_IF* type bits. */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly nlink: number;
   /** Device number (always 0: device nodes are refused). */
-  rdev: number;
-  atime: Timespec;
-  mtime: Timespec;
-  ctime: Timespec;
-  btime: Timespec;
+  readonly rdev: number;
+  readonly atime: Timespec;
+  readonly mtime: Timespec;
+  readonly ctime: Timespec;
+  readonly btime: Timespec;
   /** qid.version: nonzero, changes when the content changes. */
-  version: number;
+  readonly version: number;
   /** The R2 object that holds the published content (null: none yet). */
-  key: string | null;
-  etag: string | null;
+  readonly key: string | null;
+  readonly etag: string | null;
   /** Directories: the parent ("..": the root is its own parent). */
-  parent: number;
+  readonly parent: number;
   /** Bytes at the start of the object at `key` that are still the content. */
-  baseLen: number;
+  readonly baseLen: number;
   /** Content or place in R2 not yet published. */
-  dirty: boolean;
+  readonly dirty: boolean;
   /** Fids open on it, across every session. */
-  opens: number;
+  readonly opens: number;
   /** The entry mirrors an R2 object or prefix (an R2 listing may remove it). */
-  fromR2: boolean;
+  readonly fromR2: boolean;
   /** Times another tool replaced the object under this file. */
-  replaced: number;
+  readonly replaced: number;
 }
 
 export interface Timespec {
-  sec: number;
-  nsec: number;
+  readonly sec: number;
+  readonly nsec: number;
 }
 
 /** A directory entry with the cookie that resumes a listing after it. */
