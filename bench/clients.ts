@@ -2,6 +2,7 @@
 // raw worker's client, both keeping N requests in flight over sequential
 // offsets of one file.
 
+import net from "node:net";
 import WebSocket from "ws";
 import { type Client, NOFID, clientOverWebSocket } from "../protocol/index.ts";
 
@@ -60,8 +61,8 @@ export async function read9p(m: Mounted, path: string[], size: number, inFlight:
 export interface RawConn {
   /** Sends one request, resolves with the reply's length. */
   ask(offset: number, length: number, echo?: boolean): Promise<number>;
-  /** Sends data to be put into R2 as one object; resolves on the ack. */
-  put(offset: number, data: Uint8Array): Promise<void>;
+  /** Sends data to be put into R2 as one object (or dropped, `sink`); resolves on the ack. */
+  put(offset: number, data: Uint8Array, sink?: boolean): Promise<void>;
   close(): void;
 }
 
@@ -87,13 +88,13 @@ export async function rawConnect(url: string): Promise<RawConn> {
         ws.send(new Uint8Array(req.buffer));
       });
     },
-    put(offset, data) {
+    put(offset, data, sink = false) {
       const id = nextId++;
       const msg = new Uint8Array(16 + data.byteLength);
       const v = new DataView(msg.buffer);
       v.setUint32(0, id, true);
       v.setBigUint64(4, BigInt(offset), true);
-      v.setUint32(12, 0x40000000 | data.byteLength, true);
+      v.setUint32(12, (sink ? 0xc0000000 : 0x40000000) | data.byteLength, true);
       msg.set(data, 16);
       return new Promise((resolve) => {
         waiting.set(id, () => resolve());
@@ -104,15 +105,15 @@ export async function rawConnect(url: string): Promise<RawConn> {
   };
 }
 
-/** The raw limit for writes: WebSocket + R2 put of each piece. Returns seconds. */
-export async function writeRaw(conn: RawConn, data: Uint8Array, count: number, inFlight: number): Promise<number> {
+/** The raw limit for writes: WebSocket + R2 put of each piece (or the WebSocket alone, `sink`). Returns seconds. */
+export async function writeRaw(conn: RawConn, data: Uint8Array, count: number, inFlight: number, sink = false): Promise<number> {
   let next = 0;
   const start = performance.now();
   const worker = async () => {
     while (next < data.byteLength) {
       const off = next;
       next += count;
-      await conn.put(off, data.subarray(off, Math.min(data.byteLength, off + count)));
+      await conn.put(off, data.subarray(off, Math.min(data.byteLength, off + count)), sink);
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
@@ -206,4 +207,57 @@ export async function readAsLinux(
   await c.request({ type: "Tclunk", fid });
   c.releaseFid(fid);
   return { secs, requests };
+}
+
+/**
+ * Reads `size` bytes from a raw worker socket opened at /9p-shaped through
+ * `edge9p bridge` at host:port, as diodcat reads (seen on the wire): one
+ * Tread of `count` (the iounit) at a time, in order, until an empty reply.
+ * Returns seconds.
+ */
+export async function readFramedRaw(host: string, port: number, size: number, count: number): Promise<number> {
+  const sock = net.connect(port, host);
+  await new Promise<void>((resolve, reject) => {
+    sock.once("connect", resolve);
+    sock.once("error", reject);
+  });
+  let pending: Buffer = Buffer.alloc(0);
+  let waiting: ((n: number) => void) | null = null;
+  let failed: ((e: Error) => void) | null = null;
+  sock.on("close", () => failed?.(new Error("9p-shaped raw read: the bridge closed the connection")));
+  sock.on("data", (b: Buffer) => {
+    pending = pending.byteLength ? Buffer.concat([pending, b]) : b;
+    while (pending.byteLength >= 11 && pending.byteLength >= pending.readUInt32LE(0)) {
+      const n = pending.readUInt32LE(0);
+      const got = pending.readUInt32LE(7);
+      pending = pending.subarray(n);
+      waiting?.(got);
+    }
+  });
+  const ask = (offset: number) => {
+    const t = Buffer.alloc(23);
+    t.writeUInt32LE(23, 0);
+    t.writeUInt8(116, 4); // Tread
+    t.writeUInt16LE(1, 5);
+    t.writeUInt32LE(1, 7);
+    t.writeBigUInt64LE(BigInt(offset), 11);
+    t.writeUInt32LE(count, 19);
+    return new Promise<number>((resolve, reject) => {
+      waiting = resolve;
+      failed = reject;
+      sock.write(t);
+    });
+  };
+  const start = performance.now();
+  let off = 0;
+  for (;;) {
+    const n = await ask(off);
+    if (n === 0) break;
+    off += n;
+  }
+  const secs = (performance.now() - start) / 1000;
+  failed = null;
+  sock.destroy();
+  if (off !== size) throw new Error(`9p-shaped raw read ${off} of ${size} bytes`);
+  return secs;
 }

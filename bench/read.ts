@@ -18,6 +18,8 @@ export interface ReadRow {
   requestBytes: number;
   gatewayMBps: number;
   rawMBps: number;
+  /** The WebSocket alone: replies of the same size, no R2 read. */
+  echoMBps: number;
   ratio: number;
 }
 
@@ -53,7 +55,7 @@ const mbps = (secs: number) => FILE_SIZE / MiB / secs;
 
 export async function readThroughput(g: BenchGateways, runs = 5): Promise<ReadRow[]> {
   const rows: ReadRow[] = [];
-  for (const msize of [128 * 1024, MiB, 4 * MiB, 32 * MiB]) {
+  for (const msize of [64 * 1024, 128 * 1024, MiB, 4 * MiB, 32 * MiB]) {
     for (const inFlight of [1, 8]) {
       const m = await mount9p(g.gw.wsUrl("dev"), msize);
       const conn = await rawConnect(g.raw.url.replace("http", "ws"));
@@ -61,14 +63,16 @@ export async function readThroughput(g: BenchGateways, runs = 5): Promise<ReadRo
       const requestBytes = alignedIounit(msize) || msize - 24;
       const gw: number[] = [];
       const raw: number[] = [];
+      const echo: number[] = [];
       await read9p(m, ["bench", "read-64MiB"], FILE_SIZE, inFlight); // warm up
       for (let i = 0; i < runs; i++) {
         gw.push(mbps(await read9p(m, ["bench", "read-64MiB"], FILE_SIZE, inFlight)));
         raw.push(mbps(await readRaw(conn, FILE_SIZE, requestBytes, inFlight)));
+        echo.push(mbps(await readRaw(conn, FILE_SIZE, requestBytes, inFlight, true)));
       }
       m.close();
       conn.close();
-      const row = { msize, inFlight, requestBytes, gatewayMBps: median(gw), rawMBps: median(raw), ratio: 0 };
+      const row = { msize, inFlight, requestBytes, gatewayMBps: median(gw), rawMBps: median(raw), echoMBps: median(echo), ratio: 0 };
       row.ratio = row.gatewayMBps / row.rawMBps;
       rows.push(row);
     }

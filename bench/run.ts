@@ -52,8 +52,8 @@ try {
 }
 console.log(
   table(
-    ["msize", "in flight", "bytes/request", "gateway MB/s", "raw MB/s", "gateway/raw"],
-    read.map((r) => [r.msize, r.inFlight, r.requestBytes, r.gatewayMBps.toFixed(1), r.rawMBps.toFixed(1), r.ratio.toFixed(2)]),
+    ["msize", "in flight", "bytes/request", "gateway MB/s", "raw WS + R2 MB/s", "raw WS echo MB/s", "gateway/raw"],
+    read.map((r) => [r.msize, r.inFlight, r.requestBytes, r.gatewayMBps.toFixed(1), r.rawMBps.toFixed(1), r.echoMBps.toFixed(1), r.ratio.toFixed(2)]),
   ),
 );
 
@@ -88,8 +88,11 @@ console.log("\n## Against diod: diod's own clients, diod on a local directory, e
 if (diod.available) {
   console.log(
     table(
-      ["client", "msize", "diod", "edge9p", "unit", "edge9p/diod"],
-      diod.rows.map((r) => [r.what, r.msize, r.diod.toFixed(r.unit === "MB/s" ? 1 : 0), r.edge9p.toFixed(r.unit === "MB/s" ? 1 : 0), r.unit, r.ratio.toFixed(2)]),
+      ["client", "msize", "diod", "edge9p", "raw WS + R2 via bridge", "unit", "edge9p/diod", "edge9p/raw"],
+      diod.rows.map((r) => {
+        const f = (n: number) => n.toFixed(r.unit === "MB/s" ? 1 : 0);
+        return [r.what, r.msize, f(r.diod), f(r.edge9p), r.raw === null ? "-" : f(r.raw), r.unit, r.ratio.toFixed(2), r.raw === null ? "-" : (r.edge9p / r.raw).toFixed(2)];
+      }),
     ),
   );
 } else {
@@ -100,8 +103,8 @@ console.log("\n## Sequential write of a 64 MiB file (MB/s): gateway (to the jour
 const write = await writeBench();
 console.log(
   table(
-    ["msize", "in flight", "bytes/request", "gateway MB/s", "raw MB/s", "gateway/raw"],
-    write.rows.map((r) => [r.msize, r.inFlight, r.requestBytes, r.gatewayMBps.toFixed(1), r.rawMBps.toFixed(1), r.ratio.toFixed(2)]),
+    ["msize", "in flight", "bytes/request", "gateway MB/s", "raw WS + R2 put MB/s", "raw WS MB/s", "gateway/raw"],
+    write.rows.map((r) => [r.msize, r.inFlight, r.requestBytes, r.gatewayMBps.toFixed(1), r.rawMBps.toFixed(1), r.echoMBps.toFixed(1), r.ratio.toFixed(2)]),
   ),
 );
 console.log(`\nsmall files (create + write 4 KiB + close, one at a time): ${write.smallFilesPerSec.toFixed(0)} files/s`);
@@ -130,10 +133,20 @@ const ratio = alloc[1]!.bytesPerReply / alloc[0]!.bytesPerReply;
 console.log("\n## Memory during 8 concurrent 32 MiB reads at msize 32 MiB (a gateway of its own)\n");
 const memory = await memoryBench();
 const mb = (n: number | null) => (n === null ? "n/a" : (n / 1e6).toFixed(1));
+const grew = (peak: number | null, base: number | null) => (peak === null || base === null ? null : peak - base);
 console.log(
   table(
-    ["reply-byte budget MB", "object's high-water MB", "workerd RSS before MB", "workerd peak RSS MB", "peak - before MB"],
-    [[mb(memory.budgetBytes), mb(memory.inflightHighWater), mb(memory.baseRssBytes), mb(memory.peakRssBytes), memory.peakRssBytes === null ? "n/a" : mb(memory.peakRssBytes - memory.baseRssBytes!)]],
+    ["reply-byte budget MB", "object's high-water MB", "workerd RSS before MB", "workerd peak RSS MB", "peak - before MB", "raw worker: peak - before MB"],
+    [
+      [
+        mb(memory.budgetBytes),
+        mb(memory.inflightHighWater),
+        mb(memory.baseRssBytes),
+        mb(memory.peakRssBytes),
+        mb(grew(memory.peakRssBytes, memory.baseRssBytes)),
+        mb(grew(memory.rawPeakRssBytes, memory.rawBaseRssBytes)),
+      ],
+    ],
   ),
 );
 

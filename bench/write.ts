@@ -19,6 +19,8 @@ export interface WriteRow {
   requestBytes: number;
   gatewayMBps: number;
   rawMBps: number;
+  /** The WebSocket alone: the same messages, acknowledged without an R2 put. */
+  echoMBps: number;
   ratio: number;
 }
 
@@ -38,21 +40,23 @@ export async function writeBench(runs = 3): Promise<WriteBench> {
   const data = new Uint8Array(randomBytes(FILE));
   const rows: WriteRow[] = [];
   try {
-    for (const msize of [128 * 1024, MiB, 4 * MiB, 32 * MiB]) {
+    for (const msize of [64 * 1024, 128 * 1024, MiB, 4 * MiB, 32 * MiB]) {
       for (const inFlight of [1, 8]) {
         const m = await mount9p(gw.wsUrl("dev"), msize);
         const conn = await rawConnect(raw.url.replace("http", "ws"));
         const requestBytes = alignedIounit(msize) || msize - 24;
         const g: number[] = [];
         const r: number[] = [];
+        const e: number[] = [];
         for (let i = 0; i < runs; i++) {
           g.push(FILE / MiB / (await write9p(m, `w-${msize}-${inFlight}-${i}`, data, inFlight)));
           await unlink9p(m, `w-${msize}-${inFlight}-${i}`);
           r.push(FILE / MiB / (await writeRaw(conn, data, requestBytes, inFlight)));
+          e.push(FILE / MiB / (await writeRaw(conn, data, requestBytes, inFlight, true)));
         }
         m.close();
         conn.close();
-        const row = { msize, inFlight, requestBytes, gatewayMBps: median(g), rawMBps: median(r), ratio: 0 };
+        const row = { msize, inFlight, requestBytes, gatewayMBps: median(g), rawMBps: median(r), echoMBps: median(e), ratio: 0 };
         row.ratio = row.gatewayMBps / row.rawMBps;
         rows.push(row);
       }

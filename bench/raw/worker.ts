@@ -8,7 +8,15 @@
 //   into the reply buffer (the same single copy the gateway makes into an Rread);
 // - length | ECHO: answer that many bytes without touching R2;
 // - length | PUT: R2 put of the data that follows the header at
-//   `bench/raw-put/<offset>`; the reply is id[4].
+//   `bench/raw-put/<offset>`; the reply is id[4];
+// - length | PUT | ECHO: the same reply without touching R2 (the socket's
+//   limit for messages the size of a Twrite).
+//
+// On a socket opened at a path ending in /9p-shaped, each message is instead
+// a Tread as 9P frames it (size[4] type[1] tag[2] fid[4] offset[8] count[4])
+// and the reply an Rread (size[4] type[1] tag[2] count[4] data): the same
+// range read, framed so that it can go through `edge9p bridge` for clients
+// that read the way diodcat does, still with no 9P state behind it.
 
 import { DurableObject } from "cloudflare:workers";
 
@@ -19,20 +27,71 @@ interface Env {
 
 const KEY = "bench/raw-target";
 const ECHO = 0x80000000;
+const FRAMED = "9p-shaped";
+const TREAD = 116;
+const RREAD = 117;
 const PUT = 0x40000000;
 
 export class RawObject extends DurableObject<Env> {
   private etag: string | null = null;
+  private objectSize: number | null = null;
 
   override async fetch(request: Request): Promise<Response> {
     const pair = new WebSocketPair();
-    this.ctx.acceptWebSocket(pair[1]);
-    return new Response(null, { status: 101, webSocket: pair[0] });
+    const framed = new URL(request.url).pathname.endsWith(`/${FRAMED}`);
+    this.ctx.acceptWebSocket(pair[1], framed ? [FRAMED] : []);
+    // `edge9p bridge` asks for the "9p" subprotocol, as the gateway requires.
+    const headers = framed ? { "Sec-WebSocket-Protocol": "9p" } : undefined;
+    return new Response(null, { status: 101, webSocket: pair[0], headers });
   }
 
   override async webSocketMessage(ws: WebSocket, message: ArrayBuffer | string): Promise<void> {
     if (typeof message === "string") return;
-    this.ctx.waitUntil(this.answer(ws, message));
+    const framed = this.ctx.getTags(ws).includes(FRAMED);
+    this.ctx.waitUntil(framed ? this.answerFramed(ws, message) : this.answer(ws, message));
+  }
+
+  private async answerFramed(ws: WebSocket, message: ArrayBuffer): Promise<void> {
+    const v = new DataView(message);
+    if (v.getUint8(4) !== TREAD) throw new Error(`9p-shaped: only Tread is answered, not type ${v.getUint8(4)}`);
+    const tag = v.getUint16(5, true);
+    const offset = Number(v.getBigUint64(11, true));
+    const count = v.getUint32(19, true);
+    const size = (await this.size()) ?? 0;
+    const n = Math.max(0, Math.min(count, size - offset));
+    const reply = new Uint8Array(11 + n);
+    const r = new DataView(reply.buffer);
+    r.setUint32(0, reply.byteLength, true);
+    r.setUint8(4, RREAD);
+    r.setUint16(5, tag, true);
+    r.setUint32(7, n, true);
+    if (n > 0) await this.readInto(reply, 11, offset, n);
+    ws.send(reply);
+  }
+
+  private async size(): Promise<number | null> {
+    if (this.objectSize === null) {
+      const head = await this.env.DEV_BUCKET.head(KEY);
+      this.etag = head!.etag;
+      this.objectSize = head!.size;
+    }
+    return this.objectSize;
+  }
+
+  /** Reads `n` bytes at `offset` of the target straight into `into` at `at`. */
+  private async readInto(into: Uint8Array, at: number, offset: number, n: number): Promise<void> {
+    this.etag ??= (await this.env.DEV_BUCKET.head(KEY))!.etag;
+    const obj = (await this.env.DEV_BUCKET.get(KEY, {
+      range: { offset, length: n },
+      onlyIf: { etagMatches: this.etag },
+    })) as R2ObjectBody;
+    const reader = obj.body.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      into.set(value, at);
+      at += value.byteLength;
+    }
   }
 
   private async answer(ws: WebSocket, message: ArrayBuffer): Promise<void> {
@@ -41,7 +100,7 @@ export class RawObject extends DurableObject<Env> {
     const offset = Number(v.getBigUint64(4, true));
     const length = v.getUint32(12, true);
     if (length & PUT) {
-      await this.env.DEV_BUCKET.put(`bench/raw-put/${offset}`, new Uint8Array(message, 16));
+      if (!(length & ECHO)) await this.env.DEV_BUCKET.put(`bench/raw-put/${offset}`, new Uint8Array(message, 16));
       const ack = new Uint8Array(4);
       new DataView(ack.buffer).setUint32(0, id, true);
       ws.send(ack);
@@ -51,21 +110,7 @@ export class RawObject extends DurableObject<Env> {
     const n = length & ~(ECHO | PUT);
     const reply = new Uint8Array(4 + n);
     new DataView(reply.buffer).setUint32(0, id, true);
-    if (!echo) {
-      this.etag ??= (await this.env.DEV_BUCKET.head(KEY))!.etag;
-      const obj = (await this.env.DEV_BUCKET.get(KEY, {
-        range: { offset, length: n },
-        onlyIf: { etagMatches: this.etag },
-      })) as R2ObjectBody;
-      const reader = obj.body.getReader();
-      let at = 4;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        reply.set(value, at);
-        at += value.byteLength;
-      }
-    }
+    if (!echo) await this.readInto(reply, 4, offset, n);
     ws.send(reply);
   }
 
