@@ -4,7 +4,7 @@
 
 import net from "node:net";
 import WebSocket from "ws";
-import { type Client, NOFID, clientOverWebSocket } from "../protocol/index.ts";
+import { type Client, Framer, NOFID, PLATFORM_MSIZE_CEILING, clientOverWebSocket } from "../protocol/index.ts";
 
 const WS_OPTS = { perMessageDeflate: false, maxPayload: 64 << 20 };
 
@@ -221,19 +221,12 @@ export async function readFramedRaw(host: string, port: number, size: number, co
     sock.once("connect", resolve);
     sock.once("error", reject);
   });
-  let pending: Buffer = Buffer.alloc(0);
   let waiting: ((n: number) => void) | null = null;
   let failed: ((e: Error) => void) | null = null;
   sock.on("close", () => failed?.(new Error("9p-shaped raw read: the bridge closed the connection")));
-  sock.on("data", (b: Buffer) => {
-    pending = pending.byteLength ? Buffer.concat([pending, b]) : b;
-    while (pending.byteLength >= 11 && pending.byteLength >= pending.readUInt32LE(0)) {
-      const n = pending.readUInt32LE(0);
-      const got = pending.readUInt32LE(7);
-      pending = pending.subarray(n);
-      waiting?.(got);
-    }
-  });
+  // The project's framer, as the bridge uses: whole messages, no copying of chunks.
+  const framer = new Framer(PLATFORM_MSIZE_CEILING);
+  sock.on("data", (b: Buffer) => framer.push(b, (m) => waiting?.(m[7]! | (m[8]! << 8) | (m[9]! << 16) | (m[10]! * 2 ** 24))));
   const ask = (offset: number) => {
     const t = Buffer.alloc(23);
     t.writeUInt32LE(23, 0);

@@ -1,9 +1,10 @@
 // Memory during 8 concurrent 32 MiB reads at msize 32 MiB, on a gateway of
 // its own (so neither figure carries an earlier benchmark): the high-water
 // mark of the object's own accounting of reply bytes in flight (the
-// budget, EDGE9P.inflight_bytes), and the workerd process's peak RSS. Local
-// workerd enforces no memory limit, and V8 heap figures leave out
-// ArrayBuffers, where reply bytes live: RSS is the honest outside view.
+// budget, EDGE9P.inflight_bytes, at its default of 64 MiB), and the workerd
+// process's peak RSS. Local workerd enforces no memory limit, and V8 heap
+// figures leave out ArrayBuffers, where reply bytes live: RSS is the honest
+// outside view.
 // The raw worker, on a process of its own, makes the same reads (the same
 // request size, 8 sockets at once) for the platform's own share of that RSS:
 // the reply buffers, workerd's copies on send, and the local R2 simulator,
@@ -72,7 +73,7 @@ async function rssAround(gw: LocalGateway, work: () => Promise<unknown>): Promis
   return { base, peak: sum("VmHWM") };
 }
 
-export async function memoryBench(readers = 8, msize = 32 * MiB, budget = 96 * MiB): Promise<MemoryResult> {
+export async function memoryBench(readers = 8, msize = 32 * MiB, budget = 64 * MiB): Promise<MemoryResult> {
   const fileBytes = 32 * MiB;
   const data = new Uint8Array(randomBytes(fileBytes));
   const gw = await startLocalGateway({ config: { msize_cap: msize, inflight_bytes: budget } });
