@@ -3,6 +3,7 @@
 // in the same run: small WebSocket round trips into a Durable Object (the
 // raw worker's echo, no 9P, no SQLite), on 1 and on 4 sockets at once.
 
+import { decodeDirents } from "../protocol/index.ts";
 import { type BenchGateways } from "./read.ts";
 import { type Mounted, type RawConn, mount9p, rawConnect } from "./clients.ts";
 import { median } from "./stats.ts";
@@ -105,12 +106,9 @@ export async function readdirBench(g: BenchGateways, entries = 10_000): Promise<
     for (;;) {
       const r = await c.request({ type: "Treaddir", fid, offset, count: 65536 });
       if (r.data.byteLength === 0) break;
-      const v = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
-      for (let p = 0; p < r.data.byteLength; ) {
-        offset = v.getBigUint64(p + 13, true);
-        p += 24 + v.getUint16(p + 22, true);
-        seen++;
-      }
+      const batch = decodeDirents(r.data);
+      seen += batch.length;
+      offset = batch[batch.length - 1]!.offset;
     }
     const secs = (performance.now() - start) / 1000;
     await c.request({ type: "Tclunk", fid });

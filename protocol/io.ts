@@ -1,6 +1,7 @@
 // Count rules and reply builders for the messages whose size depends on what
 // the client allowed: Rread, Rreaddir, directory reads, error replies.
 
+import { Reader } from "./buffer-reader.ts";
 import { Writer } from "./buffer-writer.ts";
 import { HEADER_SIZE, fixedSizeOf, writeHeader } from "./codec.ts";
 import { ERRMAX, P9_IOHDRSZ } from "./constants.ts";
@@ -8,7 +9,8 @@ import type { Dialect } from "./dialect.ts";
 import { errnoText } from "./errno.ts";
 import type { Kind } from "./kinds.ts";
 import { MESSAGES, type MessageInit } from "./messages.ts";
-import { type DirentInit, dirent, type StatInit, stat } from "./structs.ts";
+import { MessageError } from "./errors.ts";
+import { type Dirent, type DirentInit, dirent, type StatInit, stat } from "./structs.ts";
 
 const RREAD_FIXED = fixedSizeOf("Rread");
 const RREADDIR_FIXED = fixedSizeOf("Rreaddir");
@@ -97,6 +99,18 @@ export function encodeReaddir(
   count: number,
 ): { bytes: Uint8Array; taken: number } {
   return packEntries("Rreaddir", RREADDIR_FIXED, dirent, tag, entries, count, "9P2000.L");
+}
+
+/** The entries of an Rreaddir's data: whole 9P2000.L dirents back to back. */
+export function decodeDirents(data: Uint8Array): Dirent[] {
+  const r = new Reader(data);
+  const out: Dirent[] = [];
+  while (r.remaining > 0) {
+    const e = dirent.read(r, "9P2000.L");
+    if (r.failure) throw new MessageError(`Rreaddir data: ${r.failure}`, null, null);
+    out.push(e);
+  }
+  return out;
 }
 
 /** Size of one 9P2000.L directory entry with this name. */

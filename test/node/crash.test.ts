@@ -8,7 +8,7 @@
 
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Client, NOFID, clientOverWebSocket } from "../../protocol/index.ts";
+import { type Client, NOFID, clientOverWebSocket, decodeDirents } from "../../protocol/index.ts";
 import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
 
 const WORKERS = 16;
@@ -68,15 +68,12 @@ async function entries(c: Client, dir: string[]): Promise<Set<string>> {
   for (;;) {
     const r = await c.request({ type: "Treaddir", fid, offset, count: 60_000 });
     if (r.data.byteLength === 0) break;
-    // qid[13] offset[8] type[1] name[s]
-    const v = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
-    for (let p = 0; p < r.data.byteLength; ) {
-      offset = v.getBigUint64(p + 13, true);
-      const len = v.getUint16(p + 22, true);
-      const name = dec.decode(r.data.subarray(p + 24, p + 24 + len));
+    const batch = decodeDirents(r.data);
+    for (const e of batch) {
+      const name = dec.decode(e.name);
       if (name !== "." && name !== "..") names.add(name);
-      p += 24 + len;
     }
+    offset = batch[batch.length - 1]!.offset;
   }
   await c.request({ type: "Tclunk", fid });
   return names;

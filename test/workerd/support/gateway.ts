@@ -2,7 +2,7 @@
 // worker's routes into the share's Durable Object, and the protocol client.
 
 import { env, exports } from "cloudflare:workers";
-import { type Client, NOFID, NONUNAME, clientOverWebSocket } from "../../../protocol/index.ts";
+import { type Client, NOFID, NONUNAME, clientOverWebSocket, decodeDirents } from "../../../protocol/index.ts";
 
 export const BUCKET = (env as unknown as { BUCKET: R2Bucket }).BUCKET;
 
@@ -86,18 +86,7 @@ export interface Dirent {
 
 /** Parses Rreaddir data into entries. */
 export function parseDirents(data: Uint8Array): Dirent[] {
-  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const out: Dirent[] = [];
-  let at = 0;
-  while (at < data.byteLength) {
-    const path = v.getBigUint64(at + 5, true);
-    const offset = v.getBigUint64(at + 13, true);
-    const type = v.getUint8(at + 21);
-    const len = v.getUint16(at + 22, true);
-    out.push({ name: new TextDecoder().decode(data.subarray(at + 24, at + 24 + len)), type, offset, path });
-    at += 24 + len;
-  }
-  return out;
+  return decodeDirents(data).map((e) => ({ name: new TextDecoder().decode(e.name), type: e.type, offset: e.offset, path: e.qid.path }));
 }
 
 /** Every entry of a directory, in Treaddir calls of `count` bytes. */
