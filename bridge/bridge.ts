@@ -8,7 +8,19 @@
 
 import net from "node:net";
 import WebSocket from "ws";
-import { FramingError, Framer, MESSAGES, PLATFORM_MSIZE_CEILING, decode, peekType } from "../protocol/index.ts";
+import {
+  FramingError,
+  Framer,
+  MESSAGES,
+  PLATFORM_MSIZE_CEILING,
+  RESUME_HEADER,
+  RESUME_WINDOW_HEADER,
+  SECRET_HEADER,
+  SESSION_HEADER,
+  decode,
+  peekType,
+} from "../protocol/index.ts";
+import { Outstanding } from "./outstanding.ts";
 
 const TVERSION = MESSAGES.Tversion.id;
 const RVERSION = MESSAGES.Rversion.id;
@@ -34,6 +46,10 @@ export interface Bridge {
 
 /** Stop reading TCP when this much waits to go out on the WebSocket. */
 const HIGH_WATER = 16 << 20;
+/** While reconnecting, stop reading the guest once this many requests wait. */
+const PAUSE_WHILE_AWAY = 256;
+/** The gateway's close code for a refused resume (worker/close-codes.ts). */
+const CLOSE_RESUME_REFUSED = 4003;
 /** ws's receive cap must admit the largest reply: msize can reach the platform ceiling. */
 const MAX_PAYLOAD = PLATFORM_MSIZE_CEILING + 4096;
 
@@ -71,7 +87,17 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
   });
 }
 
-/** Bridges one TCP connection; returns a function that tears it down. */
+/** Close codes after which the bridge resumes the session (the others end it). */
+const RESUMABLE_CLOSES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, 4005]);
+/** Reconnect delays grow to this (ms); the gateway's resume window bounds the total. */
+const MAX_BACKOFF_MS = 5000;
+
+/**
+ * Bridges one TCP connection; returns a function that tears it down. The
+ * session is resumable (protocol/resume.ts): when its WebSocket drops, the
+ * TCP connection stays, the bridge reconnects with backoff and replays every
+ * request that had no reply, so the guest sees a stall, not an error.
+ */
 function connect(
   sock: net.Socket,
   id: number,
@@ -83,67 +109,147 @@ function connect(
   const tag = `[${id}]`;
   sock.setNoDelay(true);
   sock.pause();
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
-  // permessage-deflate off: workerd would negotiate it, and 9P payloads are
-  // mostly file bytes where it costs CPU for nothing (platform facts).
-  const ws = new WebSocket(opts.url, ["9p"], { perMessageDeflate: false, headers, maxPayload: MAX_PAYLOAD });
   const framer = new Framer(PLATFORM_MSIZE_CEILING);
+  const pending = new Outstanding();
+  let ws: WebSocket | null = null;
+  let session: { sid: string; secret: string; windowMs: number } | null = null;
   let asked: number | null = null;
   let ceilingReason = "";
   let done = false;
+  /** While reconnecting: when the socket dropped, and attempts so far. */
+  let lost: { at: number; attempts: number; why: string } | null = null;
+  let retry: NodeJS.Timeout | null = null;
 
   const teardown = (why: string | null) => {
     if (done) return;
     done = true;
+    if (retry) clearTimeout(retry);
     if (why) error(`${tag} ${why}`);
     sock.destroy();
-    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000, "bridge closed");
+    const w = ws;
+    ws = null;
+    if (w && (w.readyState === WebSocket.OPEN || w.readyState === WebSocket.CONNECTING)) w.close(1000, "bridge closed");
     gone();
   };
 
-  ws.on("upgrade", (res) => {
-    const max = res.headers["x-edge9p-msize-max"];
-    const why = res.headers["x-edge9p-msize-reason"];
-    if (max) ceilingReason = `the gateway allows at most ${max}${why ? ` (${why})` : ""}`;
-  });
-  ws.on("unexpected-response", (_req, res) => {
-    let body = "";
-    res.on("data", (c: Buffer) => (body += c.toString()));
-    res.on("end", () => teardown(`gateway refused the WebSocket: HTTP ${res.statusCode} ${body.trim()}`));
-  });
-  ws.on("open", () => {
-    log(`${tag} connected to ${opts.url}`);
-    sock.resume();
-  });
-  ws.on("message", (data, isBinary) => {
-    if (!isBinary) return teardown("gateway sent a text message; 9P messages are binary");
-    const msg = data as Buffer;
-    if (asked !== null) noteVersion(msg);
-    if (!sock.write(msg)) {
-      ws.pause();
-      sock.once("drain", () => ws.resume());
+  /** The socket dropped (or a resume attempt failed): try again, or give up past the window. */
+  const reconnect = (why: string) => {
+    if (done || !session) return;
+    lost ??= { at: Date.now(), attempts: 0, why };
+    const elapsed = Date.now() - lost.at;
+    if (elapsed > session.windowMs) {
+      return teardown(
+        `lost: session ${session.sid} could not be resumed within the gateway's ${session.windowMs / 1000} s window (${lost.why}); the guest's mount gets errors from now on`,
+      );
     }
-  });
-  ws.on("close", (code, reason) => {
-    if (done) return;
-    teardown(code === 1000 ? null : `gateway closed the session: ${code} ${reason.toString()}`.trim());
-  });
-  ws.on("error", (e) => teardown(`WebSocket error: ${e.message}`));
+    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** lost.attempts);
+    lost.attempts++;
+    log(`${tag} reconnecting (attempt ${lost.attempts}, in ${delay} ms): ${why}`);
+    retry = setTimeout(() => {
+      retry = null;
+      open(true);
+    }, delay);
+  };
+
+  function open(resuming: boolean) {
+    const headers: Record<string, string> = {};
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    headers[RESUME_HEADER] = resuming && session ? `${session.sid}.${session.secret}` : "new";
+    // permessage-deflate off: workerd would negotiate it, and 9P payloads are
+    // mostly file bytes where it costs CPU for nothing (platform facts).
+    const w = new WebSocket(opts.url, ["9p"], { perMessageDeflate: false, headers, maxPayload: MAX_PAYLOAD });
+    ws = w;
+    /** Handles this socket's end once, whichever event reports it. */
+    let ended = false;
+    /** A resume the gateway took (it names the session); a refused one is closed right away. */
+    let taken = false;
+    const ended1 = (code: number, why: string, retriable: boolean) => {
+      if (ended || w !== ws || done) return;
+      ended = true;
+      ws = null;
+      if (retriable && session) return reconnect(why);
+      teardown(why || null);
+    };
+
+    w.on("upgrade", (res) => {
+      const max = res.headers["x-edge9p-msize-max"];
+      const why = res.headers["x-edge9p-msize-reason"];
+      if (max) ceilingReason = `the gateway allows at most ${max}${why ? ` (${why})` : ""}`;
+      const sid = res.headers[SESSION_HEADER.toLowerCase()];
+      const secret = res.headers[SECRET_HEADER.toLowerCase()];
+      const windowMs = Number(res.headers[RESUME_WINDOW_HEADER.toLowerCase()] ?? 0);
+      if (!resuming && typeof sid === "string" && typeof secret === "string") session = { sid, secret, windowMs };
+      taken = resuming && sid === session?.sid;
+    });
+    w.on("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => {
+        const status = res.statusCode ?? 0;
+        // While resuming, a gateway that is restarting answers 5xx for a moment.
+        ended1(0, `gateway refused the WebSocket: HTTP ${status} ${body.trim()}`, resuming && (status >= 500 || status === 429));
+        w.terminate();
+      });
+    });
+    w.on("open", () => {
+      if (w !== ws || done) return;
+      if (resuming && !taken) return; // the close with the reason follows
+      if (resuming && lost) {
+        const { hello, messages } = pending.replay();
+        w.send(JSON.stringify(hello));
+        for (const m of messages) w.send(m, { binary: true });
+        const secs = ((Date.now() - lost.at) / 1000).toFixed(1);
+        log(`${tag} resumed session ${session!.sid} after ${secs} s (${lost.attempts} attempts); replayed ${hello.replay} requests`);
+        lost = null;
+      } else {
+        log(`${tag} connected to ${opts.url}${session ? ` (session ${session.sid}, resumable)` : ""}`);
+      }
+      sock.resume();
+    });
+    w.on("message", (data, isBinary) => {
+      if (w !== ws) return;
+      if (!isBinary) return teardown("gateway sent a text message; 9P messages are binary");
+      const msg = data as Buffer;
+      // A reply nothing waits for is a duplicate from before a resume: the
+      // guest may have reused its tag already, so it must not see it.
+      if (!pending.answered(msg)) return;
+      if (asked !== null) noteVersion(msg);
+      if (!sock.write(msg)) {
+        w.pause();
+        sock.once("drain", () => w.resume());
+      }
+    });
+    w.on("close", (code, reason) => {
+      const r = reason.toString();
+      if (code === CLOSE_RESUME_REFUSED) return ended1(code, `lost: ${r}; the guest's mount gets errors from now on`, false);
+      const msg = code === 1000 ? "" : `gateway closed the session: ${code} ${r}`.trim();
+      ended1(code, msg, RESUMABLE_CLOSES.has(code));
+    });
+    w.on("error", (e) => ended1(0, `WebSocket error: ${e.message}`, resuming));
+  }
+
+  open(false);
 
   sock.on("data", (chunk: Buffer) => {
     try {
       framer.push(chunk, (m) => {
         if (peekType(m) === TVERSION) noteRequest(m);
-        ws.send(m, { binary: true }, () => {
-          if (sock.isPaused() && ws.bufferedAmount < HIGH_WATER / 2 && !done) sock.resume();
+        pending.sent(m);
+        const w = ws;
+        // While reconnecting the request waits in `pending`: the resume replays it.
+        if (!w || w.readyState !== WebSocket.OPEN) return;
+        w.send(m, { binary: true }, () => {
+          if (sock.isPaused() && w.bufferedAmount < HIGH_WATER / 2 && !done && ws === w) sock.resume();
         });
       });
     } catch (e) {
       if (e instanceof FramingError) return teardown(`client sent a broken stream: ${e.message}`);
       throw e;
     }
-    if (ws.bufferedAmount > HIGH_WATER) sock.pause();
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      // Reconnecting: hold the guest back once a few requests wait.
+      if (pending.size >= PAUSE_WHILE_AWAY) sock.pause();
+    } else if (ws.bufferedAmount > HIGH_WATER) sock.pause();
   });
   sock.on("end", () => teardown(null));
   sock.on("error", (e) => teardown(`client connection: ${e.message}`));

@@ -13,3 +13,4 @@ export * from "./io.ts";
 export * from "./negotiate.ts";
 export * from "./framer.ts";
 export * from "./client.ts";
+export * from "./resume.ts";

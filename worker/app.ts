@@ -80,6 +80,15 @@ export function createApp() {
     return c.json(stats);
   });
 
+  // Closes every socket of the share: resumable sessions (edge9p bridge) carry
+  // on on new sockets, others end. For an operator before maintenance, and
+  // to see that clients resume.
+  app.post("/v1/shares/:share/drain", async (c) => {
+    const closed = await c.env.SHARE.getByName(objectName(c.var.share)).drainShare(c.var.shareName);
+    if (closed === null) return problem(500, `share ${c.var.shareName} could not start`);
+    return c.json({ share: c.var.shareName, closed });
+  });
+
   app.get("/v1/shares/:share/9p", async (c) => {
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
       return problem(426, "this is a 9P-over-WebSocket endpoint: connect with a WebSocket (subprotocol 9p)");

@@ -44,6 +44,12 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** Equal strings, compared in constant time (for secrets' digests). */
+export function sameText(a: string, b: string): boolean {
+  const e = new TextEncoder();
+  return sameBytes(e.encode(a), e.encode(b));
+}
+
 /** Whether a request may open a share. */
 export async function authorize(share: ShareConfig, req: Request): Promise<AuthResult> {
   if (share.token_hashes.length === 0) return "open";

@@ -18,4 +18,10 @@ export const CLOSE = {
   SESSION_LOST: 4001,
   /** The session was idle past the configured timeout. */
   IDLE: 4002,
+  /** A resume was refused: no such session (ended, or never existed), or a wrong secret. */
+  RESUME_REFUSED: 4003,
+  /** The session was resumed on another connection; this one is stale. */
+  REPLACED: 4004,
+  /** An operator closed the share's sockets (sessions that can resume do). */
+  DRAIN: 4005,
 } as const;

@@ -94,6 +94,12 @@ export const ConfigSchema = z
     max_depth: z.number().int().min(1).max(4096).default(256),
     /** Sessions with no request for this long are closed (0 = never: idle sockets cost nothing while hibernated). */
     idle_timeout_ms: z.number().int().min(0).default(0),
+    /**
+     * How long a resumable session (`edge9p bridge`) outlives its socket,
+     * keeping its fids, locks and kept replies for the client to come back:
+     * a deploy or a network change takes seconds.
+     */
+    resume_window_ms: z.number().int().min(0).max(86_400_000).default(300_000),
   })
   .superRefine((c, ctx) => {
     if (c.inflight_bytes < c.msize_cap) {

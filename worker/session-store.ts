@@ -3,6 +3,7 @@
 // negotiated version and msize, and every fid with its open state.
 
 import type { Dialect } from "../protocol/index.ts";
+import type { KeptReply } from "./session.ts";
 
 export interface OpenState {
   /** Tlopen flags (9P2000.L), or Topen mode mapped to them. */
@@ -36,6 +37,11 @@ export interface SessionRecord {
   sid: string;
   dialect: Dialect | null;
   msize: number;
+  resumable: boolean;
+  /** The last numbered request's number, as of the last kept reply. */
+  seq: number;
+  /** When its socket went (ms), for a resumable session waiting for its client. */
+  detachedAt: number | null;
 }
 
 const SCHEMA = [
@@ -44,7 +50,18 @@ const SCHEMA = [
     dialect TEXT,
     msize INTEGER NOT NULL DEFAULT 0,
     started INTEGER NOT NULL,
-    active INTEGER NOT NULL DEFAULT 0
+    active INTEGER NOT NULL DEFAULT 0,
+    secret TEXT,
+    seq INTEGER NOT NULL DEFAULT 0,
+    gen INTEGER NOT NULL DEFAULT 0,
+    detached_at INTEGER
+  )`,
+  `CREATE TABLE IF NOT EXISTS reply (
+    sid TEXT NOT NULL,
+    tag INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (sid, tag)
   )`,
   `CREATE TABLE IF NOT EXISTS fid (
     sid TEXT NOT NULL,
@@ -66,6 +83,7 @@ const SCHEMA = [
 
 /** Columns of the fid table this release expects. */
 const FID_COLUMNS = ["sid", "fid", "kind", "ino", "top", "uid", "open_flags", "open_gen", "dir_offset", "dir_cookie", "data", "xattr_name", "xattr_flags"];
+const SESSION_COLUMNS = ["sid", "dialect", "msize", "started", "active", "secret", "seq", "gen", "detached_at"];
 
 export class SessionStore {
   constructor(private readonly sql: SqlStorage) {
@@ -73,16 +91,68 @@ export class SessionStore {
     // release is deployed with a restart, which ends every session anyway.
     const have = sql.exec(`PRAGMA table_info(fid)`).toArray().map((r) => r.name as string);
     const sess = sql.exec(`PRAGMA table_info(session)`).toArray().map((r) => r.name as string);
-    if ((have.length && FID_COLUMNS.some((c) => !have.includes(c))) || (sess.length && !sess.includes("active"))) {
+    if ((have.length && FID_COLUMNS.some((c) => !have.includes(c))) || (sess.length && SESSION_COLUMNS.some((c) => !sess.includes(c)))) {
       sql.exec(`DROP TABLE IF EXISTS fid`);
       sql.exec(`DROP TABLE IF EXISTS session`);
+      sql.exec(`DROP TABLE IF EXISTS reply`);
     }
     for (const s of SCHEMA) sql.exec(s);
   }
 
-  create(sid: string): void {
+  /** A new session; with the SHA-256 of a resume secret, a resumable one. */
+  create(sid: string, secretHash: string | null = null): void {
     const now = Date.now();
-    this.sql.exec(`INSERT INTO session (sid, started, active) VALUES (?, ?, ?)`, sid, now, now);
+    this.sql.exec(`INSERT INTO session (sid, started, active, secret) VALUES (?, ?, ?, ?)`, sid, now, now, secretHash);
+  }
+
+  /** A resumable session's secret hash and socket generation, or null when there is no such session. */
+  resumeOf(sid: string): { secretHash: string; gen: number } | null {
+    const r = this.sql.exec(`SELECT secret, gen FROM session WHERE sid = ? AND secret IS NOT NULL`, sid).toArray()[0];
+    return r ? { secretHash: r.secret as string, gen: r.gen as number } : null;
+  }
+
+  /** A resumed session's new socket generation (older sockets are stale). */
+  reattach(sid: string): number {
+    return this.sql.exec(`UPDATE session SET gen = gen + 1, detached_at = NULL WHERE sid = ? RETURNING gen`, sid).one().gen as number;
+  }
+
+  setDetached(sid: string, at: number): void {
+    this.sql.exec(`UPDATE session SET detached_at = ? WHERE sid = ? AND detached_at IS NULL`, at, sid);
+  }
+
+  /** Resumable sessions whose socket went before `before` (ms). */
+  detachedBefore(before: number): string[] {
+    return this.sql
+      .exec(`SELECT sid FROM session WHERE detached_at IS NOT NULL AND detached_at < ?`, before)
+      .toArray()
+      .map((r) => r.sid as string);
+  }
+
+  /** When the longest-detached session's socket went, or null. */
+  oldestDetached(): number | null {
+    return (this.sql.exec(`SELECT min(detached_at) AS t FROM session`).one().t as number | null) ?? null;
+  }
+
+  keepReply(sid: string, tag: number, seq: number, bytes: Uint8Array): void {
+    this.sql.exec(`INSERT OR REPLACE INTO reply (sid, tag, seq, bytes) VALUES (?, ?, ?, ?)`, sid, tag, seq, bytes.slice().buffer as ArrayBuffer);
+    this.noteSeq(sid, seq);
+  }
+
+  /** Numbers up to `seq` are used (for a session restored after hibernation). */
+  noteSeq(sid: string, seq: number): void {
+    this.sql.exec(`UPDATE session SET seq = max(seq, ?) WHERE sid = ?`, seq, sid);
+  }
+
+  dropReply(sid: string, tag: number): void {
+    this.sql.exec(`DELETE FROM reply WHERE sid = ? AND tag = ?`, sid, tag);
+  }
+
+  keptReplies(sid: string): Map<number, KeptReply> {
+    const out = new Map<number, KeptReply>();
+    for (const r of this.sql.exec(`SELECT tag, seq, bytes FROM reply WHERE sid = ?`, sid)) {
+      out.set(r.tag as number, { seq: r.seq as number, bytes: new Uint8Array(r.bytes as ArrayBuffer) });
+    }
+    return out;
   }
 
   /** Records that the session did something (for the idle timeout). */
@@ -108,10 +178,17 @@ export class SessionStore {
   }
 
   load(sid: string): SessionRecord | null {
-    const rows = this.sql.exec(`SELECT sid, dialect, msize FROM session WHERE sid = ?`, sid).toArray();
+    const rows = this.sql.exec(`SELECT sid, dialect, msize, secret, seq, detached_at FROM session WHERE sid = ?`, sid).toArray();
     if (!rows.length) return null;
     const r = rows[0]!;
-    return { sid, dialect: r.dialect as Dialect | null, msize: r.msize as number };
+    return {
+      sid,
+      dialect: r.dialect as Dialect | null,
+      msize: r.msize as number,
+      resumable: r.secret !== null,
+      seq: r.seq as number,
+      detachedAt: r.detached_at as number | null,
+    };
   }
 
   fids(sid: string): FidState[] {
@@ -167,20 +244,26 @@ export class SessionStore {
   /** Ends a session: its fids are released. */
   end(sid: string): void {
     this.clearFids(sid);
+    this.sql.exec(`DELETE FROM reply WHERE sid = ?`, sid);
     this.sql.exec(`DELETE FROM session WHERE sid = ?`, sid);
   }
 
   /**
    * Ends every session whose socket is gone. A restart or deploy closes
    * sockets without webSocketClose ever running (platform facts), so the
-   * sessions are matched against the sockets that still exist.
+   * sessions are matched against the sockets that still exist. A resumable
+   * one is only marked detached: its client has the resume window to come
+   * back (the alarm ends it after that).
    */
-  sweep(live: Set<string>, release: (f: FidState) => void = () => {}): string[] {
-    const gone = this.sql
-      .exec(`SELECT sid FROM session`)
-      .toArray()
-      .map((r) => r.sid as string)
-      .filter((sid) => !live.has(sid));
+  sweep(live: Set<string>, release: (f: FidState) => void = () => {}, now = Date.now()): string[] {
+    const rows = this.sql.exec(`SELECT sid, secret FROM session`).toArray();
+    const gone: string[] = [];
+    for (const r of rows) {
+      const sid = r.sid as string;
+      if (live.has(sid)) continue;
+      if (r.secret !== null) this.setDetached(sid, now);
+      else gone.push(sid);
+    }
     for (const sid of gone) {
       for (const f of this.fids(sid)) release(f);
       this.end(sid);

@@ -16,6 +16,8 @@ import {
   PLATFORM_MSIZE_CEILING,
   alignedIounit,
   decode,
+  isNumbered,
+  type ResumeHello,
   encode,
   errorReply,
   format,
@@ -72,6 +74,12 @@ interface InFlight {
   done: Promise<void>;
 }
 
+/** A numbered request's reply, kept until the client has seen it (protocol/resume.ts). */
+export interface KeptReply {
+  seq: number;
+  bytes: Uint8Array;
+}
+
 export class Session {
   dialect: Dialect | null = null;
   msize = 0;
@@ -80,16 +88,34 @@ export class Session {
   private closed = false;
   /** When the session's activity was last written down (ms). */
   private touched = 0;
+  /** Whether the client may resume it on a new socket (then the fields below apply). */
+  resumable = false;
+  /** The number of the last numbered request received. */
+  private lastSeq = 0;
+  /** Replies of numbered requests by tag, until the tag is used again. */
+  private readonly kept = new Map<number, KeptReply>();
+  /**
+   * A resume's replays still to come: how many, the numbered ones' numbers,
+   * and the tags of the requests that were running when the hello came
+   * (they answer on the new socket themselves, so their replays are skipped).
+   */
+  private replaying: { left: number; seqs: number[]; running: Set<number> } | null = null;
+  /** Resumed, and the hello that must come first has not yet. */
+  private awaitingHello = false;
+  /** The socket is gone and the client may come back: replies are kept, not sent. */
+  private detached = false;
 
   private constructor(
     readonly sid: string,
-    readonly host: SessionHost,
+    public host: SessionHost,
   ) {}
 
-  /** A new session for a new socket. */
-  static start(sid: string, host: SessionHost): Session {
-    host.store.create(sid);
-    return new Session(sid, host);
+  /** A new session for a new socket; `secretHash` makes it resumable. */
+  static start(sid: string, host: SessionHost, secretHash: string | null = null): Session {
+    host.store.create(sid, secretHash);
+    const s = new Session(sid, host);
+    s.resumable = secretHash !== null;
+    return s;
   }
 
   /** The session of a socket whose object hibernated: state comes back from SQLite. */
@@ -99,8 +125,74 @@ export class Session {
     const s = new Session(sid, host);
     s.dialect = rec.dialect;
     s.msize = rec.msize;
+    s.resumable = rec.resumable;
+    s.lastSeq = rec.seq;
+    s.detached = rec.detachedAt !== null;
     for (const f of host.store.fids(sid)) s.fids.set(f.fid, f);
+    for (const [tag, r] of host.store.keptReplies(sid)) s.kept.set(tag, r);
     return s;
+  }
+
+  /** The socket is gone but the client may resume: requests run on, replies are kept. */
+  detach(): void {
+    this.detached = true;
+  }
+
+  /**
+   * The client is back on a new socket (`host` sends on it). The hello says
+   * how many replays follow and the numbers of the numbered ones.
+   */
+  resume(host: SessionHost): void {
+    this.host = host;
+    this.replaying = null;
+    this.detached = true;
+    // Detached until the hello: a reply finished before it is dropped
+    // (or kept), and the replay that follows answers for it, exactly once.
+    this.awaitingHello = true;
+  }
+
+  /** The resume's text message. */
+  hello(h: ResumeHello): void {
+    if (!this.awaitingHello) return this.end(CLOSE.PROTOCOL, "resume: a hello only opens a resumed connection");
+    this.awaitingHello = false;
+    this.detached = false;
+    this.replaying = h.replay > 0 ? { left: h.replay, seqs: [...h.seqs], running: new Set(this.inflight.keys()) } : null;
+    this.lastSeq = h.next - 1;
+    this.host.store.noteSeq(this.sid, this.lastSeq);
+  }
+
+  /**
+   * Numbers a resumable session's message. Returns the request's number (0
+   * for one that may run again), or null when it needs no work: a replay of
+   * a request that is still running (it answers when done) or whose kept
+   * reply was just sent again.
+   */
+  private sequence(bytes: Uint8Array): number | null {
+    const type = bytes[4]!;
+    const tag = bytes[5]! | (bytes[6]! << 8);
+    const numbered = isNumbered(type);
+    if (this.replaying) {
+      const r = this.replaying;
+      if (--r.left === 0) this.replaying = null;
+      const seq = numbered ? (r.seqs.shift() ?? 0) : 0;
+      if (this.inflight.has(tag) || r.running.has(tag)) return null;
+      const kept = this.kept.get(tag);
+      if (seq > 0 && kept?.seq === seq) {
+        if (!this.detached) this.host.send(kept.bytes);
+        return null;
+      }
+      this.seen(tag);
+      return seq;
+    }
+    // A tag used again: the client saw the reply kept for it.
+    this.seen(tag);
+    return numbered ? ++this.lastSeq : 0;
+  }
+
+  private seen(tag: number): void {
+    if (!this.kept.has(tag)) return;
+    this.kept.delete(tag);
+    this.host.store.dropReply(this.sid, tag);
   }
 
   get fs(): ShareFs {
@@ -163,29 +255,36 @@ export class Session {
       }
     }
     const limit = this.dialect ? this.msize : PLATFORM_MSIZE_CEILING;
+    let seq = 0;
+    if (this.awaitingHello) return this.end(CLOSE.PROTOCOL, "resume: the hello must come before any request");
+    if (this.resumable && bytes.byteLength >= 7) {
+      const n = this.sequence(bytes);
+      if (n === null) return;
+      seq = n;
+    }
     let msg: Message;
     try {
       msg = decode(bytes, this.dialect ?? "9P2000.L", limit);
     } catch (e) {
-      return this.badMessage(e, bytes.byteLength, limit);
+      return this.badMessage(e, bytes.byteLength, limit, seq);
     }
-    if (msg.type === "Tversion") return this.version(msg);
+    if (msg.type === "Tversion") return this.version(msg, seq);
     if (!this.dialect) {
       return this.end(CLOSE.NO_VERSION, `${msg.type} before Tversion: Tversion must be the first message`);
     }
     if (!msg.type.startsWith("T")) {
-      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, `${msg.type} is a reply`));
+      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, `${msg.type} is a reply`), seq);
     }
     if (this.inflight.has(msg.tag)) {
       this.host.log(`session ${this.sid}: tag ${msg.tag} reused while in flight (${msg.type})`);
-      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, "tag in use"));
+      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EINVAL, "tag in use"), seq);
     }
     // A Tflush is in flight too: a later Tflush of its tag must wait for its Rflush.
-    if (msg.type === "Tflush") return this.track(msg.tag, () => this.flush(msg));
+    if (msg.type === "Tflush") return this.track(msg.tag, () => this.flush(msg, seq));
     if (this.inflight.size >= this.host.limits.maxInflight) {
-      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EAGAIN, "too many requests in flight"));
+      return this.reply(msg.tag, errorReply(this.dialect, msg.tag, ERRNO.EAGAIN, "too many requests in flight"), seq);
     }
-    return this.track(msg.tag, (entry) => this.run(msg, entry));
+    return this.track(msg.tag, (entry) => this.run(msg, entry, seq));
   }
 
   /**
@@ -201,7 +300,7 @@ export class Session {
     return entry.done;
   }
 
-  private badMessage(e: unknown, size: number, limit: number): void {
+  private badMessage(e: unknown, size: number, limit: number, seq: number): void {
     if (e instanceof FramingError) {
       const code = size > limit ? CLOSE.TOO_BIG : CLOSE.PROTOCOL;
       this.host.log(`session ${this.sid}: ${e.message}; closing`);
@@ -209,17 +308,18 @@ export class Session {
     }
     if (e instanceof MessageError && e.tag !== null && this.dialect) {
       this.host.log(`session ${this.sid}: bad message: ${e.message}`);
-      return this.reply(e.tag, errorReply(this.dialect, e.tag, e.errno, e.message));
+      return this.reply(e.tag, errorReply(this.dialect, e.tag, e.errno, e.message), seq);
     }
     const reason = e instanceof Error ? e.message : String(e);
     return this.end(CLOSE.NO_VERSION, `${reason} before Tversion`);
   }
 
   /** Tversion: aborts everything in flight, drops every fid, negotiates afresh. */
-  private async version(m: Msg<"Tversion">): Promise<void> {
+  private async version(m: Msg<"Tversion">, seq: number): Promise<void> {
     for (const t of this.inflight.values()) t.ctl.abort(new P9Error(ERRNO.ECANCELED, "session reset by Tversion"));
     await Promise.allSettled([...this.inflight.values()].map((t) => t.done));
     for (const n of [...this.fids.keys()]) this.dropFid(n);
+    for (const tag of [...this.kept.keys()]) this.seen(tag);
     const { limits } = this.host;
     const neg = negotiate(m.msize, m.version, { cap: limits.msizeCap, capSource: limits.capSource });
     if (!neg.ok) {
@@ -228,7 +328,7 @@ export class Session {
       this.host.log(`session ${this.sid}: refused Tversion: ${neg.reason}`);
       const v = matchVersion(m.version);
       const d = v === "unknown" ? "9P2000" : v;
-      return this.reply(m.tag, errorReply(d, m.tag, ERRNO.EINVAL, neg.reason));
+      return this.reply(m.tag, errorReply(d, m.tag, ERRNO.EINVAL, neg.reason), seq);
     }
     this.dialect = neg.version === "unknown" ? null : neg.version;
     this.msize = neg.version === "unknown" ? 0 : neg.msize;
@@ -236,11 +336,11 @@ export class Session {
     if (neg.lowered) {
       this.host.log(`session ${this.sid}: msize ${neg.lowered.from} lowered to ${neg.lowered.to}: ${neg.lowered.reason}`);
     }
-    this.reply(m.tag, { type: "Rversion", tag: m.tag, msize: neg.msize, version: neg.version });
+    this.reply(m.tag, { type: "Rversion", tag: m.tag, msize: neg.msize, version: neg.version }, seq);
   }
 
   /** Tflush: the flushed request answers first (if it still does), then Rflush (flush(5)). */
-  private async flush(m: Msg<"Tflush">): Promise<void> {
+  private async flush(m: Msg<"Tflush">, seq: number): Promise<void> {
     // A flush of itself flushes nothing (and must not wait for itself).
     const t = m.oldtag === m.tag ? undefined : this.inflight.get(m.oldtag);
     if (t) {
@@ -248,10 +348,10 @@ export class Session {
       await t.done;
     }
     if (this.closed) return;
-    this.reply(m.tag, { type: "Rflush", tag: m.tag });
+    this.reply(m.tag, { type: "Rflush", tag: m.tag }, seq);
   }
 
-  private async run(msg: Message, entry: InFlight): Promise<void> {
+  private async run(msg: Message, entry: InFlight, seq: number): Promise<void> {
     const { signal } = entry.ctl;
     const dialect = this.dialect!;
     const holds: (() => void)[] = [];
@@ -269,11 +369,15 @@ export class Session {
         out = await handler(this, msg as never, ctx);
       } catch (e) {
         // A flushed request that gave up sends nothing: Rflush answers for it.
-        if (signal.aborted && !this.closed) return;
+        // Its number is still used up (a restored session counts on from it).
+        if (signal.aborted && !this.closed) {
+          if (seq > 0) this.host.store.noteSeq(this.sid, seq);
+          return;
+        }
         out = this.errorFor(msg, e);
       }
       if (this.closed) return;
-      this.reply(msg.tag, out);
+      this.reply(msg.tag, out, seq);
     } finally {
       for (const give of holds) give();
       this.host.changed();
@@ -289,15 +393,23 @@ export class Session {
     return errorReply(d, msg.tag, ERRNO.EIO);
   }
 
-  /** Sends a reply, never larger than msize (a larger one would kill a Linux mount). */
-  private reply(tag: number, out: Reply): void {
+  /**
+   * Sends a reply, never larger than msize (a larger one would kill a Linux
+   * mount). A numbered request's reply is kept first, in the same SQLite
+   * turn as the request's own writes, so that a replay finds it.
+   */
+  private reply(tag: number, out: Reply, seq = 0): void {
     const d = this.dialect ?? "9P2000";
     let bytes = out instanceof Uint8Array ? out : encode(out, tagDialect(out, d));
     if (this.msize > 0 && bytes.byteLength > this.msize && tag !== NOTAG) {
       this.host.log(`session ${this.sid}: reply of ${bytes.byteLength} bytes exceeds msize ${this.msize}; sent EIO instead`);
       bytes = encode(errorReply(d, tag, ERRNO.EIO), d);
     }
-    this.host.send(bytes);
+    if (seq > 0) {
+      this.kept.set(tag, { seq, bytes });
+      this.host.store.keepReply(this.sid, tag, seq, bytes);
+    }
+    if (!this.detached) this.host.send(bytes);
   }
 
   /** Closes the socket and ends the session. */

@@ -4,7 +4,15 @@
 
 import type { CheckReport } from "../storage/fsck.ts";
 import { DurableObject } from "cloudflare:workers";
-import { PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
+import {
+  PLATFORM_MSIZE_CEILING_SOURCE,
+  RESUME_HEADER,
+  RESUME_WINDOW_HEADER,
+  SECRET_HEADER,
+  SESSION_HEADER,
+  parseResumeHello,
+} from "../protocol/index.ts";
+import { sha256Hex, sameText } from "./auth.ts";
 import type { PublishStats } from "../storage/publisher.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
@@ -37,6 +45,8 @@ export interface ShareStats {
 
 interface Attachment {
   sid: string;
+  /** Which of a resumable session's sockets this is: only the latest counts. */
+  gen?: number;
 }
 
 interface Ready {
@@ -88,10 +98,9 @@ export class ShareObject extends DurableObject<Env> {
       if (f.open && f.kind === "node") fs?.closed(f.ino);
     });
     for (const sid of swept) fs?.locks.dropSession(sid);
-    if (swept.length) {
-      console.log(`swept ${swept.length} sessions whose sockets are gone`);
-      this.ctx.waitUntil(this.scheduleAlarm());
-    }
+    if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
+    // Resumable sessions left waiting for their clients end by the alarm.
+    if (swept.length || this.store.oldestDetached() !== null) this.ctx.waitUntil(this.scheduleAlarm());
   }
 
   /** Builds the share's filesystem; null (and a log line) if the configuration is bad. */
@@ -150,8 +159,10 @@ export class ShareObject extends DurableObject<Env> {
         idleTimeoutMs: r.config.idle_timeout_ms,
       },
       send: (bytes) => ws.send(bytes),
+      // The session ends (a protocol error, an idle timeout): not a detach.
       close: (code, reason) => {
-        this.forget(ws);
+        const sid = sidOf(ws);
+        if (sid !== null) this.endSession(sid, ws);
         try {
           ws.close(code, reason.slice(0, 120));
         } catch (e) {
@@ -194,6 +205,8 @@ export class ShareObject extends DurableObject<Env> {
       const oldest = this.store.oldestActive();
       if (oldest !== null) next = Math.min(next ?? Infinity, oldest + idle + 1000);
     }
+    const detached = this.store.oldestDetached();
+    if (detached !== null) next = Math.min(next ?? Infinity, detached + this.resumeWindow() + 1);
     if (next === null) return;
     if (this.alarmAt === null) this.alarmAt = await this.ctx.storage.getAlarm();
     const at = Math.max(next, Date.now() + 1);
@@ -208,6 +221,7 @@ export class ShareObject extends DurableObject<Env> {
     this.alarmEpoch = -1;
     try {
       this.closeIdle();
+      this.endUnresumed();
       await this.ready?.fs.runDue();
     } catch (e) {
       console.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
@@ -215,6 +229,18 @@ export class ShareObject extends DurableObject<Env> {
     this.alarmAt = null;
     this.alarmEpoch = -1;
     await this.scheduleAlarm();
+  }
+
+  private resumeWindow(): number {
+    return this.ready?.config.resume_window_ms ?? 300_000;
+  }
+
+  /** Ends the resumable sessions whose clients did not come back within the window. */
+  private endUnresumed(): void {
+    for (const sid of this.store.detachedBefore(Date.now() - this.resumeWindow())) {
+      console.log(`session ${sid}: not resumed within ${this.resumeWindow()} ms; ended`);
+      this.endSession(sid, null);
+    }
   }
 
   /** Closes the sessions idle past EDGE9P.idle_timeout_ms. */
@@ -226,7 +252,8 @@ export class ShareObject extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) {
       const sid = sidOf(ws);
       if (sid === null || !stale.has(sid)) continue;
-      this.forget(ws);
+      // Ended, not detached: a resumable client must not come back to it.
+      this.endSession(sid, ws);
       try {
         ws.close(CLOSE.IDLE, `no request for ${Math.round(idle / 1000)} s`);
       } catch {
@@ -238,6 +265,25 @@ export class ShareObject extends DurableObject<Env> {
   /** The share's consistency check (storage/fsck.ts), for GET /v1/shares/NAME/check. */
   async check(name: string): Promise<CheckReport | null> {
     return this.init(name)?.fs.check() ?? null;
+  }
+
+  /**
+   * Closes every socket of the share (POST /v1/shares/NAME/drain): sessions
+   * that can resume (through `edge9p bridge`) carry on on a new socket, the
+   * others end. Returns the number of sockets closed.
+   */
+  async drainShare(name: string): Promise<number | null> {
+    if (!this.init(name)) return null;
+    const all = this.ctx.getWebSockets();
+    for (const ws of all) {
+      try {
+        ws.close(CLOSE.DRAIN, "the gateway closed this connection: resume or reconnect");
+      } catch {
+        // already closing
+      }
+      this.forget(ws);
+    }
+    return all.length;
   }
 
   /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */
@@ -258,23 +304,74 @@ export class ShareObject extends DurableObject<Env> {
         { status: 503, headers: { "Retry-After": "5" } },
       );
     }
+    const resume = request.headers.get(RESUME_HEADER);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
+    const headers: Record<string, string> = {
+      "Sec-WebSocket-Protocol": SUBPROTOCOL,
+      "X-Edge9p-Msize-Max": String(r.config.msize_cap),
+      "X-Edge9p-Msize-Reason": r.config.msize_cap < 33_554_432 ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
+    };
+    if (resume && resume !== "new") {
+      const refused = await this.resume(server, r, resume);
+      if (refused) {
+        // Accepted to say why with a close code (an HTTP error reaches no WebSocket client's code).
+        console.log(`refused a resume: ${refused}`);
+        server.close(CLOSE.RESUME_REFUSED, refused.slice(0, 120));
+      } else {
+        headers[SESSION_HEADER] = resume.split(".")[0]!;
+        headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
+      }
+      return new Response(null, { status: 101, webSocket: client, headers });
+    }
     const sid = crypto.randomUUID();
-    server.serializeAttachment({ sid } satisfies Attachment);
-    this.sessions.set(sid, Session.start(sid, this.host(server, r)));
-    return new Response(null, {
-      status: 101,
-      webSocket: client,
-      headers: {
-        "Sec-WebSocket-Protocol": SUBPROTOCOL,
-        "X-Edge9p-Session": sid,
-        "X-Edge9p-Msize-Max": String(r.config.msize_cap),
-        "X-Edge9p-Msize-Reason":
-          r.config.msize_cap < 33_554_432 ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
-      },
-    });
+    let secretHash: string | null = null;
+    if (resume === "new") {
+      const secret = [...crypto.getRandomValues(new Uint8Array(24))].map((b) => b.toString(16).padStart(2, "0")).join("");
+      secretHash = await sha256Hex(secret);
+      headers[SECRET_HEADER] = secret;
+      headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
+    }
+    server.serializeAttachment({ sid, gen: 0 } satisfies Attachment);
+    this.sessions.set(sid, Session.start(sid, this.host(server, r), secretHash));
+    headers[SESSION_HEADER] = sid;
+    return new Response(null, { status: 101, webSocket: client, headers });
+  }
+
+  /**
+   * Moves a resumable session onto a new socket; returns why not, if not.
+   * The old socket, if the object still holds it, is closed as stale.
+   */
+  private async resume(ws: WebSocket, r: Ready, token: string): Promise<string | null> {
+    const [sid, secret] = token.split(".");
+    if (!sid || !secret) return `${RESUME_HEADER} must be "new" or "<session>.<secret>"`;
+    const rec = this.store.resumeOf(sid);
+    if (!rec) return `session ${sid} cannot be resumed: it ended (or never existed)`;
+    if (!sameText(await sha256Hex(secret), rec.secretHash)) return `session ${sid}: wrong resume secret`;
+    // Re-read after the await: another resume may have won meanwhile.
+    const now = this.store.resumeOf(sid);
+    if (!now || now.gen !== rec.gen) return `session ${sid} was resumed on another connection meanwhile`;
+    const gen = this.store.reattach(sid);
+    for (const old of this.ctx.getWebSockets()) {
+      const a = old.deserializeAttachment() as Attachment | null;
+      if (old === ws || a?.sid !== sid) continue;
+      old.serializeAttachment({ sid, gen: -1 } satisfies Attachment);
+      this.bySocket.delete(old);
+      try {
+        old.close(CLOSE.REPLACED, "the session was resumed on another connection");
+      } catch {
+        // already closing
+      }
+    }
+    ws.serializeAttachment({ sid, gen } satisfies Attachment);
+    const s = this.sessions.get(sid) ?? Session.restore(sid, this.host(ws, r));
+    if (!s) return `session ${sid} cannot be resumed: its state is gone`;
+    s.resume(this.host(ws, r));
+    this.sessions.set(sid, s);
+    this.bySocket.set(ws, s);
+    console.log(`[${r.name}] session ${sid} resumed`);
+    return null;
   }
 
   /** stats() of a share's object, started for it if it was not (GET /v1/shares/NAME/stats). */
@@ -302,8 +399,10 @@ export class ShareObject extends DurableObject<Env> {
   private sessionOf(ws: WebSocket): Session | null {
     const cached = this.bySocket.get(ws);
     if (cached) return cached;
-    const sid = sidOf(ws);
-    if (sid === null) return null;
+    const a = ws.deserializeAttachment() as Attachment | null;
+    // A socket replaced by a resume: its late messages must not reach the session.
+    if (!a || a.gen === -1) return null;
+    const sid = a.sid;
     let s = this.sessions.get(sid);
     if (s) {
       this.bySocket.set(ws, s);
@@ -329,7 +428,12 @@ export class ShareObject extends DurableObject<Env> {
         return;
       }
       if (typeof message === "string") {
-        s.end(CLOSE.UNSUPPORTED, "9P messages are binary WebSocket messages");
+        if (!s.resumable) return s.end(CLOSE.UNSUPPORTED, "9P messages are binary WebSocket messages");
+        try {
+          s.hello(parseResumeHello(message));
+        } catch (e) {
+          s.end(CLOSE.PROTOCOL, (e as Error).message);
+        }
         return;
       }
       // Not awaited: workerd delivers a socket's next message only once this
@@ -354,7 +458,9 @@ export class ShareObject extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     try {
-      this.forget(ws);
+      // A client that closes normally is done with its session; any other
+      // end may be a drop that a resumable client comes back from.
+      this.forget(ws, code === CLOSE.NORMAL);
       // The object must answer the close itself (platform facts); 1005, 1006
       // and 1015 are reserved and cannot be sent.
       ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE.NORMAL : code, reason);
@@ -368,14 +474,39 @@ export class ShareObject extends DurableObject<Env> {
     this.forget(ws);
   }
 
-  /** Ends the socket's session: aborts its requests and releases its fids. */
-  private forget(ws: WebSocket): void {
-    const sid = sidOf(ws);
-    if (sid === null) return;
-    const s = this.sessions.get(sid) ?? (this.ready ? Session.restore(sid, this.host(ws, this.ready)) : null);
-    s?.abandon();
-    this.sessions.delete(sid);
+  /**
+   * The socket is gone. A resumable session waits for its client (for the
+   * resume window) unless `ended`; any other ends. A stale socket of a
+   * resumed session changes nothing.
+   */
+  private forget(ws: WebSocket, ended = false): void {
+    const a = ws.deserializeAttachment() as Attachment | null;
+    if (!a) return;
     this.bySocket.delete(ws);
+    const rec = this.store.load(a.sid);
+    if (rec?.resumable && a.gen !== this.store.resumeOf(a.sid)?.gen) return;
+    if (rec?.resumable && !ended) {
+      this.store.setDetached(a.sid, Date.now());
+      const s = this.sessions.get(a.sid) ?? (this.ready ? Session.restore(a.sid, this.host(ws, this.ready)) : null);
+      s?.detach();
+      if (s) this.sessions.set(a.sid, s);
+      this.alarmEpoch = -1;
+      this.ctx.waitUntil(this.scheduleAlarm());
+      return;
+    }
+    this.endSession(a.sid, ws);
+  }
+
+  /** Ends a session: aborts its requests, releases its fids and locks. */
+  private endSession(sid: string, ws: WebSocket | null): void {
+    const s = this.sessions.get(sid) ?? (this.ready && ws ? Session.restore(sid, this.host(ws, this.ready)) : null);
+    if (s) s.abandon();
+    else if (this.ready) {
+      // Not in memory and no socket to restore it with: release from SQLite.
+      for (const f of this.store.fids(sid)) if (f.open && f.kind === "node") this.ready.fs.closed(f.ino);
+    }
+    this.sessions.delete(sid);
+    if (ws) this.bySocket.delete(ws);
     this.store.end(sid);
     this.ready?.fs.locks.dropSession(sid);
     this.ctx.waitUntil(this.scheduleAlarm());

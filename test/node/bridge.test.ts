@@ -146,11 +146,13 @@ describe("edge9p bridge", () => {
     socket.destroy();
   });
 
-  it("fails requests with a clear error when the gateway goes away", async () => {
+  it("holds a request while the gateway is away and answers it once the gateway is back (the session resumes)", async () => {
     const c = await mounted(65536);
     await gw.kill();
-    await expect(c.request({ type: "Tclunk", fid: 0 })).rejects.toBeInstanceOf(Error);
+    const waiting = c.request({ type: "Tgetattr", fid: 0, request_mask: 0x7ffn });
     await gw.restart();
+    await expect(waiting).resolves.toMatchObject({ type: "Rgetattr" });
+    expect(lines.some((l) => /resumed session .* replayed 1 requests/.test(l))).toBe(true);
     const again = await mounted(65536);
     expect(same(await readAll(again, ["br", "small.txt"]), new TextEncoder().encode("small\n"))).toBe(true);
   });
