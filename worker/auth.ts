@@ -30,6 +30,11 @@ function hex(b: ArrayBuffer): string {
   return [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** `bytes` random bytes in hex: a secret a header or subprotocol can carry. */
+export function randomHex(bytes: number): string {
+  return hex(crypto.getRandomValues(new Uint8Array(bytes)).buffer as ArrayBuffer);
+}
+
 export async function sha256Hex(token: string): Promise<string> {
   return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
 }

@@ -12,7 +12,7 @@ import {
   SESSION_HEADER,
   parseResumeHello,
 } from "../protocol/index.ts";
-import { sha256Hex, sameText } from "./auth.ts";
+import { randomHex, sameText, sha256Hex } from "./auth.ts";
 import type { PublishStats } from "../storage/publisher.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
@@ -328,7 +328,7 @@ export class ShareObject extends DurableObject<Env> {
     const sid = crypto.randomUUID();
     let secretHash: string | null = null;
     if (resume === "new") {
-      const secret = [...crypto.getRandomValues(new Uint8Array(24))].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const secret = randomHex(24);
       secretHash = await sha256Hex(secret);
       headers[SECRET_HEADER] = secret;
       headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
