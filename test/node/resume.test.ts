@@ -233,12 +233,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * every request must have had exactly one reply and the files must be the
  * ones written. Returns the bridge's "resumed" lines.
  */
-async function interrupted(via: Bridge, dir: string, times: number, interrupt: () => Promise<void>): Promise<string[]> {
+async function interrupted(via: Bridge, dir: string, times: number, interrupt: () => Promise<void>, rounds = 96): Promise<string[]> {
   const g = await guest(via);
   const before = lines.length;
   const resumes = () => lines.slice(before).filter((l) => l.includes("resumed session"));
   let finished = false;
-  const work = workload(g.c, dir, 96).finally(() => (finished = true));
+  const work = workload(g.c, dir, rounds).finally(() => (finished = true));
   for (let i = 0; i < times; i++) {
     await sleep(100);
     if (finished) await work; // a failure shows here with its own message
@@ -273,10 +273,17 @@ describe("resumable sessions through edge9p bridge", () => {
   }, 120_000);
 
   it("the gateway process is killed and started again twice (as a deploy does): the guest only stalls", async () => {
-    await interrupted(bridge, "restarted", 2, async () => {
-      await gw.kill();
-      await gw.restart();
-    });
+    // Each restart takes seconds: enough work to still be running at the second.
+    await interrupted(
+      bridge,
+      "restarted",
+      2,
+      async () => {
+        await gw.kill();
+        await gw.restart();
+      },
+      192,
+    );
     const check = await fetch(`${gw.url}/v1/shares/dev/check`);
     expect(check.status, await check.clone().text()).toBe(200);
   }, 240_000);
