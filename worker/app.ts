@@ -6,7 +6,7 @@ import { authorize } from "./auth.ts";
 import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
-import { SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
+import { FILE_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
 
 type Vars = { config: Config; share: ShareConfig; shareName: string };
 type Env9p = { Bindings: Env; Variables: Vars };
@@ -87,6 +87,23 @@ export function createApp() {
     const closed = await c.env.SHARE.getByName(objectName(c.var.share)).drainShare(c.var.shareName);
     if (closed === null) return problem(500, `share ${c.var.shareName} could not start`);
     return c.json({ share: c.var.shareName, closed });
+  });
+
+  // A file over plain HTTP (curl, links), Range included, from the share's
+  // object: what 9P sees, published or not (worker/files.ts).
+  app.on(["GET", "HEAD"], "/v1/shares/:share/files/*", async (c) => {
+    const prefix = `/v1/shares/${encodeURIComponent(c.var.shareName)}/files/`;
+    const url = new URL(c.req.url);
+    const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : "";
+    const headers = new Headers();
+    headers.set(SHARE_HEADER, c.var.shareName);
+    headers.set(FILE_HEADER, path);
+    for (const h of ["Range", "If-None-Match"]) {
+      const v = c.req.header(h);
+      if (v) headers.set(h, v);
+    }
+    const stub = c.env.SHARE.getByName(objectName(c.var.share));
+    return stub.fetch(new Request(url, { method: c.req.method, headers }));
   });
 
   app.get("/v1/shares/:share/9p", async (c) => {

@@ -16,6 +16,7 @@ import { randomHex, sameText, sha256Hex } from "./auth.ts";
 import type { PublishStats } from "../storage/publisher.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
+import { serveFile } from "./files.ts";
 import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
@@ -25,6 +26,8 @@ import { type SessionHost, Session } from "./session.ts";
 
 /** Header the worker sets when it hands a request to the object. */
 export const SHARE_HEADER = "X-Edge9p-Share";
+/** Header the worker sets for GET .../files/<path>: the path, still percent-encoded. */
+export const FILE_HEADER = "X-Edge9p-File";
 export const SUBPROTOCOL = "9p";
 
 export interface ShareStats {
@@ -297,6 +300,8 @@ export class ShareObject extends DurableObject<Env> {
     const name = request.headers.get(SHARE_HEADER);
     const r = name ? this.init(name) : null;
     if (!r) return new Response("share not configured\n", { status: 500 });
+    const file = request.headers.get(FILE_HEADER);
+    if (file !== null) return serveFile(r.fs, file, request);
     const open = this.ctx.getWebSockets().length;
     if (open >= r.config.max_sessions) {
       return Response.json(

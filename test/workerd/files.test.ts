@@ -1,0 +1,107 @@
+// GET /v1/shares/:share/files/<path>: files over plain HTTP with Range,
+// served by the share's object, so unpublished writes read the same.
+
+import { exports } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { BUCKET, bytes, diff, mount, noise, put, walk } from "./support/gateway.ts";
+
+const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
+  exports.default.fetch(`http://gateway${path}`, { headers, method });
+
+async function body(r: Response): Promise<Uint8Array> {
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+const data = noise(300_000, 7);
+
+// Put before anything lists the share's root (a listing is trusted for 10 s).
+beforeAll(async () => {
+  await put("main", "files/blob.bin", data);
+  await put("main", "files/note.txt", "hello\n");
+  await put("main", "errs/small.txt", "0123456789");
+  await put("secret", "s.txt", "secret\n");
+});
+
+describe("files route", () => {
+  it("serves an object put into R2, whole and by range, with its length, type and ETag", async () => {
+
+    const whole = await get("/v1/shares/main/files/files/blob.bin");
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get("Content-Length")).toBe("300000");
+    expect(whole.headers.get("Content-Type")).toBe("application/octet-stream");
+    expect(whole.headers.get("Accept-Ranges")).toBe("bytes");
+    expect(diff(await body(whole), data)).toBe("equal");
+
+    const part = await get("/v1/shares/main/files/files/blob.bin", { Range: "bytes=100-199" });
+    expect(part.status).toBe(206);
+    expect(part.headers.get("Content-Range")).toBe("bytes 100-199/300000");
+    expect(diff(await body(part), data.subarray(100, 200))).toBe("equal");
+
+    const tail = await get("/v1/shares/main/files/files/blob.bin", { Range: "bytes=-10" });
+    expect(tail.headers.get("Content-Range")).toBe("bytes 299990-299999/300000");
+    expect(diff(await body(tail), data.subarray(299_990))).toBe("equal");
+
+    const open = await get("/v1/shares/main/files/files/blob.bin", { Range: "bytes=299000-" });
+    expect((await body(open)).byteLength).toBe(1000);
+
+    const text = await get("/v1/shares/main/files/files/note.txt");
+    expect(text.headers.get("Content-Type")).toBe("text/plain; charset=utf-8");
+    expect(await text.text()).toBe("hello\n");
+    const etag = text.headers.get("ETag")!;
+    expect(etag).toMatch(/^"[0-9a-z]+-[0-9a-z]+"$/);
+    expect((await get("/v1/shares/main/files/files/note.txt", { "If-None-Match": etag })).status).toBe(304);
+
+    const head = await get("/v1/shares/main/files/files/blob.bin", {}, "HEAD");
+    expect(head.status).toBe(200);
+    expect(head.headers.get("Content-Length")).toBe("300000");
+  });
+
+  it("serves a file written through 9P and not yet published, and a new ETag once it changes", async () => {
+    const c = await mount();
+    const d = await walk(c.client, "");
+    await c.client.request({ type: "Tmkdir", dfid: d.fid, name: "fresh", mode: 0o40755, gid: 0 });
+    const { fid } = await walk(c.client, "fresh");
+    await c.client.request({ type: "Tlcreate", fid, name: "w.bin", flags: 1, mode: 0o100644, gid: 0 });
+    const written = noise(5000, 3);
+    await c.client.request({ type: "Twrite", fid, offset: 0n, data: written });
+    // Not closed: nothing is in R2 yet.
+    expect(await BUCKET.head("main/fresh/w.bin")).toBeNull();
+    const r = await get("/v1/shares/main/files/fresh/w.bin", { Range: "bytes=100-199" });
+    expect(r.status).toBe(206);
+    expect(diff(await body(r), written.subarray(100, 200))).toBe("equal");
+    const before = r.headers.get("ETag");
+    await c.client.request({ type: "Twrite", fid, offset: 150n, data: bytes("changed") });
+    const again = await get("/v1/shares/main/files/fresh/w.bin", { Range: "bytes=150-156" });
+    expect(await again.text()).toBe("changed");
+    expect(again.headers.get("ETag")).not.toBe(before);
+    await c.client.request({ type: "Tclunk", fid });
+    c.ws.close();
+  });
+
+  it("answers 404, 400 and 416 with the reason, and asks a token of a share that has them", async () => {
+    const missing = await get("/v1/shares/main/files/errs/nope.txt");
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'no file "errs/nope.txt" in this share' });
+    const dir = await get("/v1/shares/main/files/errs");
+    expect(dir.status).toBe(400);
+    expect(await dir.json()).toEqual({ error: '"errs" is a directory' });
+    // ".." never arrives (URLs resolve dot segments, %2E%2E too); a '/' inside a name does.
+    const slash = await get("/v1/shares/main/files/errs%2Fsmall.txt");
+    expect(slash.status).toBe(400);
+    expect(await slash.json()).toEqual({ error: '"errs/small.txt" is not a file name' });
+    const nul = await get("/v1/shares/main/files/errs/a%00b");
+    expect(nul.status).toBe(400);
+    const past = await get("/v1/shares/main/files/errs/small.txt", { Range: "bytes=10-20" });
+    expect(past.status).toBe(416);
+    expect(past.headers.get("Content-Range")).toBe("bytes */10");
+    // Several ranges are not served: the whole file comes back (RFC 9110 allows it).
+    const multi = await get("/v1/shares/main/files/errs/small.txt", { Range: "bytes=0-1,4-5" });
+    expect(multi.status).toBe(200);
+    expect(await multi.text()).toBe("0123456789");
+
+    expect((await get("/v1/shares/secret/files/s.txt")).status).toBe(401);
+    const ok = await get("/v1/shares/secret/files/s.txt", { Authorization: "Bearer test-token-0123456789abcdef" });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe("secret\n");
+  });
+});
