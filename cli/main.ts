@@ -2,16 +2,20 @@
 
 import { readFileSync } from "node:fs";
 import { bridgeCommand } from "../bridge/command.ts";
+import { FILES_USAGE, filesCommand } from "./files.ts";
 import { tokenCommand } from "./token.ts";
 
 const USAGE = `usage: edge9p <command> [options]
 
 commands:
   bridge     9P over TCP <-> 9P over WebSocket, for Linux guests (edge9p bridge --help)
+  ls, cat, cp, mkdir, rm, mv
+             a share's files without a mount (below)
   token      make a bearer token for a share and print its SHA-256
   help       this text
   version    print the version
-`;
+
+${FILES_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -20,6 +24,13 @@ export async function main(argv: string[]): Promise<number> {
       return bridgeCommand(rest);
     case "token":
       return tokenCommand(rest);
+    case "ls":
+    case "cat":
+    case "cp":
+    case "mkdir":
+    case "rm":
+    case "mv":
+      return filesCommand(cmd, rest);
     case undefined:
     case "help":
     case "--help":
