@@ -195,28 +195,34 @@ export class Remote {
   }
 
   async mkdir(path: string, mode = 0o755): Promise<void> {
-    const cut = path.lastIndexOf("/");
-    await this.withFid(cut < 0 ? "" : path.slice(0, cut), async (fid) => {
-      await this.c.request({ type: "Tmkdir", dfid: fid, name: enc.encode(path.slice(cut + 1)), mode: S_IFDIR | mode, gid: 0 });
+    const [dir, name] = split(path);
+    await this.withFid(dir, async (fid) => {
+      await this.c.request({ type: "Tmkdir", dfid: fid, name, mode: S_IFDIR | mode, gid: 0 });
     });
   }
 
-  async remove(path: string, dir: boolean): Promise<void> {
-    const cut = path.lastIndexOf("/");
-    await this.withFid(cut < 0 ? "" : path.slice(0, cut), async (fid) => {
-      await this.c.request({ type: "Tunlinkat", dirfid: fid, name: enc.encode(path.slice(cut + 1)), flags: dir ? 0x200 : 0 });
+  async remove(path: string, isDir: boolean): Promise<void> {
+    const [dir, name] = split(path);
+    await this.withFid(dir, async (fid) => {
+      await this.c.request({ type: "Tunlinkat", dirfid: fid, name, flags: isDir ? 0x200 : 0 });
     });
   }
 
   async rename(from: string, to: string): Promise<void> {
-    const parent = (p: string) => (p.lastIndexOf("/") < 0 ? "" : p.slice(0, p.lastIndexOf("/")));
-    const base = (p: string) => enc.encode(p.slice(p.lastIndexOf("/") + 1));
-    await this.withFid(parent(from), (a) =>
-      this.withFid(parent(to), async (b) => {
-        await this.c.request({ type: "Trenameat", olddirfid: a, oldname: base(from), newdirfid: b, newname: base(to) });
+    const [fromDir, oldname] = split(from);
+    const [toDir, newname] = split(to);
+    await this.withFid(fromDir, (a) =>
+      this.withFid(toDir, async (b) => {
+        await this.c.request({ type: "Trenameat", olddirfid: a, oldname, newdirfid: b, newname });
       }),
     );
   }
+}
+
+/** A share path's directory and last name ("a/b/c" -> "a/b", "c"). */
+function split(path: string): [string, Uint8Array] {
+  const cut = path.lastIndexOf("/");
+  return [cut < 0 ? "" : path.slice(0, cut), enc.encode(path.slice(cut + 1))];
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

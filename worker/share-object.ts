@@ -488,11 +488,11 @@ export class ShareObject extends DurableObject<Env> {
     const a = ws.deserializeAttachment() as Attachment | null;
     if (!a) return;
     this.bySocket.delete(ws);
-    const rec = this.store.load(a.sid);
-    if (rec?.resumable && a.gen !== this.store.resumeOf(a.sid)?.gen) return;
-    if (rec?.resumable && !ended) {
+    const resumable = this.store.resumeOf(a.sid);
+    if (resumable && a.gen !== resumable.gen) return;
+    if (resumable && !ended) {
       this.store.setDetached(a.sid, Date.now());
-      const s = this.sessions.get(a.sid) ?? (this.ready ? Session.restore(a.sid, this.host(ws, this.ready)) : null);
+      const s = this.sessionFor(a.sid, ws);
       s?.detach();
       if (s) this.sessions.set(a.sid, s);
       this.alarmEpoch = -1;
@@ -502,9 +502,14 @@ export class ShareObject extends DurableObject<Env> {
     this.endSession(a.sid, ws);
   }
 
+  /** The session in memory, or restored from SQLite onto `ws`. */
+  private sessionFor(sid: string, ws: WebSocket): Session | null {
+    return this.sessions.get(sid) ?? (this.ready ? Session.restore(sid, this.host(ws, this.ready)) : null);
+  }
+
   /** Ends a session: aborts its requests, releases its fids and locks. */
   private endSession(sid: string, ws: WebSocket | null): void {
-    const s = this.sessions.get(sid) ?? (this.ready && ws ? Session.restore(sid, this.host(ws, this.ready)) : null);
+    const s = ws ? this.sessionFor(sid, ws) : (this.sessions.get(sid) ?? null);
     if (s) s.abandon();
     else if (this.ready) {
       // Not in memory and no socket to restore it with: release from SQLite.
