@@ -4,7 +4,8 @@ import { defineConfig } from "vitest/config";
 // Projects: plain Node for the protocol core, the bridge and the CLI
 // (against a real local gateway); workerd (through Miniflare, with real R2
 // and Durable Object storage) for everything that runs in the gateway; and
-// the Linux guest, run on its own by npm run test:guest.
+// the Linux guest and the browser, run on their own by npm run test:guest
+// and npm run test:browser.
 export default defineConfig({
   test: {
     projects: [
@@ -27,6 +28,17 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 900_000,
           fileParallelism: false,
+        },
+      },
+      {
+        // The share browser in Debian's Chromium (headless, playwright-core),
+        // against a real local gateway (npm run test:browser).
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
         },
       },
       {

@@ -10,9 +10,11 @@ export function checkConfig(configPath: string, env?: string): { ok: boolean; li
   const wc = unstable_readConfig({ config: configPath, env }, { hideWarnings: true });
   const buckets = new Map(wc.r2_buckets.map((b: { binding: string; bucket_name?: string }) => [b.binding, b.bucket_name]));
   const raw = (wc.vars as Record<string, unknown>)[CONFIG_VAR];
-  const r = parseConfig(raw, (name) => buckets.has(name));
+  // Secrets (EDGE9P_TOKENS) live in Cloudflare, not in the file: what they
+  // decide is noted rather than checked.
+  const r = parseConfig(raw, (name) => buckets.has(name), "not visible");
   if (!r.ok) return { ok: false, lines: [r.error] };
-  const lines: string[] = [];
+  const lines: string[] = [...(r.notes ?? [])];
   let ok = true;
   for (const [name, share] of Object.entries(r.config.shares)) {
     const actual = buckets.get(share.binding);

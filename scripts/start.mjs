@@ -41,6 +41,7 @@ while (Date.now() < deadline && child.exitCode === null) {
         const ws = `ws://127.0.0.1:${port}${share.url}`;
         lines.push(
           `share dev: ${ws}  (msize up to ${share.msize_max})`,
+          `share browser: ${base}/shares/dev/`,
           ``,
           `for a Linux guest VM, in another terminal:`,
           `  npx edge9p bridge ${ws}`,

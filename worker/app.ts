@@ -6,9 +6,11 @@ import { authorize } from "./auth.ts";
 import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
-import { FILE_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
+import { LINK_DEFAULT_S, LINK_EXPIRES, LINK_MAX_S, LINK_SIGNATURE, encodePath } from "./links.ts";
+import { FILE_HEADER, LINK_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
+import { z } from "zod";
 
-type Vars = { config: Config; share: ShareConfig; shareName: string };
+type Vars = { config: Config; share: ShareConfig; shareName: string; signedLink: string | null };
 type Env9p = { Bindings: Env; Variables: Vars };
 
 function problem(status: number, error: string): Response {
@@ -34,10 +36,22 @@ export function createApp() {
   // Which share, and may this request open it: 404 for an unknown share,
   // 401 without a token, 403 with a token that is not one of the share's,
   // all before any WebSocket upgrade.
+  // A file's signed link (worker/links.ts) stands in for the token; the
+  // share's object checks it, since only it holds the key.
   const share = async (c: Context<Env9p>, next: Next) => {
     const name = c.req.param("share")!;
     const sh = c.var.config.shares[name];
     if (!sh) return problem(404, `no share named ${JSON.stringify(name)}`);
+    const url = new URL(c.req.url);
+    const signature = url.searchParams.get(LINK_SIGNATURE);
+    const isFile = url.pathname.startsWith(`/v1/shares/${encodeURIComponent(name)}/files/`) && ["GET", "HEAD"].includes(c.req.method);
+    if (signature !== null && isFile && !c.req.header("Authorization")) {
+      c.set("share", sh);
+      c.set("shareName", name);
+      c.set("signedLink", `${url.searchParams.get(LINK_EXPIRES) ?? ""} ${signature}`);
+      return next();
+    }
+    c.set("signedLink", null);
     const auth = await authorize(sh, c.req.raw);
     if (auth === "missing" || auth === "malformed") {
       const r = problem(401, auth === "missing" ? `share ${name} needs a token` : "the token is not hex or base64url of 16 to 256 characters");
@@ -49,6 +63,23 @@ export function createApp() {
     c.set("shareName", name);
     await next();
   };
+  // The shares this gateway serves (names only: a share's token guards its files).
+  app.get("/v1/shares", (c) =>
+    c.json({
+      shares: Object.entries(c.var.config.shares)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([name, sh]) => ({ name, read_only: sh.read_only, token: sh.token_hashes.length > 0 })),
+    }),
+  );
+
+  // The share browser (web/, built into dist/web and served as static
+  // assets): the list at "/" is an asset; a share's page is the same page.
+  app.get("/shares/:share", (c) => c.redirect(`/shares/${encodeURIComponent(c.req.param("share"))}/`, 308));
+  app.get("/shares/:share/", async (c) => {
+    if (!c.env.ASSETS) return problem(503, "the share browser is not built here (npm run build:web)");
+    return c.env.ASSETS.fetch(new Request(new URL("/index.html", c.req.url)));
+  });
+
   app.use("/v1/shares/:share", share);
   app.use("/v1/shares/:share/*", share);
 
@@ -98,12 +129,38 @@ export function createApp() {
     const headers = new Headers();
     headers.set(SHARE_HEADER, c.var.shareName);
     headers.set(FILE_HEADER, path);
+    if (c.var.signedLink !== null) headers.set(LINK_HEADER, c.var.signedLink);
     for (const h of ["Range", "If-None-Match"]) {
       const v = c.req.header(h);
       if (v) headers.set(h, v);
     }
     const stub = c.env.SHARE.getByName(objectName(c.var.share));
     return stub.fetch(new Request(url, { method: c.req.method, headers }));
+  });
+
+  // A link to one file that works without the token until it expires, for
+  // browsers and anything else that cannot send a header.
+  const LinkRequest = z.strictObject({
+    path: z
+      .string()
+      .min(1, "names a file of the share")
+      .refine((p) => !p.split("/").some((n) => n === "." || n === ".." || n.includes("\0")), "has no '.', '..' or NUL names"),
+    expires_in: z.number().int().min(1).max(LINK_MAX_S).default(LINK_DEFAULT_S),
+  });
+  app.post("/v1/shares/:share/links", async (c) => {
+    const body = await c.req.json().catch(() => undefined);
+    const parsed = LinkRequest.safeParse(body);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0]!;
+      return problem(400, `links wants JSON {"path": "a/file", "expires_in": seconds up to ${LINK_MAX_S}}: ${i.path.join(".") || "body"} ${i.message}`);
+    }
+    const encoded = encodePath(parsed.data.path);
+    const expires = Math.floor(Date.now() / 1000) + parsed.data.expires_in;
+    const signature = await c.env.SHARE.getByName(objectName(c.var.share)).signFileLink(c.var.shareName, encoded, expires);
+    const url = new URL(`/v1/shares/${encodeURIComponent(c.var.shareName)}/files/${encoded}`, c.req.url);
+    url.searchParams.set(LINK_EXPIRES, String(expires));
+    url.searchParams.set(LINK_SIGNATURE, signature);
+    return c.json({ url: url.toString(), expires: new Date(expires * 1000).toISOString() });
   });
 
   app.get("/v1/shares/:share/9p", async (c) => {

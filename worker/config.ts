@@ -27,6 +27,15 @@ const prefix = z
   .transform((p) => p.replace(/\/$/, ""));
 
 const id = z.number().int().min(0).max(0xfffffffe);
+const tokenHash = z.string().regex(/^[0-9a-f]{64}$/, "a SHA-256 digest in lower-case hex");
+
+/**
+ * The secret that may hold token hashes instead of (or beside) the
+ * configuration, so a configuration kept in a public repository names none:
+ * JSON {"SHARE": ["sha256 hex", ...]}, set with `wrangler secret put`.
+ */
+export const TOKENS_SECRET = "EDGE9P_TOKENS";
+const TokensSchema = z.record(shareName, z.array(tokenHash));
 const perm = z.number().int().min(0).max(0o7777);
 
 export const ShareSchema = z.strictObject({
@@ -42,7 +51,7 @@ export const ShareSchema = z.strictObject({
    * (`npx edge9p token` makes one). With none, the share is open to anyone
    * who can reach the gateway: allowed on a deployed gateway only with public.
    */
-  token_hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, "a SHA-256 digest in lower-case hex")).default([]),
+  token_hashes: z.array(tokenHash).default([]),
   /** A deployed gateway serves a share without tokens only when it says so. */
   public: z.boolean().default(false),
   /** Owner, group and permissions of objects that carry no such metadata. */
@@ -116,17 +125,6 @@ export const ConfigSchema = z
         message: `must be at most inflight_bytes (${c.inflight_bytes}): a single PUT holds the whole file`,
       });
     }
-    if (c.deployed) {
-      for (const [name, share] of Object.entries(c.shares)) {
-        if (share.token_hashes.length === 0 && !share.public) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["shares", name, "token_hashes"],
-            message: "a deployed gateway refuses a share without tokens: add token_hashes (npx edge9p token) or set public = true",
-          });
-        }
-      }
-    }
     const names = Object.keys(c.shares);
     for (let i = 0; i < names.length; i++) {
       for (let j = i + 1; j < names.length; j++) {
@@ -160,7 +158,7 @@ export function objectName(share: ShareConfig): string {
 /** The variable of wrangler.toml ([vars.EDGE9P]) that holds the configuration. */
 export const CONFIG_VAR = "EDGE9P";
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; error: string };
+export type ConfigResult = { ok: true; config: Config; notes?: string[] } | { ok: false; error: string };
 
 /** Formats zod issues as `EDGE9P.shares.dev.prefix: message` lines. */
 function describe(error: z.ZodError): string {
@@ -180,7 +178,12 @@ function describe(error: z.ZodError): string {
  * check command those of wrangler.toml), so a share naming a missing binding
  * is an error too.
  */
-export function parseConfig(raw: unknown, hasBinding: (name: string) => boolean): ConfigResult {
+export function parseConfig(
+  raw: unknown,
+  hasBinding: (name: string) => boolean,
+  /** The EDGE9P_TOKENS secret's value; "not visible" where secrets cannot be read (npm run check). */
+  tokens?: unknown,
+): ConfigResult {
   if (raw === undefined) return { ok: false, error: `${CONFIG_VAR} is not set: add [vars.${CONFIG_VAR}] to wrangler.toml` };
   let value = raw;
   if (typeof raw === "string") {
@@ -192,7 +195,8 @@ export function parseConfig(raw: unknown, hasBinding: (name: string) => boolean)
   }
   const parsed = ConfigSchema.safeParse(value);
   if (!parsed.success) return { ok: false, error: `configuration error: ${describe(parsed.error)}` };
-  for (const [name, share] of Object.entries(parsed.data.shares)) {
+  const config = parsed.data;
+  for (const [name, share] of Object.entries(config.shares)) {
     if (!hasBinding(share.binding)) {
       return {
         ok: false,
@@ -200,5 +204,37 @@ export function parseConfig(raw: unknown, hasBinding: (name: string) => boolean)
       };
     }
   }
-  return { ok: true, config: parsed.data };
+  if (tokens !== undefined && tokens !== "not visible") {
+    let t: unknown = tokens;
+    try {
+      if (typeof t === "string") t = JSON.parse(t);
+    } catch (e) {
+      return { ok: false, error: `configuration error: ${TOKENS_SECRET}: not valid JSON (${(e as Error).message})` };
+    }
+    const secret = TokensSchema.safeParse(t);
+    if (!secret.success) {
+      const i = secret.error.issues[0]!;
+      return { ok: false, error: `configuration error: ${[TOKENS_SECRET, ...i.path.map(String)].join(".")}: ${i.message} (it is JSON {"SHARE": ["sha256 hex", ...]})` };
+    }
+    for (const [name, hashes] of Object.entries(secret.data)) {
+      const share = config.shares[name];
+      if (!share) return { ok: false, error: `configuration error: ${TOKENS_SECRET}: names share ${name}, which ${CONFIG_VAR}.shares does not have` };
+      share.token_hashes = [...share.token_hashes, ...hashes];
+    }
+  }
+  const notes: string[] = [];
+  if (config.deployed) {
+    for (const [name, share] of Object.entries(config.shares)) {
+      if (share.token_hashes.length > 0 || share.public) continue;
+      if (tokens === "not visible") {
+        notes.push(`share ${name}: no token_hashes here: the deployed worker refuses it unless the ${TOKENS_SECRET} secret gives it some (wrangler secret list)`);
+        continue;
+      }
+      return {
+        ok: false,
+        error: `configuration error: ${CONFIG_VAR}.shares.${name}.token_hashes: a deployed gateway refuses a share without tokens: add token hashes (npx edge9p token) to token_hashes or the ${TOKENS_SECRET} secret, or set public = true`,
+      };
+    }
+  }
+  return { ok: true, config, notes };
 }

@@ -136,5 +136,10 @@ export async function serveFile(fs: ShareFs, path: string, req: Request): Promis
       if (at >= stop) controller.close();
     },
   });
-  return new Response(body, { status, headers });
+  // A plain ReadableStream goes out chunked, without Content-Length; a
+  // FixedLengthStream of the known length keeps the header on the wire (and
+  // fails the response if the body comes out short).
+  const fixed = new FixedLengthStream(length);
+  void body.pipeTo(fixed.writable).catch(() => {});
+  return new Response(fixed.readable, { status, headers });
 }

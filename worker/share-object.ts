@@ -17,6 +17,7 @@ import type { PublishStats } from "../storage/publisher.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { serveFile } from "./files.ts";
+import { checkLink, signLink } from "./links.ts";
 import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
@@ -28,6 +29,8 @@ import { type SessionHost, Session } from "./session.ts";
 export const SHARE_HEADER = "X-Edge9p-Share";
 /** Header the worker sets for GET .../files/<path>: the path, still percent-encoded. */
 export const FILE_HEADER = "X-Edge9p-File";
+/** Header the worker sets for a signed link instead of a token: "EXPIRES SIGNATURE", checked here. */
+export const LINK_HEADER = "X-Edge9p-Link";
 export const SUBPROTOCOL = "9p";
 
 export interface ShareStats {
@@ -289,6 +292,20 @@ export class ShareObject extends DurableObject<Env> {
     return all.length;
   }
 
+  /** The share's key for signed links, made on first use (worker/links.ts). */
+  private linkKey(): Uint8Array {
+    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'link_key'`).toArray();
+    if (rows.length > 0) return new Uint8Array(rows[0]!.v as ArrayBuffer);
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    this.sql.exec(`INSERT INTO meta (k, v) VALUES ('link_key', ?)`, key.buffer);
+    return key;
+  }
+
+  /** The signature of a link to a file of the share (the path percent-encoded, as in the URL). */
+  async signFileLink(name: string, encodedPath: string, expires: number): Promise<string> {
+    return signLink(this.linkKey(), name, encodedPath, expires);
+  }
+
   /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */
   async publishAll(): Promise<void> {
     await this.ready?.fs.publishAll();
@@ -301,7 +318,18 @@ export class ShareObject extends DurableObject<Env> {
     const r = name ? this.init(name) : null;
     if (!r) return new Response("share not configured\n", { status: 500 });
     const file = request.headers.get(FILE_HEADER);
-    if (file !== null) return serveFile(r.fs, file, request);
+    if (file !== null) {
+      const link = request.headers.get(LINK_HEADER);
+      if (link !== null) {
+        const [expires = "", signature = ""] = link.split(" ");
+        const verdict = await checkLink(this.linkKey(), name!, file, expires, signature, Math.floor(Date.now() / 1000));
+        if (verdict !== "ok") {
+          const why = verdict === "expired" ? "this link has expired: ask for a new one" : "this link's signature is not valid for this file";
+          return Response.json({ error: why }, { status: 403 });
+        }
+      }
+      return serveFile(r.fs, file, request);
+    }
     const open = this.ctx.getWebSockets().length;
     if (open >= r.config.max_sessions) {
       return Response.json(

@@ -40,6 +40,12 @@ describe("npm run check", () => {
     expect(r.lines.join("\n")).toMatch(/EDGE9P\.shares\.dev\.bucket: "another-bucket", but binding DEV_BUCKET is bucket "edge9p-dev"/);
   });
 
+  it("notes a deployed share whose token hashes can only be in the EDGE9P_TOKENS secret, which it cannot read", () => {
+    const r = checkConfig(variant((t) => t.replace("[vars.EDGE9P]", "[vars.EDGE9P]\ndeployed = true")));
+    expect(r.ok).toBe(true);
+    expect(r.lines[0]).toBe("share dev: no token_hashes here: the deployed worker refuses it unless the EDGE9P_TOKENS secret gives it some (wrangler secret list)");
+  });
+
   it("exits non-zero from the command line", async () => {
     const path = variant((t) => t.replace("msize_cap = 4194304", "msize_cap = 1000"));
     const run = promisify(execFile);

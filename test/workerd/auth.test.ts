@@ -77,4 +77,19 @@ describe("a deployed gateway", () => {
     const ok = { ...env, EDGE9P: { deployed: true, shares: { open: { ...share, public: true } } } };
     expect((await app.fetch(new Request("http://gateway/v1/shares/open"), ok)).status).toBe(200);
   });
+
+  it("takes token hashes from the EDGE9P_TOKENS secret, and names what is wrong with it", async () => {
+    const token = "secret-held-token-0123456789";
+    const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const withSecret = (secret: string) => ({ ...env, EDGE9P: { deployed: true, shares: { open: share } }, EDGE9P_TOKENS: secret });
+    const get = (e: object, headers: Record<string, string> = {}) => app.fetch(new Request("http://gateway/v1/shares/open", { headers }), e);
+    const good = withSecret(JSON.stringify({ open: [digest] }));
+    expect((await get(good)).status).toBe(401);
+    expect((await get(good, { Authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await get(good, { Authorization: "Bearer another-token-0123456789" })).status).toBe(403);
+    const errorOf = async (e: object) => ((await (await get(e)).json()) as { error: string }).error;
+    expect(await errorOf(withSecret(JSON.stringify({ other: [digest] })))).toMatch(/EDGE9P_TOKENS: names share other, which EDGE9P.shares does not have/);
+    expect(await errorOf(withSecret(JSON.stringify({ open: ["abc"] })))).toMatch(/EDGE9P_TOKENS\.open\.0: a SHA-256 digest in lower-case hex/);
+    expect(await errorOf(withSecret("{open"))).toMatch(/EDGE9P_TOKENS: not valid JSON/);
+  });
 });

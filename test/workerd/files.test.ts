@@ -104,4 +104,59 @@ describe("files route", () => {
     expect(ok.status).toBe(200);
     expect(await ok.text()).toBe("secret\n");
   });
+
+  it("opens a file through a signed link without the token, until it expires; a link opens only its file", async () => {
+    const TOKEN = { Authorization: "Bearer test-token-0123456789abcdef" };
+    const ask = (body: unknown, headers: Record<string, string> = TOKEN) =>
+      exports.default.fetch("http://gateway/v1/shares/secret/links", { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+
+    const made = await ask({ path: "s.txt", expires_in: 60 });
+    expect(made.status).toBe(200);
+    const { url, expires } = (await made.json()) as { url: string; expires: string };
+    const u = new URL(url);
+    expect(u.pathname).toBe("/v1/shares/secret/files/s.txt");
+    expect(Number(u.searchParams.get("expires")) * 1000).toBe(Date.parse(expires));
+    expect(Date.parse(expires) - Date.now()).toBeGreaterThan(50_000);
+    const viaLink = await get(`${u.pathname}${u.search}`);
+    expect(viaLink.status).toBe(200);
+    expect(await viaLink.text()).toBe("secret\n");
+    const ranged = await get(`${u.pathname}${u.search}`, { Range: "bytes=1-3" });
+    expect(await ranged.text()).toBe("ecr");
+
+    // The same signature on another path, a changed expiry, a forged signature: 403.
+    const sig = u.searchParams.get("signature")!;
+    const other = await get(`/v1/shares/secret/files/other.txt${u.search}`);
+    expect(other.status).toBe(403);
+    expect(await other.json()).toEqual({ error: "this link's signature is not valid for this file" });
+    const later = new URL(u);
+    later.searchParams.set("expires", String(Number(u.searchParams.get("expires")) + 3600));
+    expect((await get(`${later.pathname}${later.search}`)).status).toBe(403);
+    expect((await get(`${u.pathname}?expires=${u.searchParams.get("expires")}&signature=${"0".repeat(64)}`)).status).toBe(403);
+    expect((await get(`${u.pathname}?expires=soon&signature=${sig}`)).status).toBe(403);
+    // Another share's link does not open this share's file of the same path.
+    const mainLink = (await (await exports.default.fetch("http://gateway/v1/shares/main/links", { method: "POST", body: JSON.stringify({ path: "s.txt" }) })).json()) as { url: string };
+    expect((await get(`/v1/shares/secret/files/s.txt${new URL(mainLink.url).search}`)).status).toBe(403);
+
+    // Expired: signed for a past time (1 s, then waited out).
+    const short = (await (await ask({ path: "s.txt", expires_in: 1 })).json()) as { url: string };
+    await new Promise((r) => setTimeout(r, 2100));
+    const old = await get(new URL(short.url).pathname + new URL(short.url).search);
+    expect(old.status).toBe(403);
+    expect(await old.json()).toEqual({ error: "this link has expired: ask for a new one" });
+
+    // Asking needs the token; bad requests say what is wrong.
+    expect((await ask({ path: "s.txt" }, {})).status).toBe(401);
+    const bad = await ask({ path: "s.txt", expires_in: 10 ** 9 });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/expires_in/);
+    expect((await ask({ path: "../x" })).status).toBe(400);
+    expect((await ask({ path: "s.txt", typo: 1 })).status).toBe(400);
+    // A name needing percent-encoding signs and opens the same.
+    await put("secret", "a dir/ü b.txt", "odd\n");
+    const odd = (await (await ask({ path: "a dir/ü b.txt" })).json()) as { url: string };
+    expect(new URL(odd.url).pathname).toBe("/v1/shares/secret/files/a%20dir/%C3%BC%20b.txt");
+    const oddRes = await get(new URL(odd.url).pathname + new URL(odd.url).search);
+    expect(oddRes.status).toBe(200);
+    expect(await oddRes.text()).toBe("odd\n");
+  });
 });

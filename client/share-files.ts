@@ -1,0 +1,304 @@
+// A share as programs see it without a mount: path-level operations (stat,
+// list, read, write, mkdir, remove, rename) on top of the protocol client,
+// over any transport. The CLI (cli/remote.ts, over `ws`) and the browser
+// page (web/, over the browser's WebSocket) both use it, so the page needs no
+// second file API. Paths are relative to the share's root, '/'-separated.
+
+import { type Client, ERRNO, NOFID, P9Error, decodeDirents } from "../protocol/index.ts";
+
+export interface Stat {
+  mode: number;
+  size: number;
+  mtimeSec: number;
+}
+
+export interface Entry {
+  name: string;
+  stat: Stat;
+}
+
+const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+export const isDirMode = (mode: number) => (mode & S_IFMT) === S_IFDIR;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+// open(2) flags, AT_REMOVEDIR and P9_SETATTR_MODE, as Linux sends them
+// (docs/9p-wire.md; include/uapi/asm-generic/fcntl.h, include/net/9p/9p.h).
+const O_WRONLY = 0o1;
+const O_TRUNC = 0o1000;
+const AT_REMOVEDIR = 0x200;
+const SETATTR_MODE = 0x1;
+// Tgetattr's P9_GETATTR_BASIC: mode, nlink, uid, gid, rdev, times, size, blocks.
+const GETATTR_BASIC = 0x7ffn;
+
+function names(path: string): Uint8Array[] {
+  return path
+    .split("/")
+    .filter(Boolean)
+    .map((n) => enc.encode(n));
+}
+
+/** A share path's directory and last name ("a/b/c" -> "a/b", "c"). */
+export function splitPath(path: string): [string, Uint8Array] {
+  const cut = path.lastIndexOf("/");
+  return [cut < 0 ? "" : path.slice(0, cut), enc.encode(path.slice(cut + 1))];
+}
+
+/**
+ * A directory read a page at a time (one Treaddir each), so a directory of
+ * thousands of entries costs the first page's round trips, not all of them.
+ * Entries come without "." and ".."; close() clunks the directory's fid.
+ */
+export class DirPager {
+  private offset = 0n;
+  private ended = false;
+  private closed = false;
+
+  constructor(
+    private readonly files: ShareFiles,
+    private readonly fid: number,
+    private readonly pageBytes: number,
+  ) {}
+
+  get done(): boolean {
+    return this.ended;
+  }
+
+  /** The next page of entries with their attributes; [] once the end is reached. */
+  async next(): Promise<Entry[]> {
+    if (this.ended || this.closed) return [];
+    const c = this.files.c;
+    const r = await c.request({ type: "Treaddir", fid: this.fid, offset: this.offset, count: Math.min(this.pageBytes, c.msize - 24) });
+    const batch = decodeDirents(r.data);
+    if (batch.length === 0) {
+      this.ended = true;
+      return [];
+    }
+    this.offset = batch[batch.length - 1]!.offset;
+    const shown = batch.map((e) => dec.decode(e.name)).filter((n) => n !== "." && n !== "..");
+    // One walk from the directory's fid per entry, all in flight at once.
+    return Promise.all(shown.map(async (name) => ({ name, stat: await this.files.statFrom(this.fid, [enc.encode(name)]) })));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.files.c.request({ type: "Tclunk", fid: this.fid }).catch(() => {});
+    this.files.c.releaseFid(this.fid);
+  }
+}
+
+export class ShareFiles {
+  /** `c` has negotiated a version; fid 0 is the share's root once attached. */
+  constructor(readonly c: Client) {}
+
+  /** Tversion and Tattach on a fresh client: fid 0 becomes the root. */
+  static async attach(c: Client, msize: number): Promise<ShareFiles> {
+    await c.version(msize);
+    await c.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+    return new ShareFiles(c);
+  }
+
+  /** Runs `f` with a fid walked to `path`, clunked afterwards. */
+  async withFid<T>(path: string, f: (fid: number) => Promise<T>): Promise<T> {
+    const fid = this.c.allocFid();
+    const wnames = names(path);
+    let walked = false;
+    try {
+      const r = await this.c.request({ type: "Twalk", fid: 0, newfid: fid, wnames });
+      // A partial walk answers with fewer qids and makes no fid (walk(5)).
+      if (r.qids.length !== wnames.length) throw new P9Error(ERRNO.ENOENT);
+      walked = true;
+      return await f(fid);
+    } finally {
+      if (walked) await this.c.request({ type: "Tclunk", fid }).catch(() => {});
+      this.c.releaseFid(fid);
+    }
+  }
+
+  /** The attributes of what `wnames` names below `from`. */
+  async statFrom(from: number, wnames: Uint8Array[]): Promise<Stat> {
+    const fid = this.c.allocFid();
+    try {
+      const w = await this.c.request({ type: "Twalk", fid: from, newfid: fid, wnames });
+      if (w.qids.length !== wnames.length) throw new P9Error(ERRNO.ENOENT);
+      try {
+        const a = await this.c.request({ type: "Tgetattr", fid, request_mask: GETATTR_BASIC });
+        return { mode: a.mode, size: Number(a.size), mtimeSec: Number(a.mtime_sec) };
+      } finally {
+        await this.c.request({ type: "Tclunk", fid }).catch(() => {});
+      }
+    } finally {
+      this.c.releaseFid(fid);
+    }
+  }
+
+  stat(path: string): Promise<Stat> {
+    return this.statFrom(0, names(path));
+  }
+
+  /** A directory opened for reading in pages of about `pageBytes` of entries. */
+  async openDir(path: string, pageBytes = 8192): Promise<DirPager> {
+    const fid = this.c.allocFid();
+    const wnames = names(path);
+    try {
+      const w = await this.c.request({ type: "Twalk", fid: 0, newfid: fid, wnames });
+      if (w.qids.length !== wnames.length) throw new P9Error(ERRNO.ENOENT);
+    } catch (e) {
+      this.c.releaseFid(fid);
+      throw e;
+    }
+    const pager = new DirPager(this, fid, pageBytes);
+    try {
+      await this.c.request({ type: "Tlopen", fid, flags: 0 });
+    } catch (e) {
+      await pager.close();
+      throw e;
+    }
+    return pager;
+  }
+
+  /** Every entry of a directory (without "." and ".."), with its attributes. */
+  async list(path: string): Promise<Entry[]> {
+    const dir = await this.openDir(path, this.c.msize - 24);
+    try {
+      const all: Entry[] = [];
+      for (let page = await dir.next(); page.length > 0 || !dir.done; page = await dir.next()) all.push(...page);
+      return all;
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /** Reads a file, handing each piece to `sink` in order; stops after `limit` bytes. */
+  async read(path: string, sink: (piece: Uint8Array) => Promise<void> | void, limit = Infinity): Promise<void> {
+    await this.withFid(path, async (fid) => {
+      const o = await this.c.request({ type: "Tlopen", fid, flags: 0 });
+      const count = o.iounit || this.c.msize - 24;
+      for (let off = 0; off < limit; ) {
+        const r = await this.c.request({ type: "Tread", fid, offset: BigInt(off), count: Math.min(count, limit - off) });
+        if (r.data.byteLength === 0) break;
+        await sink(r.data);
+        off += r.data.byteLength;
+      }
+    });
+  }
+
+  /** A fid open for writing on `path`: the file truncated if it exists, else created with `mode`. */
+  private async openForWrite(path: string, mode: number): Promise<number> {
+    const fid = this.c.allocFid();
+    const wnames = names(path);
+    const clunk = async () => {
+      await this.c.request({ type: "Tclunk", fid }).catch(() => {});
+      this.c.releaseFid(fid);
+    };
+    let exists = false;
+    try {
+      exists = (await this.c.request({ type: "Twalk", fid: 0, newfid: fid, wnames })).qids.length === wnames.length;
+    } catch (e) {
+      if (!(e instanceof P9Error) || e.errno !== ERRNO.ENOENT) {
+        this.c.releaseFid(fid);
+        throw e;
+      }
+    }
+    if (!exists) {
+      try {
+        await this.c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: wnames.slice(0, -1) });
+      } catch (e) {
+        this.c.releaseFid(fid);
+        throw e;
+      }
+    }
+    try {
+      if (exists) {
+        await this.c.request({ type: "Tlopen", fid, flags: O_WRONLY | O_TRUNC });
+        await this.c.request({ type: "Tsetattr", fid, valid: SETATTR_MODE, mode: mode & 0o7777, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n });
+      } else {
+        await this.c.request({ type: "Tlcreate", fid, name: wnames[wnames.length - 1]!, flags: O_WRONLY, mode: S_IFREG | (mode & 0o7777), gid: 0 });
+      }
+    } catch (e) {
+      await clunk();
+      throw e;
+    }
+    return fid;
+  }
+
+  /**
+   * Writes `pieces` to a file (created or truncated) in writes of the
+   * negotiated size, up to 4 in flight; `progress` gets each written count.
+   */
+  async write(path: string, mode: number, pieces: AsyncIterable<Uint8Array>, progress: (n: number) => void = () => {}): Promise<void> {
+    const fid = await this.openForWrite(path, mode);
+    try {
+      const iounit = this.c.msize - 24;
+      let off = 0;
+      const inflight = new Set<Promise<void>>();
+      let buf: Uint8Array = new Uint8Array(0);
+      const send = async (chunk: Uint8Array) => {
+        const at = off;
+        off += chunk.byteLength;
+        const p: Promise<void> = this.c.request({ type: "Twrite", fid, offset: BigInt(at), data: chunk }).then((r) => {
+          inflight.delete(p);
+          if (r.count !== chunk.byteLength) throw new P9Error(ERRNO.EIO, `short write: ${r.count} of ${chunk.byteLength} bytes`);
+          progress(chunk.byteLength);
+        });
+        inflight.add(p);
+        if (inflight.size >= 4) await Promise.race(inflight);
+      };
+      for await (const piece of pieces) {
+        buf = buf.byteLength ? concat(buf, piece) : piece;
+        while (buf.byteLength >= iounit) {
+          await send(buf.subarray(0, iounit));
+          buf = buf.subarray(iounit);
+        }
+      }
+      if (buf.byteLength) await send(buf);
+      await Promise.all(inflight);
+    } finally {
+      await this.c.request({ type: "Tclunk", fid }).catch(() => {});
+      this.c.releaseFid(fid);
+    }
+  }
+
+  async mkdir(path: string, mode = 0o755): Promise<void> {
+    const [dir, name] = splitPath(path);
+    await this.withFid(dir, async (fid) => {
+      await this.c.request({ type: "Tmkdir", dfid: fid, name, mode: S_IFDIR | mode, gid: 0 });
+    });
+  }
+
+  async remove(path: string, isDir: boolean): Promise<void> {
+    const [dir, name] = splitPath(path);
+    await this.withFid(dir, async (fid) => {
+      await this.c.request({ type: "Tunlinkat", dirfid: fid, name, flags: isDir ? AT_REMOVEDIR : 0 });
+    });
+  }
+
+  /** Removes a file, or a directory and everything below it. */
+  async removeTree(path: string): Promise<void> {
+    const st = await this.stat(path);
+    if (isDirMode(st.mode)) {
+      for (const e of await this.list(path)) await this.removeTree(path ? `${path}/${e.name}` : e.name);
+    }
+    await this.remove(path, isDirMode(st.mode));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const [fromDir, oldname] = splitPath(from);
+    const [toDir, newname] = splitPath(to);
+    await this.withFid(fromDir, (a) =>
+      this.withFid(toDir, async (b) => {
+        await this.c.request({ type: "Trenameat", olddirfid: a, oldname, newdirfid: b, newname });
+      }),
+    );
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+}

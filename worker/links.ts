@@ -1,0 +1,55 @@
+// Signed links to a share's files: a browser link cannot carry an
+// Authorization header, so whoever holds a token may ask for a URL that
+// opens one file for a while (POST /v1/shares/:share/links). The URL carries
+// its expiry and an HMAC-SHA-256 over share, path and expiry; the key is
+// random, made by the share's object on first use and kept in its SQLite, so
+// no operator secret is needed and the token hashes in the configuration
+// (which may be public) sign nothing.
+
+/** The query parameters of a signed link. */
+export const LINK_EXPIRES = "expires";
+export const LINK_SIGNATURE = "signature";
+/** A link lives an hour unless asked otherwise, a week at most. */
+export const LINK_DEFAULT_S = 3600;
+export const LINK_MAX_S = 7 * 24 * 3600;
+
+const enc = new TextEncoder();
+
+function hex(b: ArrayBuffer): string {
+  return [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** What is signed: the share's name, the path as it appears in the URL (percent-encoded), the expiry. */
+function message(share: string, encodedPath: string, expires: number): Uint8Array {
+  return enc.encode(`edge9p-link\n${share}\n${encodedPath}\n${expires}`);
+}
+
+async function hmacKey(raw: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+}
+
+/** The signature of a link, in hex. */
+export async function signLink(key: Uint8Array, share: string, encodedPath: string, expires: number): Promise<string> {
+  return hex(await crypto.subtle.sign("HMAC", await hmacKey(key), message(share, encodedPath, expires)));
+}
+
+export type LinkCheck = "ok" | "expired" | "bad";
+
+/** Whether a link's signature is this share's and it has not expired at `nowS`. */
+export async function checkLink(key: Uint8Array, share: string, encodedPath: string, expires: string, signature: string, nowS: number): Promise<LinkCheck> {
+  if (!/^\d{1,12}$/.test(expires) || !/^[0-9a-f]{64}$/.test(signature)) return "bad";
+  const sig = new Uint8Array(signature.match(/../g)!.map((x) => parseInt(x, 16)));
+  // subtle.verify compares in constant time.
+  const ok = await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(share, encodedPath, Number(expires)));
+  if (!ok) return "bad";
+  return Number(expires) < nowS ? "expired" : "ok";
+}
+
+/** A path of the share as a URL path: each name percent-encoded, joined by '/'. */
+export function encodePath(path: string): string {
+  return path
+    .split("/")
+    .filter(Boolean)
+    .map((n) => encodeURIComponent(n))
+    .join("/");
+}
