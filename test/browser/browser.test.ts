@@ -4,7 +4,7 @@
 // must then read back the same through the CLI and straight from R2.
 
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = join(ROOT, "test-output", "browser");
 const BIN = join(ROOT, "bin/edge9p.mjs");
 const BIG_DIR = 2500;
+const TOKEN = "browser-test-token-0123456789";
 
 let gw: LocalGateway;
 let browser: Browser;
@@ -29,7 +30,15 @@ const folderFiles = new Map<string, Buffer>();
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   mkdirSync(SHOTS, { recursive: true });
-  gw = await startLocalGateway();
+  // Two shares of the dev bucket: "dev", open, and "locked", which needs a token.
+  gw = await startLocalGateway({
+    config: {
+      shares: {
+        dev: { binding: "DEV_BUCKET", bucket: "edge9p-dev", prefix: "open" },
+        locked: { binding: "DEV_BUCKET", bucket: "edge9p-dev", prefix: "locked", token_hashes: [createHash("sha256").update(TOKEN).digest("hex")] },
+      },
+    },
+  });
   // A directory of 2,500 entries, made over 9P, 32 creates in flight.
   const r = await Remote.open(gw.wsUrl("dev"));
   await r.mkdir("many");
@@ -81,7 +90,7 @@ async function fromR2(key: string): Promise<Buffer> {
   const bucket = await gw.bucket();
   const end = Date.now() + 60_000;
   for (;;) {
-    const o = await bucket.get(key);
+    const o = await bucket.get(`open/${key}`);
     if (o) return Buffer.from(await o.arrayBuffer());
     if (Date.now() > end) throw new Error(`${key} did not reach R2 in 60 s`);
     await new Promise((r) => setTimeout(r, 250));
@@ -94,7 +103,7 @@ const row = (name: string) => page.locator(`#entries tbody tr[data-name="${name}
 describe("the share browser, in Chromium", () => {
   it("lists the shares at /", async () => {
     await page.goto(`${gw.url}/`);
-    await expect.poll(() => page.locator(".shares a").allTextContents()).toEqual(["dev"]);
+    await expect.poll(() => page.locator(".shares a").allTextContents()).toEqual(["dev", "locked"]);
     await page.screenshot({ path: join(SHOTS, "shares.png") });
   });
 
@@ -183,8 +192,25 @@ describe("the share browser, in Chromium", () => {
     expect((await fromR2("photos/raw/img-3.bin")).equals(folderFiles.get("raw/img-3.bin")!)).toBe(true);
     const bucket = await gw.bucket();
     // Files as plain objects (folders as "name/" markers); the deleted one gone.
-    const files = async () => (await bucket.list({ prefix: "photos/" })).objects.map((o) => o.key).filter((k) => !k.endsWith("/")).sort();
-    await expect.poll(files, { timeout: 30_000 }).toEqual([...want.keys()].map((k) => `photos/${k}`).sort());
-    expect(await bucket.get("big.bin")).toBeNull();
+    const files = async () => (await bucket.list({ prefix: "open/photos/" })).objects.map((o) => o.key).filter((k) => !k.endsWith("/")).sort();
+    await expect.poll(files, { timeout: 30_000 }).toEqual([...want.keys()].map((k) => `open/photos/${k}`).sort());
+    expect(await bucket.get("open/big.bin")).toBeNull();
+  });
+
+  it("asks for a share's token, again when it is wrong, and opens the share with it (sent as the WebSocket subprotocol)", async () => {
+    await (await gw.bucket()).put("locked/inside.txt", "behind a token\n");
+    await page.goto(`${gw.url}/shares/locked/`);
+    await page.fill("dialog input[name=token]", "not-the-token-0123456789");
+    await page.click("dialog button[value=ok]");
+    await expect.poll(() => page.locator("dialog p").textContent()).toMatch(/That token does not open it/);
+    await page.fill("dialog input[name=token]", TOKEN);
+    await page.click("dialog button[value=ok]");
+    await expect.poll(() => row("inside.txt").count()).toBe(1);
+    // Cancelled: the page says why it cannot open the share.
+    const fresh = await browser.newPage();
+    await fresh.goto(`${gw.url}/shares/locked/`);
+    await fresh.click("dialog button[value=cancel]");
+    await expect.poll(() => fresh.locator("[role=alert]").textContent()).toBe("share locked needs a token");
+    await fresh.close();
   });
 });
