@@ -64,13 +64,15 @@ export function createApp() {
     await next();
   };
   // The shares this gateway serves (names only: a share's token guards its files).
-  app.get("/v1/shares", (c) =>
-    c.json({
-      shares: Object.entries(c.var.config.shares)
-        .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([name, sh]) => ({ name, read_only: sh.read_only, token: sh.token_hashes.length > 0 })),
-    }),
-  );
+  app.get("/v1/shares", (c) => {
+    if (!c.var.config.list_shares) {
+      return problem(403, "this gateway does not list its shares (EDGE9P.list_shares): open /shares/NAME/ by its name");
+    }
+    const shares = Object.entries(c.var.config.shares)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, sh]) => ({ name, read_only: sh.read_only, token: sh.token_hashes.length > 0 }));
+    return c.json({ shares });
+  });
 
   // The share browser (web/, built into dist/web and served as static
   // assets): the list at "/" is an asset; a share's page is the same page.

@@ -109,6 +109,11 @@ export const ConfigSchema = z
      * a deploy or a network change takes seconds.
      */
     resume_window_ms: z.number().int().min(0).max(86_400_000).default(300_000),
+    /**
+     * GET /v1/shares (and the page at "/") name the shares to anyone who
+     * reaches the gateway; false keeps the names to those who know them.
+     */
+    list_shares: z.boolean().default(true),
   })
   .superRefine((c, ctx) => {
     if (c.inflight_bytes < c.msize_cap) {

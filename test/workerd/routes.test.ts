@@ -24,6 +24,25 @@ describe("routes", () => {
     expect(await (await get("/v1/shares/ro")).json()).toMatchObject({ read_only: true });
   });
 
+  it("lists the shares by name, unless list_shares is false; the share page needs the built assets", async () => {
+    const r = await get("/v1/shares");
+    const { shares } = (await r.json()) as { shares: { name: string; read_only: boolean; token: boolean }[] };
+    expect(shares.map((s) => s.name)).toEqual([...shares.map((s) => s.name)].sort());
+    expect(shares.find((s) => s.name === "main")).toEqual({ name: "main", read_only: false, token: false });
+    expect(shares.find((s) => s.name === "ro")).toMatchObject({ read_only: true });
+    expect(shares.find((s) => s.name === "secret")).toMatchObject({ token: true });
+    const hidden = { ...env, EDGE9P: { ...(env as unknown as { EDGE9P: object }).EDGE9P, list_shares: false } };
+    const refused = await createApp().fetch(new Request("http://gateway/v1/shares"), hidden);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/does not list its shares/);
+    // This worker's test configuration has no assets: the page says so rather than failing.
+    const page = await get("/shares/main/");
+    expect(page.status).toBe(503);
+    const bare = await get("/shares/main", { redirect: "manual" });
+    expect(bare.status).toBe(308);
+    expect(bare.headers.get("Location")).toBe("/shares/main/");
+  });
+
   it("refuses an unknown share with 404", async () => {
     for (const path of ["/v1/shares/nope", "/v1/shares/nope/9p"]) {
       const r = await get(path, { headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "9p" } });
