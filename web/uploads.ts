@@ -30,8 +30,15 @@ export function picksOfInput(input: HTMLInputElement): Pick[] {
 
 /** Files from a drop, folders walked. The entries must be taken before the handler returns. */
 export function picksOfDrop(dt: DataTransfer): Promise<Pick[]> {
-  const entries = [...dt.items].map((i) => i.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null);
+  const entries: FileSystemEntry[] = [];
   const out: Pick[] = [];
+  for (const item of [...dt.items].filter((i) => i.kind === "file")) {
+    const entry = item.webkitGetAsEntry();
+    const file = entry ? null : item.getAsFile();
+    // Without an entry (a DataTransfer made by a script), the file alone.
+    if (entry) entries.push(entry);
+    else if (file) out.push({ file, rel: file.name });
+  }
   const walk = async (e: FileSystemEntry, prefix: string): Promise<void> => {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.isFile) {

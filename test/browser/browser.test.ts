@@ -149,6 +149,20 @@ describe("the share browser, in Chromium", () => {
     await expect.poll(() => row("big.bin").count()).toBe(1);
   });
 
+  it("uploads files dropped on the page", async () => {
+    // Run in the page (a string: this file is compiled without the DOM's types).
+    await page.evaluate(`(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["dropped one\\n"], "dropped-1.txt"));
+      dt.items.add(new File(["dropped two\\n"], "dropped-2.txt"));
+      document.getElementById("app").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    })()`);
+    await expect.poll(() => page.locator('.uploads li[data-path="dropped-2.txt"]').textContent()).toMatch(/done/);
+    await expect.poll(() => row("dropped-1.txt").count()).toBe(1);
+    const cat = await cli(["cat", `${gw.url}/v1/shares/dev/dropped-1.txt`, `${gw.url}/v1/shares/dev/dropped-2.txt`]);
+    expect(cat.stdout.toString()).toBe("dropped one\ndropped two\n");
+  });
+
   it("renames and deletes through the page", async () => {
     await row("big.bin").locator("button", { hasText: "Rename" }).click();
     await page.fill("dialog input[name=name]", "renamed.bin");
