@@ -3,7 +3,6 @@
 // speaks 9P over the WebSocket with the project's own client; what it uploads
 // must then read back the same through the CLI and straight from R2.
 
-import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,10 +11,10 @@ import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Remote } from "../../cli/remote.ts";
 import { type LocalGateway, ROOT, startLocalGateway } from "../support/local-gateway.ts";
+import { runEdge9p } from "../support/run-cli.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = join(ROOT, "test-output", "browser");
-const BIN = join(ROOT, "bin/edge9p.mjs");
 const BIG_DIR = 2500;
 const TOKEN = "browser-test-token-0123456789";
 
@@ -75,15 +74,6 @@ afterAll(async () => {
   await gw?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-function cli(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { encoding: "buffer", maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === "number" ? code : 1, stdout, stderr: stderr.toString() });
-    });
-  });
-}
 
 /** An R2 object's bytes once the publisher has put it there (2 s after the file's close). */
 async function fromR2(key: string): Promise<Buffer> {
@@ -159,7 +149,7 @@ describe("the share browser, in Chromium", () => {
     })()`);
     await expect.poll(() => page.locator('.uploads li[data-path="dropped-2.txt"]').textContent()).toMatch(/done/);
     await expect.poll(() => row("dropped-1.txt").count()).toBe(1);
-    const cat = await cli(["cat", `${gw.url}/v1/shares/dev/dropped-1.txt`, `${gw.url}/v1/shares/dev/dropped-2.txt`]);
+    const cat = await runEdge9p(["cat", `${gw.url}/v1/shares/dev/dropped-1.txt`, `${gw.url}/v1/shares/dev/dropped-2.txt`]);
     expect(cat.stdout.toString()).toBe("dropped one\ndropped two\n");
   });
 
@@ -182,11 +172,11 @@ describe("the share browser, in Chromium", () => {
 
   it("what the page uploaded reads back the same through the CLI and from R2", async () => {
     const share = `${gw.url}/v1/shares/dev`;
-    const cat = await cli(["cat", `${share}/renamed.bin`]);
+    const cat = await runEdge9p(["cat", `${share}/renamed.bin`]);
     expect(cat.stderr).toBe("");
     expect(cat.stdout.equals(big)).toBe(true);
     const down = join(tmp, "down");
-    const cp = await cli(["cp", "-r", `${share}/photos`, down]);
+    const cp = await runEdge9p(["cp", "-r", `${share}/photos`, down]);
     expect(cp.code, cp.stderr).toBe(0);
     const got = new Map<string, Buffer>();
     const walk = (dir: string, rel: string) => {

@@ -1,18 +1,18 @@
 // `edge9p ls|cat|cp|mkdir|rm|mv` as a user runs them: the real command in a
 // child process, against a real local gateway (wrangler dev).
 
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalGateway, ROOT, startLocalGateway } from "../support/local-gateway.ts";
+import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { EDGE9P_BIN as BIN, runEdge9p } from "../support/run-cli.ts";
 
 let gw: LocalGateway;
 let share: string;
 const tmp = mkdtempSync(join(tmpdir(), "edge9p-cli-"));
-const BIN = join(ROOT, "bin/edge9p.mjs");
 
 beforeAll(async () => {
   gw = await startLocalGateway();
@@ -23,16 +23,6 @@ afterAll(async () => {
   await gw?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-/** Runs `edge9p ...` with its output piped; resolves with the exit code and output. */
-function run(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { encoding: "buffer", maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === "number" ? code : 1, stdout, stderr: stderr.toString() });
-    });
-  });
-}
 
 /** Runs `edge9p ...` on a pseudo-terminal (script(1)); resolves with what the terminal got. */
 function runOnTty(args: string[]): Promise<string> {
@@ -73,11 +63,11 @@ describe("edge9p file commands", () => {
       writeFileSync(f, randomBytes(i % 7 === 0 ? 100_000 : i % 500));
       chmodSync(f, modes[i % 4]!);
     }
-    const up = await run(["cp", "-r", src, `${share}/tree`]);
+    const up = await runEdge9p(["cp", "-r", src, `${share}/tree`]);
     expect(up.stderr).toMatch(/^1000 files, \d+ bytes in [\d.]+ s$/m);
     expect(up.code).toBe(0);
     const back = join(tmp, "back");
-    const down = await run(["cp", "-r", `${share}/tree`, back]);
+    const down = await runEdge9p(["cp", "-r", `${share}/tree`, back]);
     expect(down.code, down.stderr).toBe(0);
     const a = tree(src);
     const b = tree(back);
@@ -86,31 +76,31 @@ describe("edge9p file commands", () => {
       expect(b.get(k)![0], k).toBe(mode);
       expect(Buffer.compare(b.get(k)![1], data), k).toBe(0);
     }
-    const ls = await run(["ls", `${share}/tree`]);
+    const ls = await runEdge9p(["ls", `${share}/tree`]);
     expect(ls.stdout.toString()).toBe(Array.from({ length: 10 }, (_, i) => `d${i}/\n`).join(""));
   }, 300_000);
 
   it("cat of a missing file exits 1 with the path and the reason; a bad URL exits 2", async () => {
-    const r = await run(["cat", `${share}/tree/no-such.txt`]);
+    const r = await runEdge9p(["cat", `${share}/tree/no-such.txt`]);
     expect(r.code).toBe(1);
     expect(r.stdout.byteLength).toBe(0);
     expect(r.stderr).toBe("edge9p cat: tree/no-such.txt: No such file or directory\n");
-    const bad = await run(["cat", "http://127.0.0.1:1/not-a-share"]);
+    const bad = await runEdge9p(["cat", "http://127.0.0.1:1/not-a-share"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^edge9p cat: not a share URL/);
   }, 60_000);
 
   it("mkdir, mv, cat and rm -r do what they say", async () => {
-    expect((await run(["mkdir", "-p", `${share}/ops/a/b`])).code).toBe(0);
+    expect((await runEdge9p(["mkdir", "-p", `${share}/ops/a/b`])).code).toBe(0);
     writeFileSync(join(tmp, "note.txt"), "note\n");
-    expect((await run(["cp", join(tmp, "note.txt"), `${share}/ops/a/b/note.txt`])).code).toBe(0);
-    expect((await run(["mv", `${share}/ops/a/b/note.txt`, `${share}/ops/a/moved.txt`])).code).toBe(0);
-    expect((await run(["cat", `${share}/ops/a/moved.txt`])).stdout.toString()).toBe("note\n");
-    const rm = await run(["rm", `${share}/ops/a`]);
+    expect((await runEdge9p(["cp", join(tmp, "note.txt"), `${share}/ops/a/b/note.txt`])).code).toBe(0);
+    expect((await runEdge9p(["mv", `${share}/ops/a/b/note.txt`, `${share}/ops/a/moved.txt`])).code).toBe(0);
+    expect((await runEdge9p(["cat", `${share}/ops/a/moved.txt`])).stdout.toString()).toBe("note\n");
+    const rm = await runEdge9p(["rm", `${share}/ops/a`]);
     expect(rm.code).toBe(1);
     expect(rm.stderr).toMatch(/is a directory/);
-    expect((await run(["rm", "-r", `${share}/ops/a`])).code).toBe(0);
-    expect((await run(["ls", `${share}/ops`])).stdout.toString()).toBe("");
+    expect((await runEdge9p(["rm", "-r", `${share}/ops/a`])).code).toBe(0);
+    expect((await runEdge9p(["ls", `${share}/ops`])).stdout.toString()).toBe("");
   }, 60_000);
 
   it("draws a progress bar on a terminal, and prints plain lines when piped", async () => {
@@ -118,7 +108,7 @@ describe("edge9p file commands", () => {
     const tty = await runOnTty(["cp", join(tmp, "big.bin"), `${share}/big-tty.bin`]);
     expect(tty).toMatch(/\r\[[#.]{20}\] +\d+% [\d.]+\/25\.2 MB [\d.]+ MB\/s \d+ s left [01]\/1 files/);
     expect(tty).not.toMatch(/copied/);
-    const piped = await run(["cp", join(tmp, "big.bin"), `${share}/big-pipe.bin`]);
+    const piped = await runEdge9p(["cp", join(tmp, "big.bin"), `${share}/big-pipe.bin`]);
     expect(piped.stderr).toBe(`copied big-pipe.bin\n${piped.stderr.split("\n")[1]}\n`);
     expect(piped.stderr).not.toMatch(/\r/);
   }, 120_000);
