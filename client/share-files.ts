@@ -78,8 +78,19 @@ export class DirPager {
     }
     this.offset = batch[batch.length - 1]!.offset;
     const shown = batch.map((e) => dec.decode(e.name)).filter((n) => n !== "." && n !== "..");
-    // One walk from the directory's fid per entry, all in flight at once.
-    return Promise.all(shown.map(async (name) => ({ name, stat: await this.files.statFrom(this.fid, [enc.encode(name)]) })));
+    // One walk from the directory's fid per entry, all in flight at once; an
+    // entry removed since the Treaddir is left out rather than failing the page.
+    const found = await Promise.all(
+      shown.map(async (name) => {
+        try {
+          return { name, stat: await this.files.statFrom(this.fid, [enc.encode(name)]) };
+        } catch (e) {
+          if (e instanceof P9Error && e.errno === ERRNO.ENOENT) return null;
+          throw e;
+        }
+      }),
+    );
+    return found.filter((e): e is Entry => e !== null);
   }
 
   async close(): Promise<void> {

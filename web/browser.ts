@@ -173,8 +173,9 @@ export class DirView {
     }
     let text: string | null = null;
     try {
-      // A cut in the middle of a character is not binary: decode without the last 3 bytes' worth of doubt.
-      text = bytes.includes(0) ? null : new TextDecoder("utf-8", { fatal: true }).decode(got < e.stat.size ? bytes.subarray(0, Math.max(0, got - 3)) : bytes);
+      // Text is valid UTF-8 without NULs; when only the start was read, a
+      // character cut at the end is held back (stream), not taken for binary.
+      text = bytes.includes(0) ? null : new TextDecoder("utf-8", { fatal: true }).decode(bytes, { stream: got < e.stat.size });
     } catch {
       text = null;
     }
