@@ -34,6 +34,8 @@ const MAX_BACKOFF_MS = 60_000;
 const DELETED_MEMORY_MS = 10 * 60_000;
 /** An upload's claim is due only once its instance is gone (see the constructor). */
 const NEVER = Number.MAX_SAFE_INTEGER;
+/** How often an object left by a cut upload is looked at again while its file waits to be republished. */
+const LANDED_RECHECK_MS = 60_000;
 
 export interface PublisherDeps {
   ns: Namespace;
@@ -211,6 +213,20 @@ export class Publisher {
   /** Publishes one inode if it has changes; `force` ignores its publish time. */
   async publish(ino: number, force = false): Promise<void> {
     if (this.running.has(ino)) return;
+    const cut = this.ns.sqlStorage
+      .exec(`SELECT id, key, etag, ino FROM job WHERE kind = 'upload' AND ino = ? AND not_before < ?`, ino, NEVER)
+      .toArray();
+    if (cut.length) {
+      // Before uploading again: what a cut upload of this inode left in R2 is its own.
+      this.running.add(ino);
+      try {
+        for (const j of cut) await this.settleCut(j.id as number, j.key as string, ino, j.etag as string | null);
+      } catch (e) {
+        return this.fail(ino, e);
+      } finally {
+        this.running.delete(ino);
+      }
+    }
     const node = this.ns.get(ino);
     if (!node) return;
     if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) < (this.ns.options.journalCap >> 4)) {
@@ -248,15 +264,18 @@ export class Publisher {
       .one().id as number;
     this.truncatedDuring.delete(ino);
     const gen = this.generation.get(ino) ?? 0;
+    const landed = this.landedAt(ino, target);
     try {
       const result =
         type === S_IF.REG && node.size > this.ns.options.multipartThreshold
-          ? await this.multipart(node, target)
-          : await this.put(node, target, type);
+          ? await this.multipart(node, target, landed)
+          : await this.put(node, target, type, landed);
       if (result === null) return; // multipart goes on in the next run
       this.lastPut.set(target, this.now());
       this.attempts.delete(ino);
       this.settle(node, gen, target, result);
+      // Replaced: the cut upload's object at this key is no longer a thing to look after.
+      this.ns.sqlStorage.exec(`DELETE FROM job WHERE kind = 'upload' AND ino = ? AND key = ? AND not_before < ?`, ino, target, NEVER);
     } catch (e) {
       this.fail(ino, e);
     } finally {
@@ -312,8 +331,8 @@ export class Publisher {
     return buf;
   }
 
-  /** One conditional PUT. Returns the new etag. */
-  private async put(node: Inode, target: string, type: number): Promise<string> {
+  /** One conditional PUT (on `landed`, the etag a cut upload of ours left there, if any). Returns the new etag. */
+  private async put(node: Inode, target: string, type: number, landed: string | null): Promise<string> {
     const size = type === S_IF.REG ? node.size : 0;
     const release = await this.d.reserve(size);
     try {
@@ -321,8 +340,8 @@ export class Publisher {
       const bucket = this.d.bucket();
       const customMetadata = metadataOf(node);
       // Compare-and-swap against what we last saw at this key.
-      const onlyIf: R2Conditional | Headers =
-        node.key === target && node.etag ? { etagMatches: node.etag } : new Headers({ "If-None-Match": "*" });
+      const expect = landed ?? (node.key === target ? node.etag : null);
+      const onlyIf: R2Conditional | Headers = expect ? { etagMatches: expect } : new Headers({ "If-None-Match": "*" });
       let res = await bucket.put(target, body, { onlyIf, customMetadata });
       if (res === null) {
         await this.keepConflict(target);
@@ -350,7 +369,7 @@ export class Publisher {
    * A multipart upload, PARTS_PER_RUN parts per call. Returns the etag when
    * complete, null when parts remain (the inode is rescheduled at once).
    */
-  private async multipart(node: Inode, target: string): Promise<string | null> {
+  private async multipart(node: Inode, target: string, landed: string | null): Promise<string | null> {
     const sql = this.ns.sqlStorage;
     const bucket = this.d.bucket();
     let row = sql.exec(`SELECT * FROM upload WHERE ino = ?`, node.ino).toArray()[0];
@@ -363,7 +382,7 @@ export class Publisher {
       if (node.key !== target) {
         // A new key: keep what another tool may have put there.
         const head = await bucket.head(target);
-        if (head !== null) await this.keepConflict(target);
+        if (head !== null && head.etag !== landed) await this.keepConflict(target);
       }
       const partSize = Math.max(MIN_PART, Math.ceil(node.size / MAX_PARTS));
       const up = await bucket.createMultipartUpload(target, { customMetadata: metadataOf(node) });
@@ -420,7 +439,8 @@ export class Publisher {
         const used = sql.exec(`SELECT 1 FROM inode WHERE key = ? LIMIT 1`, key).toArray().length > 0;
         if (j.kind === "upload") {
           if (this.uploading.has(key)) continue; // uploading again now: its own claim covers it
-          if (!used && !this.stillBound(j.ino as number, key)) await this.deleteObject(key);
+          await this.settleCut(j.id as number, key, j.ino as number, j.etag as string | null);
+          continue; // settleCut keeps or drops the row
         } else if (!used) {
           // R2 deletes cannot be conditional: check the etag first (a small window remains).
           const head = j.etag ? await this.d.bucket().head(key) : null;
@@ -438,14 +458,47 @@ export class Publisher {
   }
 
   /**
-   * Whether an interrupted upload's key is still where the inode publishes
-   * (its next publish overwrites it); otherwise what the upload may have left
-   * there belongs to nobody: the file was removed or renamed meanwhile.
+   * An upload whose instance is gone (a restart cut it): its PUT may have
+   * landed in R2 without the inode ever recording it. If the inode still
+   * publishes at that key, such an object is the inode's own: its next
+   * publish is made conditional on that object's etag and replaces it.
+   * Without this, the next publish found "another tool's" object at its key
+   * and kept it as `<key>.conflict-<etag>`: a file nobody wrote, which the
+   * next listing brought into the share (a Linux mount saw an extra file
+   * after gateway restarts; test/workerd/landed.test.ts). If the inode moved
+   * or went meanwhile, the object belongs to nobody and is deleted. (An
+   * object another tool put at that key in the same moment is taken for
+   * ours: the same narrow loss the README states for multipart uploads.)
+   * `landed` is the etag an earlier look found ours there, if any.
    */
-  private stillBound(ino: number, key: string): boolean {
+  private async settleCut(id: number, key: string, ino: number, landed: string | null): Promise<void> {
+    const head = await this.d.bucket().head(key);
+    const sql = this.ns.sqlStorage;
+    // Re-read after the await.
+    const owners = sql.exec(`SELECT ino, etag FROM inode WHERE key = ?`, key).toArray();
     const node = this.ns.get(ino);
     const path = node && this.ns.pathOf(ino);
-    return !!node && !!path && this.keyFor(node, path) === key;
+    const bound = !!node && !!path && this.keyFor(node, path) === key;
+    if (head !== null && !owners.some((o) => o.etag === head.etag) && (landed === null || head.etag === landed)) {
+      if (bound && owners.every((o) => o.ino === ino)) {
+        sql.exec(`UPDATE job SET etag = ?, not_before = ? WHERE id = ?`, head.etag, this.now() + LANDED_RECHECK_MS, id);
+        // A multipart upload of that key starts over (it was completed, or the object there is not its).
+        const up = sql.exec(`DELETE FROM upload WHERE ino = ? AND key = ? RETURNING upload_id`, ino, key).toArray()[0];
+        this.epoch++;
+        if (up) await this.d.bucket().resumeMultipartUpload(key, up.upload_id as string).abort().catch(() => {});
+        return;
+      }
+      if (owners.length === 0) await this.deleteObject(key);
+    }
+    sql.exec(`DELETE FROM job WHERE id = ?`, id);
+  }
+
+  /** The etag of the object a cut upload of this inode left at `key` (settleCut), or null. */
+  private landedAt(ino: number, key: string): string | null {
+    const r = this.ns.sqlStorage
+      .exec(`SELECT etag FROM job WHERE kind = 'upload' AND ino = ? AND key = ? AND etag IS NOT NULL AND not_before < ?`, ino, key, NEVER)
+      .toArray()[0];
+    return (r?.etag as string | undefined) ?? null;
   }
 
   /** The key an inode publishes at from its path: `dir/` for a directory. */
