@@ -13,24 +13,23 @@ import type { ShareObject } from "../../worker/share-object.ts";
 import { cat, mkdir, rename, utf8, writeFile } from "./support/fs.ts";
 import { BUCKET, listDir, mount, shareObject, sleep } from "./support/gateway.ts";
 
-/** Holds the answer of the next put of `key` (the object lands at once). */
-async function holdPutAnswer(key: string): Promise<void> {
+/**
+ * Starts a publish inside the object with the answer of the put of `key`
+ * held (the object lands at once), waits for the object to land, and
+ * restarts the object before the answer: a kill at that moment. No request
+ * of the test is in flight when the object is aborted.
+ */
+async function cutAfterLanding(key: string): Promise<void> {
   await runInDurableObject(shareObject(), async (obj: ShareObject) => {
     const fs = (obj as unknown as { ready: { fs: ShareFs } }).ready.fs;
     const f = new FaultyBucket(fs.r2);
     f.set([{ method: "put", key, kind: "late-answer", delayMs: 1500, times: 1 }]);
     fs.setBucket(f.asBucket());
+    void fs.publishAll().catch(() => {});
   });
-}
-
-/** Starts a publish, lets its put land, and restarts the object before the answer. */
-async function cutAfterLanding(key: string): Promise<void> {
-  await holdPutAnswer(key);
-  const publishing = shareObject().publishAll().catch(() => {});
   for (let i = 0; i < 100 && (await BUCKET.head(key)) === null; i++) await sleep(20);
   expect(await BUCKET.head(key), "the object landed").not.toBeNull();
   await abortAllDurableObjects();
-  await publishing;
 }
 
 async function keys(prefix: string): Promise<string[]> {
