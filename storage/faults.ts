@@ -12,9 +12,11 @@ export interface Fault {
   times?: number;
   /**
    * What happens: an error thrown (default), R2's 429, a delay before the
-   * real call, or a delay after it (the call took effect; its answer is late).
+   * real call, a delay after it (the call took effect; its answer is late),
+   * or no answer ever (the call took effect and the process died waiting:
+   * abort the object next; nothing of it runs or logs afterwards).
    */
-  kind?: "error" | "429" | "delay" | "late-answer";
+  kind?: "error" | "429" | "delay" | "late-answer" | "lost-answer";
   delayMs?: number;
 }
 
@@ -54,6 +56,7 @@ export class FaultyBucket {
   private async call<T>(method: R2Method, key: string, run: () => Promise<T>): Promise<T> {
     const late = await this.gate(method, key);
     const answer = await run();
+    if (late === Infinity) await new Promise(() => {});
     if (late > 0) await new Promise((r) => setTimeout(r, late));
     return answer;
   }
@@ -61,7 +64,7 @@ export class FaultyBucket {
   /** Applies a fault before the call; returns how long to hold its answer. */
   private async gate(method: R2Method, key: string): Promise<number> {
     const f = this.faults.find((x) => x.method === method && (x.key === undefined || key.startsWith(x.key)) && x.times !== 0);
-    const log: FaultLog = { method, key, injected: f !== undefined && f.kind !== "delay" && f.kind !== "late-answer" };
+    const log: FaultLog = { method, key, injected: f !== undefined && f.kind !== "delay" && f.kind !== "late-answer" && f.kind !== "lost-answer" };
     this.calls.push(log);
     if (method === "put" && this.opts.sameKeyPerSecond && !log.injected) {
       const last = this.lastPut.get(key);
@@ -75,6 +78,7 @@ export class FaultyBucket {
     if (!f) return 0;
     if (f.times !== undefined) f.times--;
     if (f.kind === "late-answer") return f.delayMs ?? 100;
+    if (f.kind === "lost-answer") return Infinity;
     if (f.kind === "delay") {
       await new Promise((r) => setTimeout(r, f.delayMs ?? 100));
       return 0;

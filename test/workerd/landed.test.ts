@@ -14,16 +14,18 @@ import { cat, mkdir, rename, utf8, writeFile } from "./support/fs.ts";
 import { BUCKET, listDir, mount, shareObject, sleep } from "./support/gateway.ts";
 
 /**
- * Starts a publish inside the object with the answer of the put of `key`
- * held (the object lands at once), waits for the object to land, and
- * restarts the object before the answer: a kill at that moment. No request
- * of the test is in flight when the object is aborted.
+ * Starts a publish inside the object whose put of `key` lands and is never
+ * answered, waits for the object to land, and restarts the object: a kill
+ * at that moment. No request of the test is in flight when the object is
+ * aborted, and nothing of the old object runs (or logs) afterwards: a
+ * console line from an aborted object can stall vitest-pool-workers
+ * (workers-sdk issues 14180, 15498).
  */
 async function cutAfterLanding(key: string): Promise<void> {
   await runInDurableObject(shareObject(), async (obj: ShareObject) => {
     const fs = (obj as unknown as { ready: { fs: ShareFs } }).ready.fs;
     const f = new FaultyBucket(fs.r2);
-    f.set([{ method: "put", key, kind: "late-answer", delayMs: 1500, times: 1 }]);
+    f.set([{ method: "put", key, kind: "lost-answer", times: 1 }]);
     fs.setBucket(f.asBucket());
     void fs.publishAll().catch(() => {});
   });
