@@ -18,7 +18,8 @@ const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
 
 export class DirView {
   private pager: DirPager | null = null;
-  private loading = false;
+  /** The pager whose pages are being read: a reload's new pager does not wait for the old one's. */
+  private loadingFor: DirPager | null = null;
   private count = 0;
   private readonly rows = el("tbody");
   private readonly sentinel = el("div", { class: "status" });
@@ -78,6 +79,7 @@ export class DirView {
     await old?.close();
     this.rows.replaceChildren();
     this.count = 0;
+    delete this.sentinel.dataset.complete;
     this.sentinel.textContent = "Loading…";
     try {
       this.pager = await this.conn.files.openDir(this.path, PAGE_BYTES);
@@ -92,8 +94,8 @@ export class DirView {
   /** The next page, and more while the end of the list is on screen. */
   private async more(): Promise<void> {
     const pager = this.pager;
-    if (!pager || this.loading) return;
-    this.loading = true;
+    if (!pager || this.loadingFor === pager) return;
+    this.loadingFor = pager;
     try {
       while (!pager.done && this.pager === pager) {
         const page = await pager.next();
@@ -108,9 +110,10 @@ export class DirView {
         this.sentinel.dataset.complete = "";
       }
     } catch (e) {
-      this.sentinel.replaceChildren(el("span", { class: "error" }, `listing failed: ${(e as Error).message}`));
+      // A pager closed by a reload fails its last Treaddir: not an error to show.
+      if (this.pager === pager) this.sentinel.replaceChildren(el("span", { class: "error" }, `listing failed: ${(e as Error).message}`));
     } finally {
-      this.loading = false;
+      if (this.loadingFor === pager) this.loadingFor = null;
     }
   }
 
