@@ -1,5 +1,7 @@
 // The arrows point down: protocol/ imports nothing but protocol/, and no
-// platform module; storage/ and bridge/ never reach into worker/.
+// platform module; storage/ and bridge/ never reach into worker/; client/
+// (shared by the CLI and the browser page) and web/ use only the protocol,
+// nothing of Node or of the gateway.
 
 import { readFileSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -38,10 +40,12 @@ describe("layering", () => {
     }
   });
 
-  it("storage/ and bridge/ do not import worker/ or each other", () => {
+  it("storage/, bridge/, client/ and web/ import only what lies below them", () => {
     for (const [dir, banned] of [
       ["storage", /^(worker|bridge)\//],
       ["bridge", /^(worker|storage)\/|^cloudflare:/],
+      ["client", /^(worker|storage|bridge|cli|web)\/|^cloudflare:|^node:|^ws$/],
+      ["web", /^(worker|storage|bridge|cli)\/|^cloudflare:|^node:|^ws$/],
     ] as const) {
       let files: string[] = [];
       try {
