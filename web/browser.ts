@@ -14,7 +14,19 @@ const PAGE_BYTES = 8192;
 /** What a file's panel shows of it. */
 const SHOW_BYTES = 512 * 1024;
 
+/** Directories of up to this many entries are shown sorted once read. */
+const SORT_MAX = 1000;
+
 const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
+
+function byFolderThenName(a: Element, b: Element): number {
+  const da = a.hasAttribute("data-dir") ? 0 : 1;
+  const db = b.hasAttribute("data-dir") ? 0 : 1;
+  if (da !== db) return da - db;
+  const na = a.getAttribute("data-name") ?? "";
+  const nb = b.getAttribute("data-name") ?? "";
+  return na < nb ? -1 : na > nb ? 1 : 0;
+}
 
 export class DirView {
   private pager: DirPager | null = null;
@@ -106,7 +118,12 @@ export class DirView {
         if (this.sentinel.getBoundingClientRect().top > innerHeight + 800) break;
       }
       if (pager.done) {
-        this.sentinel.textContent = `${this.count} ${this.count === 1 ? "entry" : "entries"}`;
+        // Pages come in the share's order; once all are here, a directory
+        // small enough to take in at once is sorted (folders first, then by
+        // name). A larger one keeps its order: rows would jump under the reader.
+        const sorted = this.count <= SORT_MAX;
+        if (sorted) this.rows.append(...[...this.rows.children].sort(byFolderThenName));
+        this.sentinel.textContent = `${this.count} ${this.count === 1 ? "entry" : "entries"}${sorted ? "" : ", in the share's order"}`;
         this.sentinel.dataset.complete = "";
       }
     } catch (e) {
@@ -139,7 +156,7 @@ export class DirView {
     }
     return el(
       "tr",
-      { "data-name": e.name },
+      dir ? { "data-name": e.name, "data-dir": "" } : { "data-name": e.name },
       el("td", { class: "name" }, name),
       el("td", { class: "num" }, dir ? "" : size(e.stat.size)),
       el("td", { class: "mode" }, modeString(e.stat.mode)),

@@ -110,7 +110,7 @@ describe("the share browser, in Chromium", () => {
       await page.waitForTimeout(100);
     }
     await expect.poll(() => rows().count()).toBe(BIG_DIR);
-    expect(await page.locator(".status").textContent()).toBe(`${BIG_DIR} entries`);
+    expect(await page.locator(".status").textContent()).toBe(`${BIG_DIR} entries, in the share's order`);
     await expect.poll(() => row("entry-2499.txt").isVisible()).toBe(true);
     const names = await page.locator("#entries tbody tr").evaluateAll((trs) => trs.map((t) => t.getAttribute("data-name")));
     expect(new Set(names).size).toBe(BIG_DIR);
@@ -164,9 +164,13 @@ describe("the share browser, in Chromium", () => {
     await page.waitForURL(/#\/photos$/);
     await row("img-10.bin").locator("button", { hasText: "Delete" }).click();
     await page.click("dialog button[value=ok]");
-    // 39 files and raw/ once the listing is read again after the delete.
+    // 39 files and raw/ once the listing is read again after the delete,
+    // sorted: the folder first, then by name.
     await expect.poll(() => page.locator(".status").textContent()).toBe("40 entries");
     expect(await row("img-10.bin").count()).toBe(0);
+    const shown = await rows().evaluateAll((trs) => trs.map((t) => t.getAttribute("data-name")));
+    const files = [...folderFiles.keys()].filter((k) => !k.includes("/") && k !== "img-10.bin").sort();
+    expect(shown).toEqual(["raw", ...files]);
     await page.screenshot({ path: join(SHOTS, "browser.png") });
   });
 
