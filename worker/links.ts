@@ -45,6 +45,30 @@ export async function checkLink(key: Uint8Array, share: string, encodedPath: str
   return Number(expires) < nowS ? "expired" : "ok";
 }
 
+/** The share's key for signed links: made on first use, kept in the object's meta table. */
+export function linkKeyOf(sql: SqlStorage): Uint8Array {
+  const rows = sql.exec(`SELECT v FROM meta WHERE k = 'link_key'`).toArray();
+  if (rows.length > 0) return new Uint8Array(rows[0]!.v as ArrayBuffer);
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  sql.exec(`INSERT INTO meta (k, v) VALUES ('link_key', ?)`, key.buffer);
+  return key;
+}
+
+/**
+ * For a file request that came with a signed link instead of a token
+ * (`link`: "EXPIRES SIGNATURE", as the worker passes it): the 403 saying
+ * why the link does not open `encodedPath`, or null when it does (or when
+ * there is no link: the worker checked the token).
+ */
+export async function refusedLink(link: string | null, key: () => Uint8Array, share: string, encodedPath: string): Promise<Response | null> {
+  if (link === null) return null;
+  const [expires = "", signature = ""] = link.split(" ");
+  const verdict = await checkLink(key(), share, encodedPath, expires, signature, Math.floor(Date.now() / 1000));
+  if (verdict === "ok") return null;
+  const why = verdict === "expired" ? "this link has expired: ask for a new one" : "this link's signature is not valid for this file";
+  return Response.json({ error: why }, { status: 403 });
+}
+
 /** A path of the share as a URL path: each name percent-encoded, joined by '/'. */
 export function encodePath(path: string): string {
   return path

@@ -17,7 +17,7 @@ import type { PublishStats } from "../storage/publisher.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { serveFile } from "./files.ts";
-import { checkLink, signLink } from "./links.ts";
+import { linkKeyOf, refusedLink, signLink } from "./links.ts";
 import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
@@ -292,18 +292,9 @@ export class ShareObject extends DurableObject<Env> {
     return all.length;
   }
 
-  /** The share's key for signed links, made on first use (worker/links.ts). */
-  private linkKey(): Uint8Array {
-    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'link_key'`).toArray();
-    if (rows.length > 0) return new Uint8Array(rows[0]!.v as ArrayBuffer);
-    const key = crypto.getRandomValues(new Uint8Array(32));
-    this.sql.exec(`INSERT INTO meta (k, v) VALUES ('link_key', ?)`, key.buffer);
-    return key;
-  }
-
   /** The signature of a link to a file of the share (the path percent-encoded, as in the URL). */
   async signFileLink(name: string, encodedPath: string, expires: number): Promise<string> {
-    return signLink(this.linkKey(), name, encodedPath, expires);
+    return signLink(linkKeyOf(this.sql), name, encodedPath, expires);
   }
 
   /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */
@@ -319,16 +310,8 @@ export class ShareObject extends DurableObject<Env> {
     if (!r) return new Response("share not configured\n", { status: 500 });
     const file = request.headers.get(FILE_HEADER);
     if (file !== null) {
-      const link = request.headers.get(LINK_HEADER);
-      if (link !== null) {
-        const [expires = "", signature = ""] = link.split(" ");
-        const verdict = await checkLink(this.linkKey(), name!, file, expires, signature, Math.floor(Date.now() / 1000));
-        if (verdict !== "ok") {
-          const why = verdict === "expired" ? "this link has expired: ask for a new one" : "this link's signature is not valid for this file";
-          return Response.json({ error: why }, { status: 403 });
-        }
-      }
-      return serveFile(r.fs, file, request);
+      const refused = await refusedLink(request.headers.get(LINK_HEADER), () => linkKeyOf(this.sql), name!, file);
+      return refused ?? serveFile(r.fs, file, request);
     }
     const open = this.ctx.getWebSockets().length;
     if (open >= r.config.max_sessions) {
