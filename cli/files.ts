@@ -6,6 +6,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { eachAtOnce, joinPath, modeString } from "../client/share-files.ts";
 import { P9Error } from "../protocol/index.ts";
 import { Progress } from "./progress.ts";
 import { Remote, type ShareTarget, isDirMode, parseShareUrl } from "./remote.ts";
@@ -29,8 +30,6 @@ function target(url: string): ShareTarget {
   if (!t) throw new UsageError(`not a share URL: ${url} (expected http(s)://HOST/v1/shares/NAME/PATH)`);
   return t;
 }
-
-const join9 = (dir: string, name: string) => (!name ? dir : dir ? `${dir}/${name}` : name);
 
 export async function filesCommand(cmd: string, argv: string[]): Promise<number> {
   let values: { token?: string; long?: boolean; recursive?: boolean; parents?: boolean };
@@ -113,7 +112,7 @@ export async function filesCommand(cmd: string, argv: string[]): Promise<number>
           const st = await r.stat(path);
           if (isDirMode(st.mode)) {
             if (!values.recursive) throw new P9Error(21, "is a directory (rm -r removes directories)");
-            for (const e of await r.list(path)) await rm(join9(path, e.name));
+            for (const e of await r.list(path)) await rm(joinPath(path, e.name));
             current = path;
           }
           await r.remove(path, isDirMode(st.mode));
@@ -160,13 +159,6 @@ function writeOut(piece: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(piece, (e) => (e ? reject(e) : resolve())));
 }
 
-function modeString(mode: number): string {
-  const t = isDirMode(mode) ? "d" : (mode & 0o170000) === 0o120000 ? "l" : "-";
-  let s = "";
-  for (let i = 8; i >= 0; i--) s += mode & (1 << i) ? "rwx"[(8 - i) % 3] : "-";
-  return t + s;
-}
-
 /** Local files below a path (or the path itself), with sizes and modes. */
 async function localTree(path: string): Promise<{ rel: string; dir: boolean; size: number; mode: number }[]> {
   const out: { rel: string; dir: boolean; size: number; mode: number }[] = [];
@@ -179,35 +171,27 @@ async function localTree(path: string): Promise<{ rel: string; dir: boolean; siz
   return out;
 }
 
-/** Runs `f` over items, `n` at a time. */
-async function pool<T>(items: T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await f(items[next++]!);
-  }));
-}
-
 async function upload(r: Remote, src: string, dst: string, recursive: boolean, progress: Progress, at: (p: string) => void): Promise<void> {
   const tree = await localTree(src);
   if (tree[0]!.dir && !recursive) throw new Error(`${src} is a directory (cp -r copies directories)`);
   // Into an existing directory, as cp does.
   let base = dst;
   try {
-    if (isDirMode((await r.stat(dst)).mode)) base = join9(dst, src.replace(/\/+$/, "").split("/").pop()!);
+    if (isDirMode((await r.stat(dst)).mode)) base = joinPath(dst, src.replace(/\/+$/, "").split("/").pop()!);
   } catch {
     // dst does not exist: it becomes the copy
   }
   progress.start(tree.filter((e) => !e.dir).reduce((n, e) => n + e.size, 0), tree.filter((e) => !e.dir).length);
   for (const e of tree.filter((e) => e.dir)) {
-    at(join9(base, e.rel));
+    at(joinPath(base, e.rel));
     try {
-      await r.mkdir(join9(base, e.rel), e.mode & 0o7777);
+      await r.mkdir(joinPath(base, e.rel), e.mode & 0o7777);
     } catch (err) {
       if (!(err instanceof P9Error && err.code === "EEXIST")) throw err;
     }
   }
-  await pool(tree.filter((e) => !e.dir), 8, async (e) => {
-    const to = e.rel ? join9(base, e.rel) : base;
+  await eachAtOnce(tree.filter((e) => !e.dir), 8, async (e) => {
+    const to = e.rel ? joinPath(base, e.rel) : base;
     at(to);
     await r.write(to, e.mode, createReadStream(e.rel ? join(src, e.rel) : src, { highWaterMark: 1 << 20 }), (n) => progress.add(n));
     progress.file(to);
@@ -229,12 +213,12 @@ async function download(r: Remote, src: string, dst: string, recursive: boolean,
     if (!isDirMode(st.mode)) return void files.push({ from, to, size: st.size, mode: st.mode });
     if (!recursive) throw new Error("is a directory (cp -r copies directories)");
     dirs.push({ to, mode: st.mode });
-    for (const e of await r.list(from)) await walk(join9(from, e.name), join(to, e.name));
+    for (const e of await r.list(from)) await walk(joinPath(from, e.name), join(to, e.name));
   };
   await walk(src, into);
   progress.start(files.reduce((n, f) => n + f.size, 0), files.length);
   for (const d of dirs) await mkdir(d.to, { recursive: true, mode: d.mode & 0o7777 });
-  await pool(files, 8, async (f) => {
+  await eachAtOnce(files, 8, async (f) => {
     at(f.from);
     const out = createWriteStream(f.to, { mode: f.mode & 0o7777 });
     await r.read(f.from, (piece) =>

@@ -40,6 +40,29 @@ function names(path: string): Uint8Array[] {
     .map((n) => enc.encode(n));
 }
 
+/** `name` below the share path `dir` ("" is the root; an empty name is `dir` itself). */
+export function joinPath(dir: string, name: string): string {
+  return !name ? dir : dir ? `${dir}/${name}` : name;
+}
+
+/** ls -l's mode column: type, then rwx for owner, group and others. */
+export function modeString(mode: number): string {
+  const t = isDirMode(mode) ? "d" : (mode & S_IFMT) === S_IFLNK ? "l" : "-";
+  let s = "";
+  for (let i = 8; i >= 0; i--) s += mode & (1 << i) ? "rwx"[(8 - i) % 3] : "-";
+  return t + s;
+}
+
+/** Runs `f` over `items`, `n` at a time (uploads and downloads of many files). */
+export async function eachAtOnce<T>(items: T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
+}
+
 /** A share path's directory and last name ("a/b/c" -> "a/b", "c"). */
 export function splitPath(path: string): [string, Uint8Array] {
   const cut = path.lastIndexOf("/");
@@ -291,7 +314,7 @@ export class ShareFiles {
   async removeTree(path: string): Promise<void> {
     const st = await this.stat(path);
     if (isDirMode(st.mode)) {
-      for (const e of await this.list(path)) await this.removeTree(path ? `${path}/${e.name}` : e.name);
+      for (const e of await this.list(path)) await this.removeTree(joinPath(path, e.name));
     }
     await this.remove(path, isDirMode(st.mode));
   }

@@ -3,10 +3,10 @@
 // stays responsive; a file opens in a panel (text shown, anything
 // downloadable through a signed link); uploads, new folder, rename, delete.
 
-import { type DirPager, type Entry, isDirMode } from "../client/share-files.ts";
+import { type DirPager, type Entry, isDirMode, joinPath as join, modeString } from "../client/share-files.ts";
 import { authHeaders, type Connection } from "./connect.ts";
 import { askName, confirmAction } from "./dialogs.ts";
-import { el, modeString, size, time } from "./format.ts";
+import { el, size, time } from "./format.ts";
 import { Uploads, picksOfDrop, picksOfInput } from "./uploads.ts";
 
 /** Bytes of entries per Treaddir: a page of about 200 names. */
@@ -16,8 +16,6 @@ const SHOW_BYTES = 512 * 1024;
 
 /** Directories of up to this many entries are shown sorted once read. */
 const SORT_MAX = 1000;
-
-const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
 
 function byFolderThenName(a: Element, b: Element): number {
   const da = a.hasAttribute("data-dir") ? 0 : 1;

@@ -1,7 +1,5 @@
 // How the share browser shows sizes, modes and times.
 
-import { isDirMode } from "../client/share-files.ts";
-
 export function size(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
@@ -12,14 +10,6 @@ export function size(n: number): string {
     i++;
   }
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
-
-/** ls -l's mode column: type, then rwx for owner, group and others. */
-export function modeString(mode: number): string {
-  const t = isDirMode(mode) ? "d" : (mode & 0o170000) === 0o120000 ? "l" : "-";
-  let s = "";
-  for (let i = 8; i >= 0; i--) s += mode & (1 << i) ? "rwx"[(8 - i) % 3] : "-";
-  return t + s;
 }
 
 export function time(sec: number): string {

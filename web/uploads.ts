@@ -1,7 +1,7 @@
 // Uploads from the page: files picked or dropped (folders too), written
 // through 9P, 4 files at a time, each with its own progress bar.
 
-import { isDirMode } from "../client/share-files.ts";
+import { eachAtOnce, isDirMode, joinPath as join } from "../client/share-files.ts";
 import { P9Error } from "../protocol/index.ts";
 import type { ShareFiles } from "../client/share-files.ts";
 import { el, rate, size } from "./format.ts";
@@ -20,8 +20,6 @@ async function* pieces(file: File): AsyncGenerator<Uint8Array> {
     yield new Uint8Array(await file.slice(at, at + PIECE).arrayBuffer());
   }
 }
-
-const join = (dir: string, rel: string) => (dir ? `${dir}/${rel}` : rel);
 
 /** Files from an <input type=file> (webkitRelativePath holds a picked folder's paths). */
 export function picksOfInput(input: HTMLInputElement): Pick[] {
@@ -97,32 +95,26 @@ export class Uploads {
       for (const r of rows) r.state.textContent = `failed: ${(e as Error).message}`;
       return;
     }
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: AT_ONCE }, async () => {
-        while (next < rows.length) {
-          const { p, bar, state } = rows[next++]!;
-          const started = performance.now();
-          let sent = 0;
-          state.textContent = "uploading";
-          try {
-            await this.files.write(join(dir, p.rel), 0o644, pieces(p.file), (n) => {
-              sent += n;
-              bar.value = sent;
-              state.textContent = `${size(sent)} of ${size(p.file.size)}`;
-            });
-            bar.value = Math.max(p.file.size, 1);
-            state.textContent = `done, ${size(p.file.size)} ${rate(p.file.size, performance.now() - started)}`;
-            done++;
-          } catch (e) {
-            state.textContent = `failed: ${(e as Error).message}`;
-            state.className = "error";
-            failed++;
-          }
-          tell();
-        }
-      }),
-    );
+    await eachAtOnce(rows, AT_ONCE, async ({ p, bar, state }) => {
+      const started = performance.now();
+      let sent = 0;
+      state.textContent = "uploading";
+      try {
+        await this.files.write(join(dir, p.rel), 0o644, pieces(p.file), (n) => {
+          sent += n;
+          bar.value = sent;
+          state.textContent = `${size(sent)} of ${size(p.file.size)}`;
+        });
+        bar.value = Math.max(p.file.size, 1);
+        state.textContent = `done, ${size(p.file.size)} ${rate(p.file.size, performance.now() - started)}`;
+        done++;
+      } catch (e) {
+        state.textContent = `failed: ${(e as Error).message}`;
+        state.className = "error";
+        failed++;
+      }
+      tell();
+    });
     this.onDone();
   }
 

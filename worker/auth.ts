@@ -26,8 +26,14 @@ export function tokenOf(req: Request): string | null {
   return null;
 }
 
-function hex(b: ArrayBuffer): string {
+/** Bytes as lower-case hex. */
+export function hex(b: ArrayBuffer): string {
   return [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Hex (even length, checked by the caller) as bytes. */
+export function fromHex(h: string): Uint8Array {
+  return new Uint8Array(h.match(/../g)!.map((x) => parseInt(x, 16)));
 }
 
 /** `bytes` random bytes in hex: a secret a header or subprotocol can carry. */
@@ -65,7 +71,7 @@ export async function authorize(share: ShareConfig, req: Request): Promise<AuthR
   let ok = false;
   // Compare with every hash (no early exit), each in constant time.
   for (const h of share.token_hashes) {
-    const want = new Uint8Array(h.match(/../g)!.map((x) => parseInt(x, 16)));
+    const want = fromHex(h);
     if (sameBytes(digest, want)) ok = true;
   }
   return ok ? "ok" : "wrong";

@@ -6,6 +6,8 @@
 // no operator secret is needed and the token hashes in the configuration
 // (which may be public) sign nothing.
 
+import { fromHex, hex } from "./auth.ts";
+
 /** The query parameters of a signed link. */
 export const LINK_EXPIRES = "expires";
 export const LINK_SIGNATURE = "signature";
@@ -14,10 +16,6 @@ export const LINK_DEFAULT_S = 3600;
 export const LINK_MAX_S = 7 * 24 * 3600;
 
 const enc = new TextEncoder();
-
-function hex(b: ArrayBuffer): string {
-  return [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 /** What is signed: the share's name, the path as it appears in the URL (percent-encoded), the expiry. */
 function message(share: string, encodedPath: string, expires: number): Uint8Array {
@@ -38,7 +36,7 @@ export type LinkCheck = "ok" | "expired" | "bad";
 /** Whether a link's signature is this share's and it has not expired at `nowS`. */
 export async function checkLink(key: Uint8Array, share: string, encodedPath: string, expires: string, signature: string, nowS: number): Promise<LinkCheck> {
   if (!/^\d{1,12}$/.test(expires) || !/^[0-9a-f]{64}$/.test(signature)) return "bad";
-  const sig = new Uint8Array(signature.match(/../g)!.map((x) => parseInt(x, 16)));
+  const sig = fromHex(signature);
   // subtle.verify compares in constant time.
   const ok = await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(share, encodedPath, Number(expires)));
   if (!ok) return "bad";
