@@ -4,7 +4,7 @@
 // page (web/, over the browser's WebSocket) both use it, so the page needs no
 // second file API. Paths are relative to the share's root, '/'-separated.
 
-import { type Client, ERRNO, NOFID, P9Error, decodeDirents } from "../protocol/index.ts";
+import { type Client, ERRNO, NOFID, P9Error, decodeDirents, shownName } from "../protocol/index.ts";
 
 export interface Stat {
   mode: number;
@@ -23,7 +23,6 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 export const isDirMode = (mode: number) => (mode & S_IFMT) === S_IFDIR;
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 // open(2) flags, AT_REMOVEDIR and P9_SETATTR_MODE, as Linux sends them
 // (docs/9p-wire.md; include/uapi/asm-generic/fcntl.h, include/net/9p/9p.h).
 const O_WRONLY = 0o1;
@@ -100,7 +99,7 @@ export class DirPager {
       return [];
     }
     this.offset = batch[batch.length - 1]!.offset;
-    const shown = batch.map((e) => dec.decode(e.name)).filter((n) => n !== "." && n !== "..");
+    const shown = batch.map((e) => shownName(e.name)).filter((n) => n !== "." && n !== "..");
     // One walk from the directory's fid per entry, all in flight at once; an
     // entry removed since the Treaddir is left out rather than failing the page.
     const found = await Promise.all(

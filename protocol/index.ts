@@ -14,3 +14,4 @@ export * from "./negotiate.ts";
 export * from "./framer.ts";
 export * from "./client.ts";
 export * from "./resume.ts";
+export * from "./names.ts";

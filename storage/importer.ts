@@ -4,7 +4,7 @@
 // than the revalidation time; a lookup of a missing name never costs a list
 // of its own.
 
-import { S_IF, S_IFMT } from "../protocol/index.ts";
+import { S_IF, S_IFMT, nameText } from "../protocol/index.ts";
 import { dirPrefixOf, segmentName } from "./keys.ts";
 import { parseObjectAttrs } from "./metadata.ts";
 import { type Namespace, hex, nowSpec } from "./namespace.ts";
@@ -125,7 +125,7 @@ export class Importer {
       if (!cur || !cur.fromR2 || cur.dirty || cur.opens > 0) continue;
       // A file's object lives at its first link only: another link's name is
       // never in a listing (hard links have no object of their own).
-      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.key !== prefix + new TextDecoder().decode(e.name)) continue;
+      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.key !== prefix + nameText(e.name)) continue;
       if ((cur.mode & 0o170000) === S_IF.DIR && this.hasLocal(cur.ino)) continue;
       this.detach(dir.ino, e.name, cur);
       stats.removed++;

@@ -8,7 +8,7 @@
 // prefix ("a" and "a/b") shows as the directory; the object "a" is hidden. An
 // object whose key ends in '/' ("a/") is a directory marker.
 
-import { ERRNO, P9Error } from "../protocol/index.ts";
+import { ERRNO, P9Error, nameText } from "../protocol/index.ts";
 
 /** Longest name (Linux NAME_MAX; Rstatfs namelen). */
 export const NAME_MAX = 255;
@@ -16,7 +16,6 @@ export const NAME_MAX = 255;
 export const KEY_MAX = 1024;
 
 const encoder = new TextEncoder();
-const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The name a key segment gives, or null when it makes no valid name. */
 export function segmentName(segment: string): Uint8Array | null {
@@ -46,8 +45,11 @@ export function checkNewName(name: Uint8Array): string {
   if ((name.byteLength === 1 && name[0] === 0x2e) || (name.byteLength === 2 && name[0] === 0x2e && name[1] === 0x2e)) {
     throw new P9Error(ERRNO.EINVAL, "'.' and '..' cannot be created");
   }
+  // Checked as bytes above: UTF-8 never puts 0x2f or 0x00 inside a
+  // multi-byte character, and nameText keeps a leading U+FEFF, so the text
+  // is "." or ".." or holds '/' exactly when the bytes do.
   try {
-    return strict.decode(name);
+    return nameText(name);
   } catch {
     throw new P9Error(ERRNO.EILSEQ, "names must be UTF-8 to become R2 keys");
   }
@@ -63,11 +65,13 @@ export function sameName(a: Uint8Array, b: Uint8Array): boolean {
 export const DOT = encoder.encode(".");
 export const DOTDOT = encoder.encode("..");
 
-const loose = new TextDecoder();
-
-/** The R2 key of a path under a share's prefix ("" = the bucket's root). */
+/**
+ * The R2 key of a path under a share's prefix ("" = the bucket's root).
+ * One-to-one: different paths of valid names never share a key (nameText
+ * keeps a BOM and refuses bad UTF-8, which no stored name has).
+ */
 export function keyOf(prefix: string, path: Uint8Array[]): string {
-  const rel = path.map((n) => loose.decode(n)).join("/");
+  const rel = path.map(nameText).join("/");
   return prefix === "" ? rel : rel === "" ? prefix : `${prefix}/${rel}`;
 }
 

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BUCKET, mount, shareObject } from "./support/gateway.ts";
 
-const NAMES = ["a", "b", "c", "..", ".", "a/b", "../x", "..%2f", "\u00e9t\u00e9", "sp ace", "x".repeat(255), "deeper", "other"];
+const NAMES = ["a", "b", "c", "..", ".", "\ufeff..", "\ufeff.", "\ufeffa", "a/b", "../x", "..%2f", "\u00e9t\u00e9", "sp ace", "x".repeat(255), "deeper", "other"];
 const TARGETS = ["../../../../etc/passwd", "/etc/shadow", "..", "../other", "a/../../..", "deeper/../..", "x"];
 const PATHS = [[], ["a"], ["b"], ["a", "b"], [".."], ["..", ".."], ["a", ".."], ["c", "a"]];
 

@@ -1,6 +1,6 @@
 // Session-level requests: Tauth, Tattach, Twalk, Tclunk, Tremove.
 
-import { ERRNO, NOFID, NONUNAME, P9Error } from "../../protocol/index.ts";
+import { ERRNO, NOFID, NONUNAME, P9Error, shownName } from "../../protocol/index.ts";
 import { checkLookupName } from "../../storage/keys.ts";
 import { isDir } from "../../storage/share-fs.ts";
 import { qidOf } from "../attrs.ts";
@@ -8,7 +8,6 @@ import type { HandlerTable } from "../session.ts";
 
 /** uid of "nobody" (Linux overflowuid), for attaches that name no user. */
 const NOBODY = 65534;
-const decoder = new TextDecoder();
 
 export const attachWalk: HandlerTable = {
   // No authentication inside 9P: tokens are checked before the WebSocket
@@ -23,15 +22,15 @@ export const attachWalk: HandlerTable = {
     // aname "" or "/" is the share's root; a path selects a directory in it.
     const root = s.fs.root();
     let node = root;
-    for (const part of decoder.decode(m.aname).split("/")) {
-      if (part === "") continue;
-      const name = new TextEncoder().encode(part);
+    // Split as bytes, not as decoded text: a decoder would drop a leading
+    // U+FEFF and walk another name (protocol/names.ts).
+    for (const name of splitPath(m.aname)) {
       checkLookupName(name);
       node = await s.fs.lookup(node.ino, name, root.ino);
     }
     if (!isDir(node)) throw new P9Error(ERRNO.ENOTDIR, "aname is not a directory");
     if (s.hasFid(m.fid)) throw new P9Error(ERRNO.EBADF, `fid ${m.fid} in use`);
-    const uname = decoder.decode(m.uname);
+    const uname = shownName(m.uname);
     const uid =
       m.n_uname !== undefined && m.n_uname !== NONUNAME ? m.n_uname : /^\d{1,10}$/.test(uname) ? Number(uname) : NOBODY;
     s.putFid({ fid: m.fid, kind: "node", ino: node.ino, top: node.ino, uid, open: null, dirOffset: 0, dirCookie: 0n, data: null });
@@ -79,3 +78,15 @@ export const attachWalk: HandlerTable = {
     return { type: "Rclunk", tag: m.tag };
   },
 };
+
+/** The non-empty '/'-separated byte segments of a path. */
+function splitPath(path: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i <= path.byteLength; i++) {
+    if (i < path.byteLength && path[i] !== 0x2f) continue;
+    if (i > start) out.push(path.subarray(start, i));
+    start = i + 1;
+  }
+  return out;
+}
