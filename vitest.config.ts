@@ -46,6 +46,10 @@ export default defineConfig({
         test: {
           name: "workerd",
           include: ["test/workerd/**/*.test.ts"],
+          // Several tests move tens of megabytes through R2 and the journal:
+          // a shared two-core machine takes more than vitest's 5 s for them.
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
         },
       },
       {
@@ -54,6 +58,7 @@ export default defineConfig({
         test: {
           name: "workerd-limits",
           include: ["test/workerd-limits/**/*.test.ts"],
+          testTimeout: 30_000,
         },
       },
     ],

@@ -12,12 +12,17 @@ import {
   FramingError,
   Framer,
   MESSAGES,
+  ACK_SUBPROTOCOL,
+  CLOSE,
   PLATFORM_MSIZE_CEILING,
   RESUME_HEADER,
   RESUME_WINDOW_HEADER,
   SECRET_HEADER,
   SESSION_HEADER,
+  SUBPROTOCOL,
+  ackText,
   decode,
+  parseMark,
   peekType,
 } from "../protocol/index.ts";
 import { Outstanding } from "./outstanding.ts";
@@ -48,8 +53,6 @@ export interface Bridge {
 const HIGH_WATER = 16 << 20;
 /** While reconnecting, stop reading the guest once this many requests wait. */
 const PAUSE_WHILE_AWAY = 256;
-/** The gateway's close code for a refused resume (worker/close-codes.ts). */
-const CLOSE_RESUME_REFUSED = 4003;
 /** ws's receive cap must admit the largest reply: msize can reach the platform ceiling. */
 const MAX_PAYLOAD = PLATFORM_MSIZE_CEILING + 4096;
 
@@ -88,7 +91,7 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
 }
 
 /** Close codes after which the bridge resumes the session (the others end it). */
-const RESUMABLE_CLOSES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, 4005]);
+const RESUMABLE_CLOSES = new Set<number>([1001, 1005, 1006, 1011, 1012, 1013, 1014, CLOSE.DRAIN]);
 /** Reconnect delays grow to this (ms); the gateway's resume window bounds the total. */
 const MAX_BACKOFF_MS = 5000;
 
@@ -157,7 +160,10 @@ function connect(
     headers[RESUME_HEADER] = resuming && session ? `${session.sid}.${session.secret}` : "new";
     // permessage-deflate off: workerd would negotiate it, and 9P payloads are
     // mostly file bytes where it costs CPU for nothing (platform facts).
-    const w = new WebSocket(opts.url, ["9p"], { perMessageDeflate: false, headers, maxPayload: MAX_PAYLOAD });
+    // 9p.ack: the bridge acknowledges what it read, so the gateway knows what
+    // is still on the way (protocol/websocket.ts). A guest that stops reading
+    // pauses the WebSocket (below), which stops the acks and so the replies.
+    const w = new WebSocket(opts.url, [ACK_SUBPROTOCOL, SUBPROTOCOL], { perMessageDeflate: false, headers, maxPayload: MAX_PAYLOAD });
     ws = w;
     /** Handles this socket's end once, whichever event reports it. */
     let ended = false;
@@ -208,7 +214,11 @@ function connect(
     });
     w.on("message", (data, isBinary) => {
       if (w !== ws) return;
-      if (!isBinary) return teardown("gateway sent a text message; 9P messages are binary");
+      if (!isBinary) {
+        const nonce = parseMark(data.toString());
+        if (nonce === null) return teardown("gateway sent a text message that is not a mark; 9P messages are binary");
+        return w.send(ackText(nonce));
+      }
       const msg = data as Buffer;
       // A reply nothing waits for is a duplicate from before a resume: the
       // guest may have reused its tag already, so it must not see it.
@@ -221,7 +231,7 @@ function connect(
     });
     w.on("close", (code, reason) => {
       const r = reason.toString();
-      if (code === CLOSE_RESUME_REFUSED) return ended1(code, `lost: ${r}; the guest's mount gets errors from now on`, false);
+      if (code === CLOSE.RESUME_REFUSED) return ended1(code, `lost: ${r}; the guest's mount gets errors from now on`, false);
       const msg = code === 1000 ? "" : `gateway closed the session: ${code} ${r}`.trim();
       ended1(code, msg, RESUMABLE_CLOSES.has(code));
     });

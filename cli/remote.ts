@@ -4,7 +4,7 @@
 
 import WebSocket from "ws";
 import { ShareFiles } from "../client/share-files.ts";
-import { clientOverWebSocket } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
 
 export { type Stat, isDirMode } from "../client/share-files.ts";
 
@@ -38,7 +38,7 @@ export class Remote extends ShareFiles {
 
   static async open(wsUrl: string, token?: string, msize = 1 << 20): Promise<Remote> {
     const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-    const ws = new WebSocket(wsUrl, ["9p"], { headers, perMessageDeflate: false, maxPayload: msize + 4096 });
+    const ws = new WebSocket(wsUrl, [ACK_SUBPROTOCOL, SUBPROTOCOL], { headers, perMessageDeflate: false, maxPayload: msize + 4096 });
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("unexpected-response", (_req, res) => {

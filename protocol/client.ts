@@ -8,6 +8,7 @@ import type { Dialect } from "./dialect.ts";
 import { ERRNO } from "./errno.ts";
 import { FramingError, MessageError, P9Error } from "./errors.ts";
 import type { Message, MessageInit, Msg, MsgInit, ReplyName, TName } from "./messages.ts";
+import { ackText, parseMark } from "./websocket.ts";
 
 /** Sends one whole message; the transport keeps message boundaries. */
 export interface Transport {
@@ -37,7 +38,6 @@ export class Client {
   /** Until Rversion: the smallest msize any server accepts. */
   msize = 4096;
   private readonly pending = new Map<number, Pending>();
-  private nextTag = 0;
   private closed: Error | null = null;
   private nextFid = 1;
   private readonly freeFids: number[] = [];
@@ -97,12 +97,13 @@ export class Client {
     p.reject(new P9Error(ERRNO.EPROTO, `expected ${p.expect}, got ${m.type}`));
   }
 
+  /**
+   * The lowest free tag, as Linux allocates them (idr_alloc in
+   * net/9p/client.c): a server that sees a tag used again knows its last
+   * reply arrived (worker/outbox.ts counts on it for plain 9P clients).
+   */
   private allocTag(): number {
-    for (let i = 0; i <= MAX_TAG; i++) {
-      const tag = this.nextTag;
-      this.nextTag = tag === MAX_TAG ? 0 : tag + 1;
-      if (!this.pending.has(tag)) return tag;
-    }
+    for (let tag = 0; tag <= MAX_TAG; tag++) if (!this.pending.has(tag)) return tag;
     throw new P9Error(ERRNO.EAGAIN, "all 65535 tags are in flight");
   }
 
@@ -179,7 +180,7 @@ export class Client {
 /** The structural part of the standard WebSocket API the client needs. */
 export interface WebSocketLike {
   binaryType: string;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   addEventListener(type: string, listener: (ev: any) => void): void;
@@ -188,7 +189,9 @@ export interface WebSocketLike {
 /**
  * A client over a WebSocket that is open (or opening: sends made before it
  * opens are the caller's concern). One binary WebSocket message carries one
- * whole 9P message; a text message is a protocol violation.
+ * whole 9P message. The only text message is the gateway's mark, which the
+ * client acknowledges once it has read everything before it (offer
+ * ACK_SUBPROTOCOL beside "9p": websocket.ts); any other is a protocol violation.
  */
 export function clientOverWebSocket(ws: WebSocketLike): Client {
   ws.binaryType = "arraybuffer";
@@ -197,6 +200,8 @@ export function clientOverWebSocket(ws: WebSocketLike): Client {
     if (ev.data instanceof ArrayBuffer) client.receive(new Uint8Array(ev.data));
     else if (ArrayBuffer.isView(ev.data)) {
       client.receive(new Uint8Array(ev.data.buffer, ev.data.byteOffset, ev.data.byteLength));
+    } else if (typeof ev.data === "string" && parseMark(ev.data) !== null) {
+      ws.send(ackText(parseMark(ev.data)!));
     } else {
       client.fail(new FramingError("server sent a text WebSocket message"));
       ws.close(1003, "9P messages are binary");

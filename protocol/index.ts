@@ -15,3 +15,4 @@ export * from "./framer.ts";
 export * from "./client.ts";
 export * from "./resume.ts";
 export * from "./names.ts";
+export * from "./websocket.ts";

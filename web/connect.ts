@@ -4,7 +4,7 @@
 // (worker/auth.ts); it is asked for once and kept for the tab's life.
 
 import { ShareFiles } from "../client/share-files.ts";
-import { clientOverWebSocket } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
 import { askToken } from "./dialogs.ts";
 
 /** The largest message the page negotiates: big enough for fast uploads, small enough for a tab. */
@@ -47,7 +47,8 @@ export async function connect(share: string, onLost: (why: string) => void): Pro
   if (token) sessionStorage.setItem(storeKey(share), token);
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const protocols = token ? ["9p", `edge9p-token.${token}`] : ["9p"];
+  // 9p.ack: the page acknowledges what it read (the gateway's bound on unread replies).
+  const protocols = [ACK_SUBPROTOCOL, SUBPROTOCOL, ...(token ? [`edge9p-token.${token}`] : [])];
   const ws = new WebSocket(`${scheme}//${location.host}/v1/shares/${encodeURIComponent(share)}/9p`, protocols);
   const c = clientOverWebSocket(ws);
   await new Promise<void>((resolve, reject) => {

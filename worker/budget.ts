@@ -1,8 +1,10 @@
-// The in-flight byte budget of a share's object: bytes of replies allocated
-// and not yet handed to the socket. workerd's WebSocket has no bufferedAmount,
-// so the budget is taken before a large reply is allocated and given back
-// once it is sent; with msize x concurrent reads bounded by it, the object
-// stays far below the 128 MB isolate limit.
+// The in-flight byte budget of a share's object: bytes the object holds for
+// its clients. A large reply takes its room before it is allocated and gives
+// it back once its client has read it (worker/outbox.ts: workerd keeps sent
+// bytes queued until the peer reads them, and shows none of it); a publish
+// holds its part while it uploads; xattr buffers hold theirs until their fid
+// goes. With all of it bounded here, the object stays within the 128 MB an
+// isolate has.
 
 export class ByteBudget {
   private used = 0;
@@ -45,6 +47,20 @@ export class ByteBudget {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiting.push(entry);
     });
+  }
+
+  /**
+   * Takes `n` bytes now if they fit with `headroom` to spare and nobody
+   * waits; null otherwise. For long-lived holds that must not starve replies.
+   */
+  tryAcquire(n: number, headroom = 0): (() => void) | null {
+    if (this.waiting.length > 0 || this.used + n + headroom > this.limit) return null;
+    return this.take(n);
+  }
+
+  /** Takes `n` bytes whether or not they fit: for what is already in memory (state restored from SQLite). */
+  force(n: number): () => void {
+    return this.take(n);
   }
 
   private fits(n: number): boolean {

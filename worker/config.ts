@@ -59,6 +59,15 @@ export const ShareSchema = z.strictObject({
   gid: id.default(0),
   file_mode: perm.default(0o644),
   dir_mode: perm.default(0o755),
+  /**
+   * Whether clients that speak plain 9P (subprotocol "9p" alone) may open the
+   * share. They show they read their replies only by using tags again, which
+   * a hostile client can fake, so only "9p.ack" clients (the bridge, the CLI,
+   * the share browser) are held to a bound they cannot cheat
+   * (worker/outbox.ts). Unset: allowed on a local gateway, refused on a
+   * deployed one.
+   */
+  plain_9p: z.boolean().optional(),
 });
 
 export const ConfigSchema = z
@@ -99,6 +108,25 @@ export const ConfigSchema = z
     max_fids: z.number().int().min(16).max(1_000_000).default(65_536),
     /** Requests of one session in flight at once; more answer EAGAIN. */
     max_inflight: z.number().int().min(1).max(65_535).default(1024),
+    /** Fids all sessions of a share may hold together; past it a walk or attach answers ENFILE. */
+    max_share_fids: z.number().int().min(16).max(4_000_000).default(262_144),
+    /**
+     * Reply bytes one socket may leave unread (sent, and not shown read:
+     * worker/outbox.ts). Reads wait for room; a socket that stays past it is
+     * closed with 4006. A reply larger than this still goes, alone.
+     */
+    session_window_bytes: z.number().int().min(64 * 1024).max(96 * MiB).default(8 * MiB),
+    /** How long reads may wait for room with nothing read meanwhile before the socket is closed (4006). */
+    session_stall_ms: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** Bytes of xattr buffers (values read or being written) one session may hold; past it ENOMEM or ENOSPC. */
+    max_xattr_bytes: z.number().int().min(64 * 1024).max(16 * MiB).default(MiB),
+    /**
+     * Resumable sessions that may wait for their clients at once; past it the
+     * one waiting longest ends. A deploy detaches every session at once, so
+     * keep it at the number of bridges you expect. They count toward
+     * max_sessions too.
+     */
+    max_detached_sessions: z.number().int().min(0).max(32_768).default(1024),
     /** Directory levels below the share's root; a deeper mkdir or rename answers ENAMETOOLONG. */
     max_depth: z.number().int().min(1).max(4096).default(256),
     /** Sessions with no request for this long are closed (0 = never: idle sockets cost nothing while hibernated). */
@@ -121,6 +149,13 @@ export const ConfigSchema = z
         code: "custom",
         path: ["inflight_bytes"],
         message: `must be at least msize_cap (${c.msize_cap}): one reply of msize must fit`,
+      });
+    }
+    if (c.session_window_bytes > c.inflight_bytes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["session_window_bytes"],
+        message: `must be at most inflight_bytes (${c.inflight_bytes}): the share's budget holds every socket's unread replies`,
       });
     }
     if (c.multipart_threshold > c.inflight_bytes) {
@@ -227,6 +262,7 @@ export function parseConfig(
       share.token_hashes = [...share.token_hashes, ...hashes];
     }
   }
+  for (const share of Object.values(config.shares)) share.plain_9p ??= !config.deployed;
   const notes: string[] = [];
   if (config.deployed) {
     for (const [name, share] of Object.entries(config.shares)) {

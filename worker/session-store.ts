@@ -86,6 +86,9 @@ const FID_COLUMNS = ["sid", "fid", "kind", "ino", "top", "uid", "open_flags", "o
 const SESSION_COLUMNS = ["sid", "dialect", "msize", "started", "active", "secret", "seq", "gen", "detached_at"];
 
 export class SessionStore {
+  /** Fids held by every session of the share (EDGE9P.max_share_fids bounds it). */
+  fidTotal = 0;
+
   constructor(private readonly sql: SqlStorage) {
     // Session tables from an older release are dropped, not migrated: a
     // release is deployed with a restart, which ends every session anyway.
@@ -97,6 +100,7 @@ export class SessionStore {
       sql.exec(`DROP TABLE IF EXISTS reply`);
     }
     for (const s of SCHEMA) sql.exec(s);
+    this.fidTotal = sql.exec(`SELECT count(*) AS n FROM fid`).one().n as number;
   }
 
   /** A new session; with the SHA-256 of a resume secret, a resumable one. */
@@ -124,6 +128,27 @@ export class SessionStore {
   detachedBefore(before: number): string[] {
     return this.sql
       .exec(`SELECT sid FROM session WHERE detached_at IS NOT NULL AND detached_at < ?`, before)
+      .toArray()
+      .map((r) => r.sid as string);
+  }
+
+  /** The resumable sessions waiting for their clients. */
+  detachedSids(): string[] {
+    return this.sql
+      .exec(`SELECT sid FROM session WHERE detached_at IS NOT NULL`)
+      .toArray()
+      .map((r) => r.sid as string);
+  }
+
+  /** Resumable sessions waiting for their clients. */
+  countDetached(): number {
+    return this.sql.exec(`SELECT count(*) AS n FROM session WHERE detached_at IS NOT NULL`).one().n as number;
+  }
+
+  /** The `n` sessions that have waited longest for their clients, oldest first. */
+  longestDetached(n: number): string[] {
+    return this.sql
+      .exec(`SELECT sid FROM session WHERE detached_at IS NOT NULL ORDER BY detached_at, sid LIMIT ?`, n)
       .toArray()
       .map((r) => r.sid as string);
   }
@@ -212,7 +237,9 @@ export class SessionStore {
       }));
   }
 
-  putFid(sid: string, f: FidState): void {
+  /** Adds (`isNew`) or updates a fid. */
+  putFid(sid: string, f: FidState, isNew: boolean): void {
+    if (isNew) this.fidTotal++;
     this.sql.exec(
       `INSERT OR REPLACE INTO fid (sid, fid, kind, ino, top, uid, open_flags, open_gen, dir_offset, dir_cookie, data,
          xattr_name, xattr_flags)
@@ -234,11 +261,11 @@ export class SessionStore {
   }
 
   deleteFid(sid: string, fid: number): void {
-    this.sql.exec(`DELETE FROM fid WHERE sid = ? AND fid = ?`, sid, fid);
+    this.fidTotal -= this.sql.exec(`DELETE FROM fid WHERE sid = ? AND fid = ? RETURNING fid`, sid, fid).toArray().length;
   }
 
   clearFids(sid: string): void {
-    this.sql.exec(`DELETE FROM fid WHERE sid = ?`, sid);
+    this.fidTotal -= this.sql.exec(`DELETE FROM fid WHERE sid = ? RETURNING fid`, sid).toArray().length;
   }
 
   /** Ends a session: its fids are released. */

@@ -23,10 +23,13 @@ import {
   format,
   matchVersion,
   negotiate,
+  parseAck,
+  parseResumeHello,
 } from "../protocol/index.ts";
 import type { ShareFs } from "../storage/share-fs.ts";
 import type { ByteBudget } from "./budget.ts";
 import { CLOSE } from "./close-codes.ts";
+import type { Outbox, Ticket } from "./outbox.ts";
 import type { FidState, SessionStore } from "./session-store.ts";
 
 /** What a handler answers: a message to encode, or one already encoded. */
@@ -35,7 +38,11 @@ export type Reply = MessageInit | Uint8Array;
 export interface RequestContext {
   /** Aborted when the request is flushed (or the session ends). */
   readonly signal: AbortSignal;
-  /** Takes `n` bytes of the object's in-flight budget until the reply is sent. */
+  /**
+   * Takes room for a reply of up to `n` bytes: in the socket's window and the
+   * object's budget, held until the client has read the reply
+   * (worker/outbox.ts). Requests whose replies may be large call it first.
+   */
   reserve(n: number): Promise<void>;
 }
 
@@ -51,6 +58,10 @@ export interface SessionLimits {
   maxFids: number;
   /** Requests in flight at once (EAGAIN beyond). */
   maxInflight: number;
+  /** Fids all sessions of the share may hold (ENFILE beyond). */
+  maxShareFids: number;
+  /** Bytes of xattr buffers the session may hold (ENOSPC/ENOMEM beyond). */
+  maxXattrBytes: number;
   /** Sessions idle this long are closed (0 = never). */
   idleTimeoutMs: number;
 }
@@ -62,7 +73,8 @@ export interface SessionHost {
   readonly budget: ByteBudget;
   readonly limits: SessionLimits;
   readonly handlers: HandlerTable;
-  send(bytes: Uint8Array): void;
+  /** The socket's sending side: what it sent, and what its client has read. */
+  readonly outbox: Outbox;
   close(code: number, reason: string): void;
   log(msg: string): void;
   /** Called after each request: the object re-arms its alarm for the publisher. */
@@ -128,7 +140,10 @@ export class Session {
     s.resumable = rec.resumable;
     s.lastSeq = rec.seq;
     s.detached = rec.detachedAt !== null;
-    for (const f of host.store.fids(sid)) s.fids.set(f.fid, f);
+    for (const f of host.store.fids(sid)) {
+      s.fids.set(f.fid, f);
+      if (f.data) s.holdBuffer(f, true);
+    }
     for (const [tag, r] of host.store.keptReplies(sid)) s.kept.set(tag, r);
     return s;
   }
@@ -151,8 +166,21 @@ export class Session {
     this.awaitingHello = true;
   }
 
+  /** A text message: an ack of a mark ("9p.ack"), or the hello that opens a resumed connection. */
+  text(message: string): void {
+    const nonce = parseAck(message);
+    // An ack of no mark of this socket (one sent before a resume) changes nothing.
+    if (nonce !== null) return void this.host.outbox.ack(nonce);
+    if (!this.resumable) return this.end(CLOSE.UNSUPPORTED, "9P messages are binary WebSocket messages");
+    try {
+      this.hello(parseResumeHello(message));
+    } catch (e) {
+      this.end(CLOSE.PROTOCOL, (e as Error).message);
+    }
+  }
+
   /** The resume's text message. */
-  hello(h: ResumeHello): void {
+  private hello(h: ResumeHello): void {
     if (!this.awaitingHello) return this.end(CLOSE.PROTOCOL, "resume: a hello only opens a resumed connection");
     this.awaitingHello = false;
     this.detached = false;
@@ -178,7 +206,7 @@ export class Session {
       if (this.inflight.has(tag) || r.running.has(tag)) return null;
       const kept = this.kept.get(tag);
       if (seq > 0 && kept?.seq === seq) {
-        if (!this.detached) this.host.send(kept.bytes);
+        if (!this.detached) this.host.outbox.send(tag, kept.bytes);
         return null;
       }
       this.seen(tag);
@@ -223,21 +251,67 @@ export class Session {
     return this.fids.has(n);
   }
 
-  /** Adds or updates a fid; opening one is counted on its inode across sessions. */
+  /**
+   * Adds or updates a fid; opening one is counted on its inode across
+   * sessions. An xattr fid's buffer (a value read by Txattrwalk, or one being
+   * written after Txattrcreate) is held in memory until the fid goes, so it
+   * counts against the session's cap and the object's budget.
+   */
   putFid(f: FidState): void {
     const prev = this.fids.get(f.fid);
     if (!prev && this.fids.size >= this.host.limits.maxFids) {
       throw new P9Error(ERRNO.EMFILE, `the session holds ${this.fids.size} fids, its limit (EDGE9P.max_fids)`);
     }
+    if (!prev && this.host.store.fidTotal >= this.host.limits.maxShareFids) {
+      throw new P9Error(ERRNO.ENFILE, `the share's sessions hold ${this.host.store.fidTotal} fids, its limit (EDGE9P.max_share_fids)`);
+    }
+    if (f.data !== prev?.data) this.holdBuffer(f);
     if (prev?.open && prev.kind === "node" && !(f.open && f.ino === prev.ino)) this.host.fs.closed(prev.ino);
     if (f.open && f.kind === "node" && !(prev?.open && prev.ino === f.ino)) this.host.fs.opened(f.ino);
     this.fids.set(f.fid, f);
-    this.host.store.putFid(this.sid, f);
+    this.host.store.putFid(this.sid, f, !prev);
+  }
+
+  /** Xattr buffers by fid: their size and the budget they hold. */
+  private readonly buffers = new Map<number, { n: number; give: () => void }>();
+  private bufferBytes = 0;
+
+  /** Takes the room for a fid's new buffer (giving back its old one); throws when there is none. */
+  private holdBuffer(f: FidState, restored = false): void {
+    const n = f.data?.byteLength ?? 0;
+    const old = this.buffers.get(f.fid);
+    const cap = this.host.limits.maxXattrBytes;
+    let give: (() => void) | null = () => {};
+    if (n > 0) {
+      const errno = f.xattr ? ERRNO.ENOSPC : ERRNO.ENOMEM;
+      if (!restored && this.bufferBytes - (old?.n ?? 0) + n > cap) {
+        throw new P9Error(errno, `the session holds ${this.bufferBytes} bytes of xattr buffers, its limit ${cap} (EDGE9P.max_xattr_bytes)`);
+      }
+      // Long-lived, so they never take the last quarter of the budget: replies keep flowing.
+      const budget = this.host.budget;
+      give = restored ? budget.force(n) : budget.tryAcquire(n, budget.limit / 4);
+      if (!give) throw new P9Error(errno, "the share's object holds too many xattr buffers; try again later");
+    }
+    if (old) {
+      old.give();
+      this.bufferBytes -= old.n;
+      this.buffers.delete(f.fid);
+    }
+    if (n > 0) {
+      this.buffers.set(f.fid, { n, give: give! });
+      this.bufferBytes += n;
+    }
   }
 
   dropFid(n: number): void {
     const f = this.fids.get(n);
     if (!f) return;
+    const b = this.buffers.get(n);
+    if (b) {
+      b.give();
+      this.bufferBytes -= b.n;
+      this.buffers.delete(n);
+    }
     this.fids.delete(n);
     this.host.store.deleteFid(this.sid, n);
     if (f.open && f.kind === "node") this.host.fs.closed(f.ino);
@@ -254,6 +328,8 @@ export class Session {
         this.host.store.touch(this.sid, now);
       }
     }
+    // A plain 9P client using a tag again has read the tag's last reply.
+    if (bytes.byteLength >= 7) this.host.outbox.received(bytes[5]! | (bytes[6]! << 8));
     const limit = this.dialect ? this.msize : PLATFORM_MSIZE_CEILING;
     let seq = 0;
     if (this.awaitingHello) return this.end(CLOSE.PROTOCOL, "resume: the hello must come before any request");
@@ -354,11 +430,12 @@ export class Session {
   private async run(msg: Message, entry: InFlight, seq: number): Promise<void> {
     const { signal } = entry.ctl;
     const dialect = this.dialect!;
-    const holds: (() => void)[] = [];
+    const tickets: Ticket[] = [];
+    const outbox = this.host.outbox;
     const ctx: RequestContext = {
       signal,
       reserve: async (n) => {
-        holds.push(await this.host.budget.acquire(n, signal));
+        tickets.push(await outbox.reserve(n, signal));
       },
     };
     try {
@@ -377,9 +454,9 @@ export class Session {
         out = this.errorFor(msg, e);
       }
       if (this.closed) return;
-      this.reply(msg.tag, out, seq);
+      this.reply(msg.tag, out, seq, tickets.splice(0));
     } finally {
-      for (const give of holds) give();
+      for (const t of tickets) outbox.unused(t);
       this.host.changed();
     }
   }
@@ -396,9 +473,11 @@ export class Session {
   /**
    * Sends a reply, never larger than msize (a larger one would kill a Linux
    * mount). A numbered request's reply is kept first, in the same SQLite
-   * turn as the request's own writes, so that a replay finds it.
+   * turn as the request's own writes, so that a replay finds it. The
+   * request's tickets stay held until the client has read the reply (or are
+   * given back now if it is not sent).
    */
-  private reply(tag: number, out: Reply, seq = 0): void {
+  private reply(tag: number, out: Reply, seq = 0, tickets: readonly Ticket[] = []): void {
     const d = this.dialect ?? "9P2000";
     let bytes = out instanceof Uint8Array ? out : encode(out, tagDialect(out, d));
     if (this.msize > 0 && bytes.byteLength > this.msize && tag !== NOTAG) {
@@ -409,7 +488,11 @@ export class Session {
       this.kept.set(tag, { seq, bytes });
       this.host.store.keepReply(this.sid, tag, seq, bytes);
     }
-    if (!this.detached) this.host.send(bytes);
+    if (this.detached) {
+      for (const t of tickets) this.host.outbox.unused(t);
+      return;
+    }
+    this.host.outbox.send(tag, bytes, tickets);
   }
 
   /** Closes the socket and ends the session. */

@@ -5,12 +5,13 @@
 import type { CheckReport } from "../storage/fsck.ts";
 import { DurableObject } from "cloudflare:workers";
 import {
+  ACK_SUBPROTOCOL,
   PLATFORM_MSIZE_CEILING_SOURCE,
   RESUME_HEADER,
   RESUME_WINDOW_HEADER,
   SECRET_HEADER,
   SESSION_HEADER,
-  parseResumeHello,
+  SUBPROTOCOL,
 } from "../protocol/index.ts";
 import { randomHex, sameText, sha256Hex } from "./auth.ts";
 import type { PublishStats } from "../storage/publisher.ts";
@@ -22,6 +23,7 @@ import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
 import { HANDLERS } from "./handlers/index.ts";
+import { Outbox } from "./outbox.ts";
 import { SessionStore } from "./session-store.ts";
 import { type SessionHost, Session } from "./session.ts";
 
@@ -31,7 +33,7 @@ export const SHARE_HEADER = "X-Edge9p-Share";
 export const FILE_HEADER = "X-Edge9p-File";
 /** Header the worker sets for a signed link instead of a token: "EXPIRES SIGNATURE", checked here. */
 export const LINK_HEADER = "X-Edge9p-Link";
-export const SUBPROTOCOL = "9p";
+export { SUBPROTOCOL };
 
 export interface ShareStats {
   share: string | null;
@@ -47,12 +49,20 @@ export interface ShareStats {
   inflightBytes: number;
   /** Most reply bytes held at once since the object was constructed. */
   inflightHighWater: number;
+  /** Reply bytes sent on the share's sockets and not yet read by their clients. */
+  unreadBytes: number;
+  /** Sockets closed because their clients left replies unread (4006). */
+  notReading: number;
 }
 
 interface Attachment {
   sid: string;
   /** Which of a resumable session's sockets this is: only the latest counts. */
   gen?: number;
+  /** The client acknowledges marks ("9p.ack"). */
+  acks?: boolean;
+  /** A socket replaced by a resume: its late messages must not reach the session. */
+  stale?: boolean;
 }
 
 interface Ready {
@@ -74,6 +84,14 @@ export class ShareObject extends DurableObject<Env> {
   private readonly sessions = new Map<string, Session>();
   private ready: Ready | null = null;
   private budget: ByteBudget | null = null;
+  /**
+   * Each socket's sending side (worker/outbox.ts), by session id and socket
+   * generation. It lives until the socket is really gone (webSocketClose or
+   * webSocketError), not when the session ends: bytes queued on a socket
+   * the gateway closed stay in workerd until the peer's connection goes.
+   */
+  private readonly outboxes = new Map<string, Outbox>();
+  private notReading = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -105,6 +123,7 @@ export class ShareObject extends DurableObject<Env> {
     });
     for (const sid of swept) fs?.locks.dropSession(sid);
     if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
+    this.evictDetached();
     // Resumable sessions left waiting for their clients end by the alarm.
     if (swept.length || this.store.oldestDetached() !== null) this.ctx.waitUntil(this.scheduleAlarm());
   }
@@ -162,9 +181,11 @@ export class ShareObject extends DurableObject<Env> {
         readOnly: r.share.read_only,
         maxFids: r.config.max_fids,
         maxInflight: r.config.max_inflight,
+        maxShareFids: r.config.max_share_fids,
+        maxXattrBytes: r.config.max_xattr_bytes,
         idleTimeoutMs: r.config.idle_timeout_ms,
       },
-      send: (bytes) => ws.send(bytes),
+      outbox: this.outboxOf(ws, r),
       // The session ends (a protocol error, an idle timeout): not a detach.
       close: (code, reason) => {
         const sid = sidOf(ws);
@@ -181,6 +202,41 @@ export class ShareObject extends DurableObject<Env> {
         if ((this.ready?.fs.publisher.epoch ?? 0) !== this.alarmEpoch) this.ctx.waitUntil(this.scheduleAlarm());
       },
     };
+  }
+
+  /** The sending side of a socket, made on first use. */
+  private outboxOf(ws: WebSocket, r: Ready): Outbox {
+    const a = ws.deserializeAttachment() as Attachment | null;
+    const key = outboxKey(a);
+    let o = this.outboxes.get(key);
+    if (o) return o;
+    o = new Outbox(
+      {
+        send: (m) => ws.send(m),
+        cut: (reason) => {
+          this.notReading++;
+          console.log(`[${r.name}] session ${a?.sid}: ${reason}; closing (${CLOSE.NOT_READING})`);
+          const s = a ? this.sessions.get(a.sid) : undefined;
+          if (s) return s.end(CLOSE.NOT_READING, reason);
+          try {
+            ws.close(CLOSE.NOT_READING, reason.slice(0, 120));
+          } catch {
+            // already closing
+          }
+        },
+      },
+      this.budget!,
+      { window: r.config.session_window_bytes, stallMs: r.config.session_stall_ms, acks: a?.acks === true },
+    );
+    this.outboxes.set(key, o);
+    return o;
+  }
+
+  /** The socket is gone for good: what its outbox held is free. */
+  private socketGone(ws: WebSocket): void {
+    const key = outboxKey(ws.deserializeAttachment() as Attachment | null);
+    this.outboxes.get(key)?.closed();
+    this.outboxes.delete(key);
   }
 
   /** When the one alarm is set for (ms), as far as this instance knows. */
@@ -239,6 +295,18 @@ export class ShareObject extends DurableObject<Env> {
 
   private resumeWindow(): number {
     return this.ready?.config.resume_window_ms ?? 300_000;
+  }
+
+  /** Ends the sessions that have waited longest while more than max_detached_sessions wait. */
+  private evictDetached(): void {
+    const max = this.ready?.config.max_detached_sessions;
+    if (max === undefined) return;
+    const over = this.store.countDetached() - max;
+    if (over <= 0) return;
+    for (const sid of this.store.longestDetached(over)) {
+      console.log(`session ${sid}: ended while waiting for its client: more than ${max} sessions wait (EDGE9P.max_detached_sessions)`);
+      this.endSession(sid, null);
+    }
   }
 
   /** Ends the resumable sessions whose clients did not come back within the window. */
@@ -313,24 +381,45 @@ export class ShareObject extends DurableObject<Env> {
       const refused = await refusedLink(request.headers.get(LINK_HEADER), () => linkKeyOf(this.sql), name!, file);
       return refused ?? serveFile(r.fs, file, request);
     }
-    const open = this.ctx.getWebSockets().length;
-    if (open >= r.config.max_sessions) {
+    // Sockets still open or closing (a closed socket's unread replies stay
+    // in workerd until its peer goes) and resumable sessions waiting for
+    // their clients all count.
+    const resume = request.headers.get(RESUME_HEADER);
+    const all = this.ctx.getWebSockets();
+    const sockets = all.length;
+    const live = new Set(all.map(sidOf));
+    const waiting = this.store.detachedSids().filter((sid) => !live.has(sid));
+    // A resume takes the place its session held while it waited.
+    const resuming = resume && resume !== "new" ? resume.split(".")[0]! : null;
+    const held = sockets + waiting.length - (resuming !== null && waiting.includes(resuming) ? 1 : 0);
+    if (held >= r.config.max_sessions) {
       return Response.json(
-        { error: `share ${name} has ${open} sessions, its limit (EDGE9P.max_sessions); try again later` },
+        {
+          error: `share ${name} holds ${held} sessions (${sockets} sockets, ${waiting.length} waiting to be resumed), its limit (EDGE9P.max_sessions); try again later`,
+        },
         { status: 503, headers: { "Retry-After": "5" } },
       );
     }
-    const resume = request.headers.get(RESUME_HEADER);
+    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
+    const acks = offered.includes(ACK_SUBPROTOCOL);
+    if (!acks && !r.share.plain_9p) {
+      return Response.json(
+        {
+          error: `share ${name} takes only clients that acknowledge what they read (WebSocket subprotocol "${ACK_SUBPROTOCOL}", as edge9p bridge, the CLI and the share browser offer); plain 9P clients need EDGE9P.shares.${name}.plain_9p = true`,
+        },
+        { status: 400 },
+      );
+    }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     const headers: Record<string, string> = {
-      "Sec-WebSocket-Protocol": SUBPROTOCOL,
+      "Sec-WebSocket-Protocol": acks ? ACK_SUBPROTOCOL : SUBPROTOCOL,
       "X-Edge9p-Msize-Max": String(r.config.msize_cap),
       "X-Edge9p-Msize-Reason": r.config.msize_cap < 33_554_432 ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
     };
     if (resume && resume !== "new") {
-      const refused = await this.resume(server, r, resume);
+      const refused = await this.resume(server, r, resume, acks);
       if (refused) {
         // Accepted to say why with a close code (an HTTP error reaches no WebSocket client's code).
         console.log(`refused a resume: ${refused}`);
@@ -349,7 +438,7 @@ export class ShareObject extends DurableObject<Env> {
       headers[SECRET_HEADER] = secret;
       headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
     }
-    server.serializeAttachment({ sid, gen: 0 } satisfies Attachment);
+    server.serializeAttachment({ sid, gen: 0, acks } satisfies Attachment);
     this.sessions.set(sid, Session.start(sid, this.host(server, r), secretHash));
     headers[SESSION_HEADER] = sid;
     return new Response(null, { status: 101, webSocket: client, headers });
@@ -359,7 +448,7 @@ export class ShareObject extends DurableObject<Env> {
    * Moves a resumable session onto a new socket; returns why not, if not.
    * The old socket, if the object still holds it, is closed as stale.
    */
-  private async resume(ws: WebSocket, r: Ready, token: string): Promise<string | null> {
+  private async resume(ws: WebSocket, r: Ready, token: string, acks: boolean): Promise<string | null> {
     const [sid, secret] = token.split(".");
     if (!sid || !secret) return `${RESUME_HEADER} must be "new" or "<session>.<secret>"`;
     const rec = this.store.resumeOf(sid);
@@ -372,7 +461,7 @@ export class ShareObject extends DurableObject<Env> {
     for (const old of this.ctx.getWebSockets()) {
       const a = old.deserializeAttachment() as Attachment | null;
       if (old === ws || a?.sid !== sid) continue;
-      old.serializeAttachment({ sid, gen: -1 } satisfies Attachment);
+      old.serializeAttachment({ ...a, stale: true } satisfies Attachment);
       this.bySocket.delete(old);
       try {
         old.close(CLOSE.REPLACED, "the session was resumed on another connection");
@@ -380,7 +469,7 @@ export class ShareObject extends DurableObject<Env> {
         // already closing
       }
     }
-    ws.serializeAttachment({ sid, gen } satisfies Attachment);
+    ws.serializeAttachment({ sid, gen, acks } satisfies Attachment);
     const s = this.sessions.get(sid) ?? Session.restore(sid, this.host(ws, r));
     if (!s) return `session ${sid} cannot be resumed: its state is gone`;
     s.resume(this.host(ws, r));
@@ -408,6 +497,8 @@ export class ShareObject extends DurableObject<Env> {
       publish: this.ready ? { ...this.ready.fs.publisher.stats } : null,
       inflightBytes: this.budget?.inUse ?? 0,
       inflightHighWater: this.budget?.highWater ?? 0,
+      unreadBytes: [...this.outboxes.values()].reduce((n, o) => n + o.unread, 0),
+      notReading: this.notReading,
     };
   }
 
@@ -416,8 +507,7 @@ export class ShareObject extends DurableObject<Env> {
     const cached = this.bySocket.get(ws);
     if (cached) return cached;
     const a = ws.deserializeAttachment() as Attachment | null;
-    // A socket replaced by a resume: its late messages must not reach the session.
-    if (!a || a.gen === -1) return null;
+    if (!a || a.stale) return null;
     const sid = a.sid;
     let s = this.sessions.get(sid);
     if (s) {
@@ -443,15 +533,7 @@ export class ShareObject extends DurableObject<Env> {
         ws.close(CLOSE.SESSION_LOST, "session state is gone: reconnect");
         return;
       }
-      if (typeof message === "string") {
-        if (!s.resumable) return s.end(CLOSE.UNSUPPORTED, "9P messages are binary WebSocket messages");
-        try {
-          s.hello(parseResumeHello(message));
-        } catch (e) {
-          s.end(CLOSE.PROTOCOL, (e as Error).message);
-        }
-        return;
-      }
+      if (typeof message === "string") return s.text(message);
       // Not awaited: workerd delivers a socket's next message only once this
       // handler returns, and requests must run concurrently (many tags in
       // flight, replies in any order). waitUntil keeps the object alive for it.
@@ -477,6 +559,7 @@ export class ShareObject extends DurableObject<Env> {
       // A client that closes normally is done with its session; any other
       // end may be a drop that a resumable client comes back from.
       this.forget(ws, code === CLOSE.NORMAL);
+      this.socketGone(ws);
       // The object must answer the close itself (platform facts); 1005, 1006
       // and 1015 are reserved and cannot be sent.
       ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE.NORMAL : code, reason);
@@ -488,6 +571,7 @@ export class ShareObject extends DurableObject<Env> {
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     console.error(`ShareObject.webSocketError: ${error instanceof Error ? error.message : String(error)}`);
     this.forget(ws);
+    this.socketGone(ws);
   }
 
   /**
@@ -506,6 +590,7 @@ export class ShareObject extends DurableObject<Env> {
       const s = this.sessionFor(a.sid, ws);
       s?.detach();
       if (s) this.sessions.set(a.sid, s);
+      this.evictDetached();
       this.alarmEpoch = -1;
       this.ctx.waitUntil(this.scheduleAlarm());
       return;
@@ -532,6 +617,10 @@ export class ShareObject extends DurableObject<Env> {
     this.ready?.fs.locks.dropSession(sid);
     this.ctx.waitUntil(this.scheduleAlarm());
   }
+}
+
+function outboxKey(a: Attachment | null): string {
+  return `${a?.sid ?? ""}/${a?.gen ?? 0}`;
 }
 
 function sidOf(ws: WebSocket): string | null {

@@ -141,8 +141,8 @@ export function noise(n: number, seed = 1): Uint8Array {
 }
 
 /** A session driven by raw messages, to see replies exactly as they come. */
-export async function rawSession(share = "main") {
-  const res = await upgrade(share);
+export async function rawSession(share = "main", headers: Record<string, string> = {}) {
+  const res = await upgrade(share, headers);
   const ws = res.webSocket!;
   const queue: (Uint8Array | string)[] = [];
   const waiters: ((m: Uint8Array | string) => void)[] = [];
@@ -162,6 +162,7 @@ export async function rawSession(share = "main") {
   ws.accept();
   return {
     ws,
+    res,
     send: (b: Uint8Array | string) => ws.send(b),
     next: (ms = 5000) =>
       new Promise<Uint8Array>((resolve, reject) => {
@@ -176,6 +177,8 @@ export async function rawSession(share = "main") {
     closed: () =>
       new Promise<{ code: number; reason: string }>((resolve) => (closeInfo ? resolve(closeInfo) : closeWaiters.push(resolve))),
     pending: () => queue.length,
+    /** The messages received and not yet taken. */
+    take: () => queue.splice(0),
   };
 }
 
