@@ -11,10 +11,10 @@
 // which runs in the same process here and not at all in production.
 
 import { randomBytes } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { alignedIounit } from "../protocol/index.ts";
 import { type LocalGateway, ROOT, startLocalGateway } from "../test/support/local-gateway.ts";
+import { residentOf, resetPeak, workerdBelow } from "../test/support/process-memory.ts";
 import { mount9p, rawConnect, read9p, readRaw } from "./clients.ts";
 
 const MiB = 1024 * 1024;
@@ -35,42 +35,17 @@ export interface MemoryResult {
   rawBaseRssBytes: number | null;
 }
 
-/** The workerd processes below a pid (wrangler starts workerd as a child). */
-function workerdBelow(root: number): number[] {
-  const parent = new Map<number, number>();
-  const name = new Map<number, string>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      name.set(Number(d), stat.slice(stat.indexOf("(") + 1, close));
-      parent.set(Number(d), Number(stat.slice(close + 2).split(" ")[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const below = (pid: number): boolean => {
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === root) return true;
-    return false;
-  };
-  return [...name].filter(([pid, n]) => n === "workerd" && below(pid)).map(([pid]) => pid);
-}
-
-function statusKb(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
 /** workerd's resident set before and at its peak while `work` runs. */
 async function rssAround(gw: LocalGateway, work: () => Promise<unknown>): Promise<{ base: number | null; peak: number | null }> {
   const pids = process.platform === "linux" ? workerdBelow(gw.pid()!) : [];
-  const sum = (f: string) => (pids.length ? pids.reduce((n, p) => n + statusKb(p, f), 0) : null);
-  // Writing 5 to clear_refs resets VmHWM to the current RSS (proc(5)).
-  for (const p of pids) writeFileSync(`/proc/${p}/clear_refs`, "5");
-  const base = sum("VmRSS");
+  if (pids.length === 0) {
+    await work();
+    return { base: null, peak: null };
+  }
+  resetPeak(pids);
+  const base = residentOf(pids).now;
   await work();
-  return { base, peak: sum("VmHWM") };
+  return { base, peak: residentOf(pids).peak };
 }
 
 export async function memoryBench(readers = 8, msize = 32 * MiB, budget = 64 * MiB): Promise<MemoryResult> {

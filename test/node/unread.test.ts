@@ -1,0 +1,116 @@
+// Clients that stop reading, against a real gateway (wrangler dev): each
+// pipelines 1 GiB of Treads (256 of 4 MiB) with its socket paused, one over
+// plain 9P and one over 9p.ack. Before the per-socket window, 250 such
+// Treads grew workerd by about 745 MB while the object's own accounting said
+// 0 bytes in flight. Now each socket holds at most its window (8 MiB) plus
+// 1 MiB of small replies, the stall time (3 s here) closes both, and a
+// bystander session answers within a second throughout.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { ACK_SUBPROTOCOL, Client, NOFID, NOTAG, clientOverWebSocket, encode } from "../../protocol/index.ts";
+import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { resetPeak, residentOf, workerdBelow } from "../support/process-memory.ts";
+
+const MiB = 1 << 20;
+const L = "9P2000.L";
+const FILE = 64 * MiB;
+const READ = 4 * MiB - 4096;
+const READS = 256;
+/** What the test allows workerd to grow by: two windows and their slack, with room for workerd's own buffers and the local R2 reads. */
+const BOUND = 128 * MiB;
+
+let gw: LocalGateway;
+
+beforeAll(async () => {
+  gw = await startLocalGateway({ config: { session_stall_ms: 3000 } });
+  const bucket = await gw.bucket();
+  const data = new Uint8Array(FILE);
+  for (let i = 0; i < FILE; i += 4096) data[i] = i & 0xff;
+  await bucket.put("unread/big.bin", data);
+  await bucket.put("unread/small.txt", "a bystander's file");
+}, 120_000);
+
+afterAll(async () => {
+  await gw?.stop();
+});
+
+/** A socket that reads nothing once open: its kernel buffers fill, and then workerd's queue would. */
+async function nonReader(protocols: string[]): Promise<WebSocket> {
+  const ws = new WebSocket(gw.wsUrl(), protocols, { perMessageDeflate: false, maxPayload: 64 * MiB });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  const replies: Buffer[] = [];
+  const next = () =>
+    new Promise<void>((resolve) => {
+      ws.once("message", (d: Buffer, binary: boolean) => {
+        if (binary) replies.push(d);
+        resolve();
+      });
+    });
+  for (const m of [
+    { type: "Tversion", tag: NOTAG, msize: 4 * MiB, version: L },
+    { type: "Tattach", tag: 0, fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 },
+    { type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["unread", "big.bin"] },
+    { type: "Tlopen", tag: 1, fid: 1, flags: 0 },
+  ] as const) {
+    const got = next();
+    ws.send(encode(m as Parameters<typeof encode>[0], L));
+    await got;
+  }
+  (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  for (let i = 0; i < READS; i++) {
+    ws.send(encode({ type: "Tread", tag: 100 + i, fid: 1, offset: BigInt((i * READ) % (FILE - READ)), count: READ }, L));
+  }
+  return ws;
+}
+
+async function bystander(): Promise<Client> {
+  const ws = new WebSocket(gw.wsUrl(), [ACK_SUBPROTOCOL, "9p"], { perMessageDeflate: false });
+  await new Promise((r) => ws.once("open", r));
+  const c = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
+  await c.version(MiB);
+  await c.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+  return c;
+}
+
+describe("clients that never read", () => {
+  it("hold at most their windows of workerd's memory while a bystander carries on, and are closed after the stall", { timeout: 120_000 }, async () => {
+    const pids = workerdBelow(gw.pid()!);
+    expect(pids.length).toBeGreaterThan(0);
+    const c = await bystander();
+    resetPeak(pids);
+    const base = residentOf(pids).now;
+    const plain = await nonReader(["9p"]);
+    const acked = await nonReader([ACK_SUBPROTOCOL, "9p"]);
+    let slowest = 0;
+    let asked = 0;
+    const until = Date.now() + 8000;
+    while (Date.now() < until) {
+      const t = Date.now();
+      const f = c.allocFid();
+      await c.request({ type: "Twalk", fid: 0, newfid: f, wnames: ["unread", "small.txt"] });
+      const a = await c.request({ type: "Tgetattr", fid: f, request_mask: 0x3fffn });
+      await c.request({ type: "Tclunk", fid: f });
+      c.releaseFid(f);
+      expect(a.size).toBe(18n);
+      slowest = Math.max(slowest, Date.now() - t);
+      asked++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const peak = residentOf(pids).peak;
+    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`)).json()) as { notReading: number; inflightHighWater: number };
+    console.log(
+      `2 clients asked for ${(2 * READS * READ) / 2 ** 30} GiB and read nothing: workerd ${(base / MiB).toFixed(0)} MB -> peak ${(peak / MiB).toFixed(0)} MB ` +
+        `(+${((peak - base) / MiB).toFixed(1)} MB, bound ${BOUND / MiB} MB); object's high-water ${(stats.inflightHighWater / MiB).toFixed(1)} MiB; ` +
+        `bystander: ${asked} walk+getattr+clunk, slowest ${slowest} ms; closed for not reading: ${stats.notReading}`,
+    );
+    expect(peak - base).toBeLessThan(BOUND);
+    expect(slowest).toBeLessThan(1000);
+    expect(stats.notReading).toBe(2);
+    plain.terminate();
+    acked.terminate();
+  });
+});
