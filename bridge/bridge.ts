@@ -91,7 +91,7 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
 }
 
 /** Close codes after which the bridge resumes the session (the others end it). */
-const RESUMABLE_CLOSES = new Set<number>([1001, 1005, 1006, 1011, 1012, 1013, 1014, CLOSE.DRAIN]);
+const RESUMABLE_CLOSES = new Set<number>([1001, 1005, 1006, 1011, 1012, 1013, 1014, CLOSE.DRAIN, CLOSE.NOT_READING]);
 /** Reconnect delays grow to this (ms); the gateway's resume window bounds the total. */
 const MAX_BACKOFF_MS = 5000;
 

@@ -213,16 +213,20 @@ export class ShareObject extends DurableObject<Env> {
     o = new Outbox(
       {
         send: (m) => ws.send(m),
+        // The socket goes; a resumable session waits for its client as after
+        // any drop (a paused VM behind the bridge reads again later), any
+        // other ends.
         cut: (reason) => {
           this.notReading++;
           console.log(`[${r.name}] session ${a?.sid}: ${reason}; closing (${CLOSE.NOT_READING})`);
           const s = a ? this.sessions.get(a.sid) : undefined;
-          if (s) return s.end(CLOSE.NOT_READING, reason);
+          if (s && !s.resumable) return s.end(CLOSE.NOT_READING, reason);
           try {
             ws.close(CLOSE.NOT_READING, reason.slice(0, 120));
           } catch {
             // already closing
           }
+          this.forget(ws);
         },
       },
       this.budget!,

@@ -9,7 +9,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { ACK_SUBPROTOCOL, Client, NOFID, NOTAG, clientOverWebSocket, encode } from "../../protocol/index.ts";
+import { startBridge } from "../../bridge/bridge.ts";
 import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { tcpClient } from "../support/tcp-client.ts";
 import { resetPeak, residentOf, workerdBelow } from "../support/process-memory.ts";
 
 const MiB = 1 << 20;
@@ -21,12 +23,12 @@ const READS = 256;
 const BOUND = 128 * MiB;
 
 let gw: LocalGateway;
+const data = new Uint8Array(FILE);
+for (let i = 0; i < FILE; i += 4096) data[i] = (i >>> 12) & 0xff;
 
 beforeAll(async () => {
   gw = await startLocalGateway({ config: { session_stall_ms: 3000 } });
   const bucket = await gw.bucket();
-  const data = new Uint8Array(FILE);
-  for (let i = 0; i < FILE; i += 4096) data[i] = i & 0xff;
   await bucket.put("unread/big.bin", data);
   await bucket.put("unread/small.txt", "a bystander's file");
 }, 120_000);
@@ -112,5 +114,36 @@ describe("clients that never read", () => {
     expect(stats.notReading).toBe(2);
     plain.terminate();
     acked.terminate();
+  });
+
+  it("through the bridge, a guest that stops reading past the stall time only stalls: the session resumes and every read answers", { timeout: 120_000 }, async () => {
+    const lines: string[] = [];
+    const bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl(), log: (l) => lines.push(l) });
+    try {
+      const { client: c, socket } = await tcpClient(bridge.port!);
+      await c.version(MiB);
+      await c.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+      await c.request({ type: "Twalk", fid: 0, newfid: 1, wnames: ["unread", "big.bin"] });
+      await c.request({ type: "Tlopen", fid: 1, flags: 0 });
+      // A paused VM: its side of the TCP connection reads nothing for 8 s.
+      socket.pause();
+      const step = MiB - 4096;
+      const reads = Array.from({ length: 48 }, (_, i) => c.request({ type: "Tread", fid: 1, offset: BigInt(i * step), count: step }));
+      await new Promise((r) => setTimeout(r, 8000));
+      const before = (await (await fetch(`${gw.url}/v1/shares/dev/stats`)).json()) as { notReading: number };
+      socket.resume();
+      const got = await Promise.all(reads);
+      got.forEach((r, i) => {
+        expect(r.data.byteLength).toBe(step);
+        expect(Buffer.compare(Buffer.from(r.data), Buffer.from(data.subarray(i * step, (i + 1) * step)))).toBe(0);
+      });
+      console.log(`bridge: ${lines.filter((l) => /reconnecting|resumed/.test(l)).join(" | ")}`);
+      expect(before.notReading).toBeGreaterThanOrEqual(3);
+      expect(lines.some((l) => /reconnecting .*4006/.test(l))).toBe(true);
+      expect(lines.some((l) => /resumed session/.test(l))).toBe(true);
+      socket.destroy();
+    } finally {
+      await bridge.close();
+    }
   });
 });
