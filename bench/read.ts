@@ -31,7 +31,8 @@ export interface BenchGateways {
 
 /** The gateway with msize up to the platform ceiling, and the raw worker on the same bucket. */
 export async function startBenchGateways(): Promise<BenchGateways> {
-  const gw = await startLocalGateway({ config: { msize_cap: 32 * MiB, inflight_bytes: 96 * MiB } });
+  // A window of twice the largest msize: two reads in flight per socket at 32 MiB (the default 8 MiB suits msize_cap 4 MiB).
+  const gw = await startLocalGateway({ config: { msize_cap: 32 * MiB, inflight_bytes: 96 * MiB, session_window_bytes: 64 * MiB } });
   const raw = await startLocalGateway({
     wranglerConfig: join(ROOT, "bench/raw/wrangler.toml"),
     config: null,

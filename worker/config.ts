@@ -264,6 +264,11 @@ export function parseConfig(
   }
   for (const share of Object.values(config.shares)) share.plain_9p ??= !config.deployed;
   const notes: string[] = [];
+  if (config.session_window_bytes < 2 * config.msize_cap) {
+    notes.push(
+      `session_window_bytes (${config.session_window_bytes}) is under twice msize_cap (${config.msize_cap}): a client reading at full msize gets one read at a time on each socket`,
+    );
+  }
   if (config.deployed) {
     for (const [name, share] of Object.entries(config.shares)) {
       if (share.token_hashes.length > 0 || share.public) continue;
