@@ -3,7 +3,7 @@
 // invariants every change must keep, whatever was cut short.
 
 import { S_IF, S_IFMT } from "../protocol/index.ts";
-import { ROOT_INO } from "./schema.ts";
+import { ROOT_INO, holeBytes } from "./schema.ts";
 
 const S_IFDIR = S_IF.DIR;
 
@@ -17,7 +17,9 @@ export interface Problems {
   orphanExtents: number;
   /** Inodes whose journal byte count differs from their extents. */
   journalMiscounts: number;
-  /** The share's journal total differs from the sum of its extents. */
+  /** Files whose hole count differs from their size, R2 base and extents. */
+  holeMiscounts: number;
+  /** The share's journal total differs from the sum of its extents and holes. */
   journalTotalOff: number;
   /** Inodes no name and no open fid reaches (their space is never reclaimed). */
   unreachable: number;
@@ -66,7 +68,9 @@ export function checkNamespace(sql: SqlStorage, journalTotal: number): CheckRepo
     journalMiscounts: n(
       `SELECT count(*) AS n FROM inode i WHERE jbytes != (SELECT coalesce(sum(len), 0) FROM extent e WHERE e.ino = i.ino)`,
     ),
-    journalTotalOff: n(`SELECT coalesce(sum(len), 0) AS n FROM extent`) === journalTotal ? 0 : 1,
+    holeMiscounts: n(`SELECT count(*) AS n FROM inode i WHERE hbytes != ${holeBytes("i")}`),
+    journalTotalOff:
+      n(`SELECT coalesce(sum(len), 0) AS n FROM extent`) + n(`SELECT coalesce(sum(hbytes), 0) AS n FROM inode`) === journalTotal ? 0 : 1,
     unreachable: n(`SELECT count(*) AS n FROM inode i WHERE ${UNREACHABLE}`),
     linkMiscounts: n(`SELECT count(*) AS n FROM inode i WHERE ${LINK_MISCOUNT}`),
   };

@@ -6,8 +6,17 @@
 // Every query finds the extents of a range through the primary key (ino,
 // off) and the stored length, never by reading blobs: a write or read costs
 // O(log n + extents it touches), whatever the size of the file's journal.
+//
+// What the share holds unpublished, and what the journal cap bounds, is
+// more than the extents: a file's hole (bytes past its R2 object that no
+// extent covers, left by a truncate up or a write past the end) is
+// uploaded as zeros when the file is published, so it counts as journal
+// bytes would. Each inode keeps its extents' bytes (jbytes) and its hole
+// (hbytes); the share's total of both is kept in meta. All three change
+// together, in SQLite, so they survive a restart and fsck can check them.
 
 import { blob } from "./namespace.ts";
+import { holeBytes } from "./schema.ts";
 
 /** The largest row: SQLite in a Durable Object takes 2 MB; stay well under. */
 export const EXTENT_MAX = 512 * 1024;
@@ -19,11 +28,23 @@ interface Extent {
   len: number;
 }
 
+/** A file as the journal must know it to count its hole: its size, and the bytes at its start its R2 object holds. */
+export interface FileSpan {
+  size: number;
+  base: number;
+}
+
+/** Extent bytes a write or truncate takes away: all of them, and those at or past the file's base. */
+interface Taken {
+  removed: number;
+  pastBase: number;
+}
+
 /** Files whose journal size is kept in memory (beyond, the map starts over). */
 const PER_FILE_MAX = 8192;
 
 export class Journal {
-  /** Journal bytes held across the share (kept in meta). */
+  /** Unpublished bytes across the share, extents and holes (kept in meta). */
   private total: number;
   /**
    * inode.jbytes of recently used files, so that a read of a file with no
@@ -40,6 +61,7 @@ export class Journal {
     this.total = total;
   }
 
+  /** Unpublished bytes across the share: what the journal cap bounds. */
   get bytes(): number {
     return this.total;
   }
@@ -73,19 +95,59 @@ export class Journal {
     this.sql.exec(`DELETE FROM extent WHERE ino = ? AND off = ?`, ino, off);
   }
 
-  private account(ino: number, delta: number): void {
-    if (delta === 0) return;
-    this.sql.exec(`UPDATE inode SET jbytes = jbytes + ? WHERE ino = ?`, delta, ino);
+  /** Changes a file's extent bytes by `dj` and its hole by `dh`, and the share's total by both. */
+  private account(ino: number, dj: number, dh: number): void {
+    if (dj === 0 && dh === 0) return;
+    this.sql.exec(`UPDATE inode SET jbytes = jbytes + ?, hbytes = hbytes + ? WHERE ino = ?`, dj, dh, ino);
     const known = this.perFile.get(ino);
-    if (known !== undefined) this.perFile.set(ino, known + delta);
-    this.total += delta;
+    if (known !== undefined) this.perFile.set(ino, known + dj);
+    this.total += dj + dh;
     this.setTotal(this.total);
   }
 
-  /** Cuts [from, to) out of the extents of a file, keeping what lies outside. */
-  private cut(ino: number, from: number, to: number): number {
+  /** What cutting [from, to) out of these extents takes away. */
+  private static taken(extents: Extent[], from: number, to: number, base: number): Taken {
     let removed = 0;
-    for (const e of this.overlapping(ino, from, to)) {
+    let pastBase = 0;
+    for (const e of extents) {
+      const hi = Math.min(e.off + e.len, to);
+      removed += hi - Math.max(e.off, from);
+      pastBase += Math.max(0, hi - Math.max(e.off, from, base));
+    }
+    return { removed, pastBase };
+  }
+
+  /**
+   * How a write of `len` bytes at `off` changes a file's extent bytes (dj)
+   * and its hole (dh), given what it overwrites. Of the hole, it fills what
+   * it covers of [base, size) that no extent held; past the end, it leaves
+   * a new hole from the old size to `off`. (Extents never reach past the
+   * size, so every extent byte it overwrites lies below the size.)
+   */
+  private static change(off: number, len: number, f: FileSpan, t: Taken): { dj: number; dh: number } {
+    const gap = Math.max(0, off - f.size);
+    const filled = Math.max(0, Math.min(f.size, off + len) - Math.max(f.base, off)) - t.pastBase;
+    return { dj: len - t.removed, dh: gap - filled };
+  }
+
+  /** Bytes a file's hole holds now. */
+  private hole(ino: number): number {
+    const rows = this.sql.exec(`SELECT hbytes FROM inode WHERE ino = ?`, ino).toArray();
+    return rows.length ? (rows[0]!.hbytes as number) : 0;
+  }
+
+  /** How much a write of `len` bytes at `off` would add to `bytes` (negative: free). Changes nothing. */
+  growth(ino: number, off: number, len: number, f: FileSpan): number {
+    const end = off + len;
+    const t = this.fileBytes(ino) === 0 ? { removed: 0, pastBase: 0 } : Journal.taken(this.overlapping(ino, off, end), off, end, f.base);
+    const c = Journal.change(off, len, f, t);
+    return c.dj + c.dh;
+  }
+
+  /** Cuts [from, to) out of the extents of a file, keeping what lies outside. */
+  private cut(ino: number, from: number, to: number, base: number): Taken {
+    const extents = this.overlapping(ino, from, to);
+    for (const e of extents) {
       const end = e.off + e.len;
       const keepLeft = e.off < from;
       const keepRight = end > to;
@@ -97,15 +159,14 @@ export class Journal {
       } else {
         this.drop(ino, e.off);
       }
-      removed += Math.min(end, to) - Math.max(e.off, from);
     }
-    return removed;
+    return Journal.taken(extents, from, to, base);
   }
 
-  /** Records a write. */
-  write(ino: number, off: number, data: Uint8Array): void {
+  /** Records a write to a file that stood at `f` before it. */
+  write(ino: number, off: number, data: Uint8Array, f: FileSpan): void {
     const end = off + data.byteLength;
-    const removed = this.cut(ino, off, end);
+    const taken = this.cut(ino, off, end, f.base);
     let at = 0;
     // Append to the extent that ends where this write starts, while small.
     if (data.byteLength < MERGE_MAX) {
@@ -124,19 +185,39 @@ export class Journal {
     for (; at < data.byteLength; at += EXTENT_MAX) {
       this.put(ino, off + at, data.subarray(at, Math.min(data.byteLength, at + EXTENT_MAX)));
     }
-    this.account(ino, data.byteLength - removed);
+    const c = Journal.change(off, data.byteLength, f, taken);
+    this.account(ino, c.dj, c.dh);
   }
 
-  /** Drops everything at or past `size` (a truncate). */
-  truncate(ino: number, size: number): void {
-    this.account(ino, -this.cut(ino, size, Number.MAX_SAFE_INTEGER));
+  /**
+   * A truncate of a file that stood at `f` to `size`. Up: the new bytes
+   * are hole. Down: extents at or past `size` go, and so does the hole
+   * there; below the R2 object's end, the object's bytes past `size` stop
+   * being content (base_len becomes `size`) and no hole is left.
+   */
+  truncate(ino: number, size: number, f: FileSpan): void {
+    if (size >= f.size) return this.account(ino, 0, size - f.size);
+    const t = this.cut(ino, size, Number.MAX_SAFE_INTEGER, f.base);
+    const dh = size < f.base ? -this.hole(ino) : t.removed - (f.size - size);
+    this.account(ino, -t.removed, dh);
   }
 
-  /** Drops a file's whole journal (published, or the file is gone). */
+  /** Drops a file's whole journal and hole (published, or the file is gone). */
   clear(ino: number): void {
     const n = this.fileBytes(ino);
+    const h = this.hole(ino);
     this.sql.exec(`DELETE FROM extent WHERE ino = ?`, ino);
-    this.account(ino, -n);
+    this.account(ino, -n, -h);
+  }
+
+  /**
+   * Counts a file's hole again from its row and extents: after a publish
+   * that moved its base (the object now holds a snapshot of the file) while
+   * the journal kept what changed meanwhile.
+   */
+  recount(ino: number): void {
+    const rows = this.sql.exec(`SELECT ${holeBytes("inode")} AS h FROM inode WHERE ino = ?`, ino).toArray();
+    if (rows.length) this.account(ino, 0, (rows[0]!.h as number) - this.hole(ino));
   }
 
   /** Bytes journaled for one file. */

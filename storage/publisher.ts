@@ -8,6 +8,12 @@
 //   upload with its part size fixed up front, progress kept in SQLite so a
 //   crash resumes it. The binding cannot make multipart conditional, so a
 //   writer of the same key racing a large publish can lose (README).
+// - Memory: a PUT's body and each part are one buffer taken from the
+//   object's in-flight budget, so no part is larger than that budget
+//   (options.partMaxBytes). A file needing larger parts (more than 10,000
+//   of them: only an object another tool put can be that large, since
+//   max_file_bytes is configured within it) is left unpublished, logged,
+//   never retried in a loop.
 // - Conflicts: when another tool changed the object under a file that has
 //   unpublished changes here, the 9P content is published at the path and
 //   the other tool's object is kept as `<key>.conflict-<etag>`.
@@ -20,11 +26,9 @@ import { S_IF, S_IFMT } from "../protocol/index.ts";
 import type { Journal } from "./journal.ts";
 import { dirPrefixOf, keyOf } from "./keys.ts";
 import type { Namespace } from "./namespace.ts";
+import { MAX_PARTS, partSizeFor } from "./r2-limits.ts";
 import type { Inode } from "./types.ts";
 
-/** R2's smallest multipart part (all parts but the last). */
-const MIN_PART = 5 * 1024 * 1024;
-const MAX_PARTS = 10_000;
 /** Parts uploaded per run, so one alarm never runs too long. */
 const PARTS_PER_RUN = 16;
 /** R2 takes about one write per second per key. */
@@ -250,6 +254,13 @@ export class Publisher {
       this.ns.update(ino, { dirty: 0, publish_after: null });
       return;
     }
+    if (type === S_IF.REG && node.size > this.ns.options.multipartThreshold && partSizeFor(node.size) > this.ns.options.partMaxBytes) {
+      this.ns.update(ino, { publish_after: null });
+      this.d.log(
+        `inode ${ino}: ${node.size} bytes need parts larger than the publisher holds (${MAX_PARTS} parts of at most ${this.ns.options.partMaxBytes} bytes, EDGE9P.inflight_bytes): left unpublished`,
+      );
+      return;
+    }
     const since = this.lastPut.get(target);
     if (since !== undefined && this.now() - since < KEY_INTERVAL_MS) {
       this.ns.update(ino, { publish_after: since + KEY_INTERVAL_MS });
@@ -318,6 +329,8 @@ export class Publisher {
       from_r2: clean ? 1 : 0,
       publish_after: null,
     });
+    // The object holds the snapshot now: what is still a hole is counted from the new base.
+    if (!unchanged) this.d.journal.recount(snap.ino);
     if (!clean && nowTarget !== null) this.schedule(snap.ino, this.ns.options.publishDelayMs);
     this.truncatedDuring.delete(snap.ino);
   }
@@ -384,7 +397,7 @@ export class Publisher {
         const head = await bucket.head(target);
         if (head !== null && head.etag !== landed) await this.keepConflict(target);
       }
-      const partSize = Math.max(MIN_PART, Math.ceil(node.size / MAX_PARTS));
+      const partSize = partSizeFor(node.size);
       const up = await bucket.createMultipartUpload(target, { customMetadata: metadataOf(node) });
       sql.exec(
         `INSERT INTO upload (ino, key, upload_id, part_size, size, version) VALUES (?, ?, ?, ?, ?, ?)`,

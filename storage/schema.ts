@@ -102,7 +102,21 @@ const INODE_COLUMNS: [string, string][] = [
   ["replaced", "INTEGER NOT NULL DEFAULT 0"],
   // Bytes of this file in the journal.
   ["jbytes", "INTEGER NOT NULL DEFAULT 0"],
+  // Bytes of this file that are neither in its R2 object nor in the journal:
+  // the hole a truncate up or a write past the end left, which its publish
+  // uploads as zeros (holeBytes).
+  ["hbytes", "INTEGER NOT NULL DEFAULT 0"],
 ];
+
+/**
+ * SQL for the hole of the inode row `t` (a table name or alias): bytes of
+ * [base_len, size) no extent covers. Extents never reach past the size
+ * (a truncate cuts them), so that is the range's length less the extents'
+ * bytes within it. 0 for anything but a regular file.
+ */
+export function holeBytes(t: string): string {
+  return `CASE WHEN (${t}.mode & 61440) = 32768 THEN ${t}.size - ${t}.base_len - (SELECT coalesce(sum(max(0, min(e.off + e.len, ${t}.size) - max(e.off, ${t}.base_len))), 0) FROM extent e WHERE e.ino = ${t}.ino) ELSE 0 END`;
+}
 
 const columns = (sql: SqlStorage, table: string) =>
   new Set(sql.exec(`PRAGMA table_info(${table})`).toArray().map((r) => r.name as string));
@@ -120,6 +134,14 @@ export function migrate(sql: SqlStorage): void {
   }
   if (!have.has("jbytes")) {
     sql.exec(`UPDATE inode SET jbytes = (SELECT coalesce(sum(len), 0) FROM extent WHERE extent.ino = inode.ino)`);
+  }
+  if (!have.has("hbytes")) {
+    // Holes left before they were counted: count them now, in the share's total too.
+    sql.exec(`UPDATE inode SET hbytes = ${holeBytes("inode")}`);
+    const holes = sql.exec(`SELECT coalesce(sum(hbytes), 0) AS n FROM inode`).one().n as number;
+    if (holes > 0) {
+      sql.exec(`INSERT INTO meta (k, v) VALUES ('journal_bytes', ?1) ON CONFLICT (k) DO UPDATE SET v = coalesce(v, 0) + ?1`, holes);
+    }
   }
   const job = columns(sql, "job");
   if (!job.has("etag")) sql.exec(`ALTER TABLE job ADD COLUMN etag TEXT`);

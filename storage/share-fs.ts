@@ -30,6 +30,8 @@ const STATFS_FILES = 2 ** 32;
 const METADATA_DELAY_MS = 30_000;
 /** A file whose journal grows past this is published even while open. */
 const JOURNAL_PER_FILE_PUBLISH = 64 * 1024 * 1024;
+const TOO_LARGE = "past the share's largest file (EDGE9P.max_file_bytes)";
+const JOURNAL_FULL = "the share's write journal is full until files are published";
 
 export const isDir = (i: Inode) => (i.mode & S_IFMT) === S_IF.DIR;
 export const isReg = (i: Inode) => (i.mode & S_IFMT) === S_IF.REG;
@@ -448,6 +450,7 @@ export class ShareFs {
     let content = false;
     if (a.size !== undefined && a.size !== node.size) {
       if (!isReg(node)) throw new P9Error(isDir(node) ? ERRNO.EISDIR : ERRNO.EINVAL);
+      this.checkResize(node, a.size);
       this.truncate(node, a.size);
       content = true;
     } else if (a.size !== undefined) {
@@ -470,10 +473,22 @@ export class ShareFs {
     return cur;
   }
 
+  /**
+   * Whether a file may be truncated to `size`, before anything changes
+   * (Twstat checks it before its rename). Growing past max_file_bytes is
+   * EFBIG, as inode_newsize_ok (fs/attr.c) answers past s_maxbytes;
+   * shrinking is always allowed. Growing leaves a hole its publish uploads
+   * as zeros, so it must fit the journal cap like written bytes (ENOSPC).
+   */
+  checkResize(node: Inode, size: number): void {
+    if (!isReg(node) || size <= node.size) return; // (setattr answers for the rest)
+    if (size > this.opts.maxFileBytes) throw new P9Error(ERRNO.EFBIG, TOO_LARGE);
+    if (this.journal.bytes + (size - node.size) > this.opts.journalCap) throw new P9Error(ERRNO.ENOSPC, JOURNAL_FULL);
+  }
+
   private truncate(node: Inode, size: number): void {
-    if (size > Number.MAX_SAFE_INTEGER) throw new P9Error(ERRNO.EFBIG);
     const t = this.tick();
-    if (size < node.size) this.journal.truncate(node.ino, size);
+    this.journal.truncate(node.ino, size, { size: node.size, base: node.baseLen });
     this.publisher.truncated(node.ino, size);
     this.ns.update(node.ino, {
       size,
@@ -488,21 +503,30 @@ export class ShareFs {
 
   /**
    * Twrite: journaled before the reply leaves. With `append`, at the end of
-   * the file whatever the offset. Returns the offset written at.
+   * the file whatever the offset. Returns how many bytes were written: as
+   * Linux's generic_write_check_limits (fs/read_write.c; mm/filemap.c in
+   * older kernels) does at s_maxbytes, a write at or past max_file_bytes is
+   * EFBIG and one that crosses it is cut short there. A write of nothing
+   * succeeds anywhere (generic_write_checks returns before the limits).
    */
   write(ino: number, offset: number, data: Uint8Array, append: boolean): number {
     const node = this.get(ino);
     if (!isReg(node)) throw new P9Error(isDir(node) ? ERRNO.EISDIR : ERRNO.EINVAL);
+    if (data.byteLength === 0) return 0;
     const at = append ? node.size : offset;
-    if (at + data.byteLength > Number.MAX_SAFE_INTEGER) throw new P9Error(ERRNO.EFBIG);
-    if (data.byteLength === 0) return at;
-    if (this.journal.bytes + data.byteLength > this.opts.journalCap) {
-      throw new P9Error(ERRNO.ENOSPC, "the share's write journal is full until files are published");
+    const max = this.opts.maxFileBytes;
+    if (at >= max) throw new P9Error(ERRNO.EFBIG, TOO_LARGE);
+    const bytes = at + data.byteLength > max ? data.subarray(0, max - at) : data;
+    // The cap counts what the write adds: its new bytes and any hole it
+    // leaves past the end, less what it overwrites or fills.
+    const span = { size: node.size, base: node.baseLen };
+    if (this.journal.bytes + this.journal.growth(ino, at, bytes.byteLength, span) > this.opts.journalCap) {
+      throw new P9Error(ERRNO.ENOSPC, JOURNAL_FULL);
     }
-    this.journal.write(ino, at, data);
+    this.journal.write(ino, at, bytes, span);
     const t = this.tick();
     this.ns.update(ino, {
-      size: Math.max(node.size, at + data.byteLength),
+      size: Math.max(node.size, at + bytes.byteLength),
       version: nextVersion(node.version),
       mtime: t,
       ctime: t,
@@ -511,7 +535,7 @@ export class ShareFs {
     });
     this.publisher.changed(ino);
     if (this.journal.fileBytes(ino) > JOURNAL_PER_FILE_PUBLISH) this.publisher.schedule(ino, 0);
-    return at;
+    return bytes.byteLength;
   }
 
   /** A metadata change outside setattr (an xattr): republished later with the rest. */

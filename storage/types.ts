@@ -70,8 +70,12 @@ export interface ShareOptions {
   quotaBytes: number;
   /** Stable id of the share for Rstatfs fsid. */
   fsid: bigint;
-  /** Journal bytes past which writes answer ENOSPC. */
+  /** Journal bytes past which writes answer ENOSPC (a hole counts: its publish uploads zeros). */
   journalCap: number;
+  /** The largest file: a truncate or write past it answers EFBIG. */
+  maxFileBytes: number;
+  /** The largest multipart part the publisher holds in memory (the object's in-flight budget). */
+  partMaxBytes: number;
   /** How long after its last close a file is published. */
   publishDelayMs: number;
   /** Files larger than this are published with a multipart upload. */

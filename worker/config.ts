@@ -7,6 +7,7 @@
 
 import { z } from "zod";
 import { MIN_MSIZE, PLATFORM_MSIZE_CEILING } from "../protocol/index.ts";
+import { MAX_OBJECT, MAX_PARTS } from "../storage/r2-limits.ts";
 
 const MiB = 1 << 20;
 
@@ -95,9 +96,19 @@ export const ConfigSchema = z
     quota_bytes: z.number().int().min(0).default(2 ** 40),
     /**
      * Journal bytes (written, not yet published) a share may hold before
-     * writes answer ENOSPC. The object's storage holds 10 GB in all.
+     * writes answer ENOSPC. The object's storage holds 10 GB in all. A hole
+     * (a truncate up, a write past the end) counts too: its publish uploads
+     * the zeros, so a truncate that would pass the cap answers ENOSPC.
      */
     journal_cap_bytes: z.number().int().min(MiB).max(8 * 1024 * MiB).default(4 * 1024 * MiB),
+    /**
+     * The largest file: a truncate or write past it answers EFBIG (as past
+     * Linux's s_maxbytes). Well above what a share is written with, and
+     * within what the publisher uploads: at most 10,000 parts, each held in
+     * memory within inflight_bytes (so at most 10,000 x inflight_bytes), and
+     * R2's largest object (4.995 TiB).
+     */
+    max_file_bytes: z.number().int().min(1).max(MAX_OBJECT).default(256 * 1024 * MiB),
     /** How long after its last close a file is published to R2. */
     publish_delay_ms: z.number().int().min(0).max(3_600_000).default(2000),
     /** Files larger than this are published with a multipart upload (parts of 5 MiB or more). */
@@ -163,6 +174,13 @@ export const ConfigSchema = z
         code: "custom",
         path: ["multipart_threshold"],
         message: `must be at most inflight_bytes (${c.inflight_bytes}): a single PUT holds the whole file`,
+      });
+    }
+    if (c.max_file_bytes > MAX_PARTS * c.inflight_bytes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["max_file_bytes"],
+        message: `must be at most ${MAX_PARTS} x inflight_bytes (${MAX_PARTS * c.inflight_bytes}): a file is published in at most ${MAX_PARTS} parts, each held in memory within inflight_bytes`,
       });
     }
     const names = Object.keys(c.shares);

@@ -155,6 +155,9 @@ export class ShareObject extends DurableObject<Env> {
         quotaBytes: c.config.quota_bytes,
         fsid: fsidOf(oname),
         journalCap: c.config.journal_cap_bytes,
+        maxFileBytes: c.config.max_file_bytes,
+        // Parts are read into buffers taken from the budget below.
+        partMaxBytes: c.config.inflight_bytes,
         publishDelayMs: c.config.publish_delay_ms,
         multipartThreshold: c.config.multipart_threshold,
         maxDepth: c.config.max_depth,

@@ -185,6 +185,7 @@ describe("crash under load", () => {
       entriesInNonDirectories: 0,
       orphanExtents: 0,
       journalMiscounts: 0,
+      holeMiscounts: 0,
       journalTotalOff: 0,
       unreachable: 0,
       linkMiscounts: 0,

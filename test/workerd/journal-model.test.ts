@@ -1,5 +1,6 @@
 // Random writes, truncates and publishes against a plain byte-array model:
-// the journal's extent cutting, merging and overlaying must agree with it.
+// the journal's extent cutting, merging and overlaying must agree with it,
+// and so must its byte and hole counts.
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -44,6 +45,8 @@ describe("the write journal against a model", () => {
           }
         }
         expect(diff(await cat(c, name), model)).toBe("equal");
+        // The journal's counts (extents and holes) agree with SQLite's rows.
+        expect((await shareObject().check("main"))!.problems).toMatchObject({ journalMiscounts: 0, holeMiscounts: 0, journalTotalOff: 0 });
         await shareObject().publishAll();
         expect(diff(new Uint8Array(await (await BUCKET.get(`main/${name}`))!.arrayBuffer()), model)).toBe("equal");
         expect(diff(await cat(c, name), model)).toBe("equal");

@@ -118,6 +118,12 @@ describe("a bad configuration", () => {
     ["a prefix with a leading slash", { shares: { dev: { ...share, prefix: "/abs" } } }, /EDGE9P\.shares\.dev\.prefix: no leading '\/'/],
     ["msize_cap below 4096", { msize_cap: 100, shares: { dev: share } }, /EDGE9P\.msize_cap: .*4096/],
     [
+      "a largest file the publisher cannot upload in 10,000 parts within inflight_bytes",
+      { inflight_bytes: 8 << 20, multipart_threshold: 5 << 20, shares: { dev: share } },
+      /EDGE9P\.max_file_bytes: must be at most 10000 x inflight_bytes \(83886080000\): a file is published in at most 10000 parts, each held in memory within inflight_bytes/,
+    ],
+    ["a largest file past R2's largest object", { max_file_bytes: 2 ** 43, shares: { dev: share } }, /EDGE9P\.max_file_bytes: /],
+    [
       "overlapping prefixes in one bucket",
       { shares: { a: { ...share, prefix: "team" }, b: { ...share, prefix: "team/x" } } },
       /EDGE9P\.shares\.b\.prefix: overlaps share a in bucket bucket-one/,

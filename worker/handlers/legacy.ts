@@ -121,6 +121,11 @@ export const legacy: HandlerTable = {
     const rename = st.name.byteLength > 0;
     if (!rename && Object.keys(a).length === 0) return { type: "Rwstat", tag: m.tag };
     writable(s);
+    // All or nothing (wstat(5)): a length that cannot be had refuses the rename too.
+    if (a.size !== undefined) {
+      const node = s.fs.get(f.ino);
+      if (a.size !== node.size) s.fs.checkResize(node, a.size);
+    }
     if (rename) {
       const l = s.fs.ns.primaryLink(f.ino);
       if (!l) throw new P9Error(ERRNO.ENOENT);

@@ -53,8 +53,9 @@ export const write: HandlerTable = {
     }
     if (!f.open || !canWrite(f.open.flags)) throw new P9Error(ERRNO.EBADF, "fid not open for writing");
     if (m.offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new P9Error(ERRNO.EFBIG);
-    s.fs.write(f.ino, Number(m.offset), m.data, (f.open.flags & DOTL.APPEND) !== 0);
-    return { type: "Rwrite", tag: m.tag, count: m.data.byteLength };
+    // Fewer than asked when the write crosses the largest file size (as Linux writes it).
+    const count = s.fs.write(f.ino, Number(m.offset), m.data, (f.open.flags & DOTL.APPEND) !== 0);
+    return { type: "Rwrite", tag: m.tag, count };
   },
 
   async Tmkdir(s, m) {
