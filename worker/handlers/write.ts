@@ -10,7 +10,7 @@ import {
   LOCK_TYPE,
   P9Error,
 } from "../../protocol/index.ts";
-import { LOCK_EOF } from "../../storage/locks.ts";
+import { LOCK_CLIENT_ID_MAX, LOCK_EOF } from "../../storage/locks.ts";
 import { type SetAttr, isDir } from "../../storage/share-fs.ts";
 import { XATTR_SIZE_MAX } from "../../storage/xattrs.ts";
 import { qidOf } from "../attrs.ts";
@@ -187,6 +187,8 @@ export const write: HandlerTable = {
     // not hold others off writing; on a read-only share nothing opens for writing.
     if (m.lock_type === LOCK_TYPE.WRLCK && !canWrite(f.open.flags)) throw new P9Error(ERRNO.EBADF, "write lock on a fid not open for writing");
     if (m.lock_type === LOCK_TYPE.RDLCK && !canRead(f.open.flags)) throw new P9Error(ERRNO.EBADF, "read lock on a fid not open for reading");
+    // Each lock entry keeps its client_id, in memory and in SQLite.
+    if (m.client_id.byteLength > LOCK_CLIENT_ID_MAX) throw new P9Error(ERRNO.EINVAL, `client_id over ${LOCK_CLIENT_ID_MAX} bytes`);
     const status = await s.fs.locks.lock(
       {
         ino: f.ino,
