@@ -71,6 +71,15 @@ describe("a lock needs a fid open in a mode that allows it", () => {
     await expect(getlock(c, fid, LOCK_TYPE.WRLCK)).rejects.toMatchObject({ errno: ERRNO.EBADF });
   });
 
+  it("refuses a lock whose client_id is over 255 bytes (every entry keeps it)", async () => {
+    const { client: c } = await mount();
+    await writeFile(c, "long-id.txt", "x");
+    const fid = await openFile(c, "long-id.txt", O_RDWR);
+    await expect(lock(c, fid, LOCK_TYPE.WRLCK, 0, 0, { proc: 1, client: "h".repeat(256) })).rejects.toMatchObject({ errno: ERRNO.EINVAL });
+    expect((await lock(c, fid, LOCK_TYPE.WRLCK, 0, 0, { proc: 1, client: "h".repeat(255) })).status).toBe(LOCK_STATUS.SUCCESS);
+    expect((await getlock(c, fid, LOCK_TYPE.WRLCK, 0, 0, { proc: 2, client: "h".repeat(255) })).client_id).toEqual(new TextEncoder().encode("h".repeat(255)));
+  });
+
   it("gives no write lock on a read-only share, where no fid can be open for writing", async () => {
     await put("ro", "locked.txt", "read me");
     const { client: a } = await mount("ro");
