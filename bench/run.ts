@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { diodBench } from "./diod.ts";
+import { lockBench } from "./locks.ts";
 import { memoryBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
 import { type Series, throughputSvg } from "./plot.ts";
@@ -40,12 +41,14 @@ let read;
 let iounit;
 let metadata;
 let readdir;
+let locks;
 let diod;
 try {
   read = await readThroughput(gateways);
   iounit = await iounitPolicies(gateways);
   metadata = await metadataRates(gateways);
   readdir = await readdirBench(gateways);
+  locks = await lockBench(gateways);
   diod = await diodBench(gateways);
 } finally {
   await gateways.stop();
@@ -82,6 +85,14 @@ console.log(
 );
 console.log(
   `\nTreaddir of ${readdir.entries} entries: ${readdir.firstSec.toFixed(2)} s the first time (listed from R2), ${readdir.cachedSec.toFixed(3)} s cached`,
+);
+
+console.log("\n## Locks: a bystander's requests on a file while another session holds N one-byte locks on it (median ms per request)\n");
+console.log(
+  table(
+    ["locks held", "Tlock", "Tlock unlock", "Tgetattr", "raw round trip", "Tlock / raw"],
+    locks.map((r) => [r.held, r.lockMs.toFixed(2), r.unlockMs.toFixed(2), r.getattrMs.toFixed(2), r.rawMs.toFixed(2), (r.lockMs / r.rawMs).toFixed(2)]),
+  ),
 );
 
 console.log("\n## Against diod: diod's own clients, diod on a local directory, edge9p through edge9p bridge\n");
@@ -150,7 +161,7 @@ console.log(
   ),
 );
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, diod, write, alloc, memory, sizedRepliesRatio: ratio };
+const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({

@@ -74,7 +74,10 @@ export const NAMESPACE_SCHEMA = [
     version INTEGER NOT NULL,
     parts TEXT NOT NULL DEFAULT '[]'
   )`,
+  // One row per lock entry, keyed by id so that a Tlock writes only the
+  // entries it changes; by ino to load a file's locks, by sid to drop a session's.
   `CREATE TABLE IF NOT EXISTS lock (
+    id INTEGER PRIMARY KEY,
     ino INTEGER NOT NULL,
     sid TEXT NOT NULL,
     proc_id INTEGER NOT NULL,
@@ -85,6 +88,22 @@ export const NAMESPACE_SCHEMA = [
   )`,
   `CREATE INDEX IF NOT EXISTS lock_ino ON lock (ino)`,
 ];
+
+/** The lock table of the first release had no key: rebuilt with one, keeping every lock. */
+function migrateLocks(sql: SqlStorage): void {
+  if (!columns(sql, "lock").has("id")) {
+    sql.exec(`ALTER TABLE lock RENAME TO lock_unkeyed`);
+    sql.exec(`DROP INDEX IF EXISTS lock_ino`);
+    sql.exec(NAMESPACE_SCHEMA.find((s) => s.includes("TABLE IF NOT EXISTS lock ("))!);
+    sql.exec(
+      `INSERT INTO lock (ino, sid, proc_id, client_id, type, start, end)
+       SELECT ino, sid, proc_id, client_id, type, start, end FROM lock_unkeyed`,
+    );
+    sql.exec(`DROP TABLE lock_unkeyed`);
+    sql.exec(`CREATE INDEX IF NOT EXISTS lock_ino ON lock (ino)`);
+  }
+  sql.exec(`CREATE INDEX IF NOT EXISTS lock_sid ON lock (sid)`);
+}
 
 /** Columns added to inode after its first release: name and definition. */
 const INODE_COLUMNS: [string, string][] = [
@@ -150,6 +169,7 @@ export function migrate(sql: SqlStorage): void {
   // Which inode's content lives at a key (the importer must not take it for a new file).
   sql.exec(`CREATE INDEX IF NOT EXISTS inode_key ON inode (key) WHERE key IS NOT NULL`);
   sql.exec(`CREATE INDEX IF NOT EXISTS job_key ON job (key)`);
+  migrateLocks(sql);
 }
 
 /** The root directory's inode number. */

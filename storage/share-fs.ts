@@ -68,7 +68,7 @@ export class ShareFs {
     this.ns = new Namespace(sql, opts);
     this.clock = new Clock(BigInt((this.ns.meta("clock_ns") as string | null) ?? "0"));
     this.journal = new Journal(sql, (n) => this.ns.setMeta("journal_bytes", n), (this.ns.meta("journal_bytes") as number | null) ?? 0);
-    this.locks = new LockTable(sql);
+    this.locks = new LockTable(sql, { perSession: opts.maxLocksPerSession, perInode: opts.maxLocksPerInode, perShare: opts.maxLocks });
     this.xattrs = new Xattrs(sql);
     this.publisher = new Publisher({
       ns: this.ns,

@@ -82,4 +82,10 @@ export interface ShareOptions {
   multipartThreshold: number;
   /** Directory levels a path may have below the root. */
   maxDepth: number;
+  /** Lock entries one session may hold, over every file (then ENOLCK). */
+  maxLocksPerSession: number;
+  /** Lock entries one file may carry, over every session (then ENOLCK). */
+  maxLocksPerInode: number;
+  /** Lock entries the share holds in all (they live in the object's memory). */
+  maxLocks: number;
 }

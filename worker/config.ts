@@ -140,6 +140,19 @@ export const ConfigSchema = z
     max_detached_sessions: z.number().int().min(0).max(32_768).default(1024),
     /** Directory levels below the share's root; a deeper mkdir or rename answers ENAMETOOLONG. */
     max_depth: z.number().int().min(1).max(4096).default(256),
+    /**
+     * POSIX lock entries one session may hold over all files; a Tlock that
+     * would add more (an unlock that splits a range adds one) answers ENOLCK.
+     */
+    max_locks_per_session: z.number().int().min(1).max(1_000_000).default(10_000),
+    /** Lock entries one file may carry over all sessions; past it ENOLCK. */
+    max_locks_per_inode: z.number().int().min(1).max(1_000_000).default(20_000),
+    /**
+     * Lock entries the share holds in all, every session and file: they live
+     * in the object's memory (about 200 bytes each, with a short client_id)
+     * as well as in SQLite; past it ENOLCK.
+     */
+    max_locks: z.number().int().min(1).max(1_000_000).default(50_000),
     /** Sessions with no request for this long are closed (0 = never: idle sockets cost nothing while hibernated). */
     idle_timeout_ms: z.number().int().min(0).default(0),
     /**

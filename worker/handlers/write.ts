@@ -10,12 +10,13 @@ import {
   LOCK_TYPE,
   P9Error,
 } from "../../protocol/index.ts";
-import { LOCK_EOF } from "../../storage/locks.ts";
+import { LOCK_CLIENT_ID_MAX, LOCK_EOF } from "../../storage/locks.ts";
 import { type SetAttr, isDir } from "../../storage/share-fs.ts";
 import { XATTR_SIZE_MAX } from "../../storage/xattrs.ts";
 import { qidOf } from "../attrs.ts";
+import type { FidState, OpenState } from "../session-store.ts";
 import type { HandlerTable, Session } from "../session.ts";
-import { canWrite, dirFid, nodeFid, writable } from "./common.ts";
+import { canRead, canWrite, dirFid, nodeFid, writable } from "./common.ts";
 
 /** The directory and name a fid's file is linked at (Trename, Tremove). */
 function linkOf(s: Session, ino: number) {
@@ -25,6 +26,13 @@ function linkOf(s: Session, ino: number) {
 }
 
 const time = (sec: bigint, nsec: bigint) => ({ sec: Number(sec), nsec: Number(nsec) });
+
+/** An open fid of a file, as locks want: fcntl on an fd that is not open (O_PATH, in Linux) is EBADF. */
+function openFid(s: Session, n: number): FidState & { open: OpenState } {
+  const f = nodeFid(s, n);
+  if (!f.open) throw new P9Error(ERRNO.EBADF, "fid not open");
+  return f as FidState & { open: OpenState };
+}
 
 export const write: HandlerTable = {
   async Tlcreate(s, m) {
@@ -170,10 +178,18 @@ export const write: HandlerTable = {
   },
 
   async Tlock(s, m, ctx) {
-    const f = nodeFid(s, m.fid);
+    const f = openFid(s, m.fid);
     if (m.lock_type !== LOCK_TYPE.RDLCK && m.lock_type !== LOCK_TYPE.WRLCK && m.lock_type !== LOCK_TYPE.UNLCK) {
       throw new P9Error(ERRNO.EINVAL, "lock type");
     }
+    // fcntl(2) and POSIX: EBADF when the lock type does not fit the mode the
+    // fd was opened in (Linux fs/locks.c check_fmode_for_setlk: F_RDLCK needs
+    // FMODE_READ, F_WRLCK FMODE_WRITE; F_UNLCK any open file). A reader must
+    // not hold others off writing; on a read-only share nothing opens for writing.
+    if (m.lock_type === LOCK_TYPE.WRLCK && !canWrite(f.open.flags)) throw new P9Error(ERRNO.EBADF, "write lock on a fid not open for writing");
+    if (m.lock_type === LOCK_TYPE.RDLCK && !canRead(f.open.flags)) throw new P9Error(ERRNO.EBADF, "read lock on a fid not open for reading");
+    // Each lock entry keeps its client_id, in memory and in SQLite.
+    if (m.client_id.byteLength > LOCK_CLIENT_ID_MAX) throw new P9Error(ERRNO.EINVAL, `client_id over ${LOCK_CLIENT_ID_MAX} bytes`);
     const status = await s.fs.locks.lock(
       {
         ino: f.ino,
@@ -190,8 +206,10 @@ export const write: HandlerTable = {
     return { type: "Rlock", tag: m.tag, status };
   },
 
+  // F_GETLK only asks: any open fid may ask about either type (POSIX fcntl
+  // lists no mode for it; Linux fcntl_getlk checks none).
   Tgetlock(s, m) {
-    const f = nodeFid(s, m.fid);
+    const f = openFid(s, m.fid);
     const c = s.fs.locks.conflict({
       ino: f.ino,
       sid: s.sid,
