@@ -12,8 +12,9 @@
 
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { alignedIounit } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, alignedIounit } from "../protocol/index.ts";
 import { type LocalGateway, ROOT, startLocalGateway } from "../test/support/local-gateway.ts";
+import { nonReader } from "../test/support/non-reader.ts";
 import { residentOf, resetPeak, workerdBelow } from "../test/support/process-memory.ts";
 import { mount9p, rawConnect, read9p, readRaw } from "./clients.ts";
 
@@ -88,4 +89,51 @@ export async function memoryBench(readers = 8, msize = 32 * MiB, budget = 64 * M
     rawPeakRssBytes: rawRss.peak,
     rawBaseRssBytes: rawRss.base,
   };
+}
+
+export interface UnreadResult {
+  clients: number;
+  /** Bytes of Treads each client asked for. */
+  askedBytes: number;
+  windowBytes: number;
+  /** workerd's growth (peak RSS - before) while they asked and read nothing. */
+  grewBytes: number | null;
+  inflightHighWater: number;
+}
+
+/**
+ * Clients that never read: each pipelines 1 GiB of 4 MiB Treads with its
+ * socket paused, half over plain 9P and half over 9p.ack. What workerd
+ * grows by is what they can make a share hold; without the per-socket
+ * window it was everything asked (about 745 MB for 250 such Treads).
+ */
+export async function unreadBench(clients = 4): Promise<UnreadResult> {
+  const fileBytes = 64 * MiB;
+  const count = 4 * MiB - 4096;
+  const reads = 256;
+  const gw = await startLocalGateway({ config: { session_stall_ms: 3_600_000 } });
+  try {
+    await (await gw.bucket()).put("bench/unread-64MiB", new Uint8Array(randomBytes(fileBytes)));
+    const pids = process.platform === "linux" ? workerdBelow(gw.pid()!) : [];
+    const base = pids.length ? residentOf(pids).now : null;
+    if (pids.length) resetPeak(pids);
+    const sockets = [];
+    for (let i = 0; i < clients; i++) {
+      const protocols = i % 2 === 0 ? ["9p"] : [ACK_SUBPROTOCOL, "9p"];
+      sockets.push(await nonReader(gw.wsUrl("dev"), { protocols, path: ["bench", "unread-64MiB"], fileBytes, msize: 4 * MiB, count, reads }));
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+    const peak = pids.length ? residentOf(pids).peak : null;
+    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`)).json()) as { inflightHighWater: number };
+    for (const s of sockets) s.terminate();
+    return {
+      clients,
+      askedBytes: reads * count,
+      windowBytes: 8 * MiB,
+      grewBytes: peak === null || base === null ? null : peak - base,
+      inflightHighWater: stats.inflightHighWater,
+    };
+  } finally {
+    await gw.stop();
+  }
 }

@@ -10,7 +10,7 @@ import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { diodBench } from "./diod.ts";
 import { lockBench } from "./locks.ts";
-import { memoryBench } from "./memory.ts";
+import { memoryBench, unreadBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
 import { type Series, throughputSvg } from "./plot.ts";
 import { writeBench } from "./write.ts";
@@ -161,7 +161,25 @@ console.log(
   ),
 );
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, sizedRepliesRatio: ratio };
+console.log("\n## Memory with clients that never read (1 GiB of 4 MiB Treads each, sockets paused; a gateway of its own)\n");
+const unread = await unreadBench();
+console.log(
+  table(
+    ["clients", "asked, GiB each", "window MB each", "unread replies at most MB", "workerd grew MB", "object's high-water MB"],
+    [
+      [
+        unread.clients,
+        (unread.askedBytes / 2 ** 30).toFixed(2),
+        mb(unread.windowBytes),
+        mb(unread.clients * (unread.windowBytes + 2 ** 20)),
+        mb(unread.grewBytes),
+        mb(unread.inflightHighWater),
+      ],
+    ],
+  ),
+);
+
+const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({

@@ -8,14 +8,14 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { ACK_SUBPROTOCOL, Client, NOFID, NOTAG, clientOverWebSocket, encode } from "../../protocol/index.ts";
+import { ACK_SUBPROTOCOL, Client, NOFID, clientOverWebSocket } from "../../protocol/index.ts";
 import { startBridge } from "../../bridge/bridge.ts";
 import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { nonReader } from "../support/non-reader.ts";
 import { tcpClient } from "../support/tcp-client.ts";
 import { resetPeak, residentOf, workerdBelow } from "../support/process-memory.ts";
 
 const MiB = 1 << 20;
-const L = "9P2000.L";
 const FILE = 64 * MiB;
 const READ = 4 * MiB - 4096;
 const READS = 256;
@@ -37,37 +37,8 @@ afterAll(async () => {
   await gw?.stop();
 });
 
-/** A socket that reads nothing once open: its kernel buffers fill, and then workerd's queue would. */
-async function nonReader(protocols: string[]): Promise<WebSocket> {
-  const ws = new WebSocket(gw.wsUrl(), protocols, { perMessageDeflate: false, maxPayload: 64 * MiB });
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  const replies: Buffer[] = [];
-  const next = () =>
-    new Promise<void>((resolve) => {
-      ws.once("message", (d: Buffer, binary: boolean) => {
-        if (binary) replies.push(d);
-        resolve();
-      });
-    });
-  for (const m of [
-    { type: "Tversion", tag: NOTAG, msize: 4 * MiB, version: L },
-    { type: "Tattach", tag: 0, fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 },
-    { type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["unread", "big.bin"] },
-    { type: "Tlopen", tag: 1, fid: 1, flags: 0 },
-  ] as const) {
-    const got = next();
-    ws.send(encode(m as Parameters<typeof encode>[0], L));
-    await got;
-  }
-  (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  for (let i = 0; i < READS; i++) {
-    ws.send(encode({ type: "Tread", tag: 100 + i, fid: 1, offset: BigInt((i * READ) % (FILE - READ)), count: READ }, L));
-  }
-  return ws;
-}
+const nonReaderOf = (protocols: string[]) =>
+  nonReader(gw.wsUrl(), { protocols, path: ["unread", "big.bin"], fileBytes: FILE, msize: 4 * MiB, count: READ, reads: READS });
 
 async function bystander(): Promise<Client> {
   const ws = new WebSocket(gw.wsUrl(), [ACK_SUBPROTOCOL, "9p"], { perMessageDeflate: false });
@@ -85,8 +56,8 @@ describe("clients that never read", () => {
     const c = await bystander();
     resetPeak(pids);
     const base = residentOf(pids).now;
-    const plain = await nonReader(["9p"]);
-    const acked = await nonReader([ACK_SUBPROTOCOL, "9p"]);
+    const plain = await nonReaderOf(["9p"]);
+    const acked = await nonReaderOf([ACK_SUBPROTOCOL, "9p"]);
     let slowest = 0;
     let asked = 0;
     const until = Date.now() + 8000;
