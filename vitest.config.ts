@@ -39,6 +39,9 @@ export default defineConfig({
           environment: "node",
           testTimeout: 180_000,
           hookTimeout: 300_000,
+          // What the page shows is waited for, not timed: on a loaded machine
+          // a first screen can take more than expect.poll's default second.
+          expect: { poll: { timeout: 30_000 } },
         },
       },
       {

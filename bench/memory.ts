@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ACK_SUBPROTOCOL, alignedIounit } from "../protocol/index.ts";
-import { type LocalGateway, ROOT, startLocalGateway } from "../test/support/local-gateway.ts";
+import { type LocalGateway, OPERATOR_AUTH, ROOT, startLocalGateway } from "../test/support/local-gateway.ts";
 import { nonReader } from "../test/support/non-reader.ts";
 import { residentOf, resetPeak, workerdBelow } from "../test/support/process-memory.ts";
 import { mount9p, rawConnect, read9p, readRaw } from "./clients.ts";
@@ -60,7 +60,7 @@ export async function memoryBench(readers = 8, msize = 32 * MiB, budget = 64 * M
     const mounts = await Promise.all(Array.from({ length: readers }, () => mount9p(gw.wsUrl("dev"), msize)));
     await read9p(mounts[0]!, ["bench", "mem-32MiB"], fileBytes, 1); // the object is up, the file listed
     gateway = await rssAround(gw, () => Promise.all(mounts.map((m) => read9p(m, ["bench", "mem-32MiB"], fileBytes, 1))));
-    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`)).json()) as { inflightHighWater: number };
+    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as { inflightHighWater: number };
     inflightHighWater = stats.inflightHighWater;
     for (const m of mounts) m.close();
   } finally {
@@ -124,7 +124,7 @@ export async function unreadBench(clients = 4): Promise<UnreadResult> {
     }
     await new Promise((r) => setTimeout(r, 5000));
     const peak = pids.length ? residentOf(pids).peak : null;
-    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`)).json()) as { inflightHighWater: number };
+    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as { inflightHighWater: number };
     for (const s of sockets) s.terminate();
     return {
       clients,

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { bridgeCommand } from "../bridge/command.ts";
 import { FILES_USAGE, filesCommand } from "./files.ts";
+import { ROTATE_USAGE, rotateCommand } from "./rotate.ts";
 import { tokenCommand } from "./token.ts";
 
 const USAGE = `usage: edge9p <command> [options]
@@ -11,11 +12,14 @@ commands:
   bridge     9P over TCP <-> 9P over WebSocket, for Linux guests (edge9p bridge --help)
   ls, cat, cp, mkdir, rm, mv
              a share's files without a mount (below)
-  token      make a bearer token for a share and print its SHA-256
+  token      make a bearer token for a share (or the operator) and print its SHA-256
+  rotate-links
+             revoke every signed link of a share (needs the operator token)
   help       this text
   version    print the version
 
-${FILES_USAGE}`;
+${FILES_USAGE}
+${ROTATE_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -24,6 +28,8 @@ export async function main(argv: string[]): Promise<number> {
       return bridgeCommand(rest);
     case "token":
       return tokenCommand(rest);
+    case "rotate-links":
+      return rotateCommand(rest);
     case "ls":
     case "cat":
     case "cp":

@@ -23,7 +23,7 @@ export function tokenCommand(argv: string[]): number {
     [
       "token (give it to the clients: edge9p bridge --token, EDGE9P_TOKEN; it is kept nowhere else):",
       `  ${token}`,
-      "its SHA-256, for the share's token_hashes in the configuration:",
+      "its SHA-256, for the share's token_hashes (or, for an operator token, operator_token_hashes) in the configuration:",
       `  ${hash}`,
       "",
     ].join("\n"),

@@ -12,7 +12,7 @@ export function checkConfig(configPath: string, env?: string): { ok: boolean; li
   const raw = (wc.vars as Record<string, unknown>)[CONFIG_VAR];
   // Secrets (EDGE9P_TOKENS) live in Cloudflare, not in the file: what they
   // decide is noted rather than checked.
-  const r = parseConfig(raw, (name) => buckets.has(name), "not visible");
+  const r = parseConfig(raw, (name) => buckets.has(name), "not visible", "not visible");
   if (!r.ok) return { ok: false, lines: [r.error] };
   const lines: string[] = [...(r.notes ?? [])];
   let ok = true;

@@ -2,10 +2,12 @@
 // the share's Durable Object; the worker checks the request and hands it on.
 
 import { type Context, Hono, type Next } from "hono";
-import { authorize } from "./auth.ts";
-import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE } from "../protocol/index.ts";
-import { type Config, type ShareConfig, objectName } from "./config.ts";
+import { authorize, authorizeOperator } from "./auth.ts";
+import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER } from "../protocol/index.ts";
+import { CONFIG_VAR, type Config, OPERATOR_TOKENS_SECRET, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
+import { FILE_RESPONSE_HEADERS } from "./files.ts";
+import { needsOriginCheck, refusedHost, refusedOrigin } from "./origins.ts";
 import { LINK_DEFAULT_S, LINK_EXPIRES, LINK_MAX_S, LINK_SIGNATURE, encodePath } from "./links.ts";
 import { FILE_HEADER, LINK_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
 import { z } from "zod";
@@ -17,52 +19,120 @@ function problem(status: number, error: string): Response {
   return Response.json({ error }, { status });
 }
 
+/**
+ * A client's request headers as the share's object may see them: every
+ * X-Edge9p-* header is the worker's word to the object (SHARE_HEADER,
+ * FILE_HEADER, LINK_HEADER) and is dropped, except the one the protocol
+ * defines for clients, the bridge's X-Edge9p-Resume (RESUME_HEADER,
+ * protocol/resume.ts), which the object needs for the resume handshake.
+ */
+function clientHeaders(from: Headers): Headers {
+  const out = new Headers();
+  const resume = RESUME_HEADER.toLowerCase();
+  // Headers iterate with lower-case names.
+  for (const [k, v] of from) {
+    if (k.startsWith("x-edge9p-") && k !== resume) continue;
+    out.append(k, v);
+  }
+  return out;
+}
+
 export function createApp() {
   const app = new Hono<Env9p>();
 
-  app.get("/healthz", (c) => {
-    const r = configOf(c.env);
-    return r.ok ? c.json({ ok: true }) : c.json({ ok: false, error: r.error }, 500);
+  // Every answer of the files route, refusals included, carries nosniff and
+  // the sandbox CSP (worker/files.ts says why).
+  app.use("/v1/shares/:share/files/*", async (c, next) => {
+    await next();
+    const res = new Response(c.res.body, c.res);
+    for (const [k, v] of Object.entries(FILE_RESPONSE_HEADERS)) res.headers.set(k, v);
+    c.res = res;
   });
 
-  // A bad configuration answers every other request with 500, naming the field.
+  // A bad configuration answers every request with 500, naming the field.
+  // Then the host (421) and, for what can change anything, the page's
+  // origin (403): before any route, so before any upgrade (worker/origins.ts).
   app.use("*", async (c, next) => {
     const r = configOf(c.env);
-    if (!r.ok) return problem(500, r.error);
+    if (!r.ok) return c.req.path === "/healthz" ? c.json({ ok: false, error: r.error }, 500) : problem(500, r.error);
+    const url = new URL(c.req.url);
+    const host = refusedHost(r.config, url);
+    if (host) return problem(421, host);
+    if (needsOriginCheck(c.req.raw)) {
+      const origin = refusedOrigin(r.config, url, c.req.header("Origin") ?? null);
+      if (origin) return problem(403, origin);
+    }
     c.set("config", r.config);
     await next();
   });
 
-  // Which share, and may this request open it: 404 for an unknown share,
-  // 401 without a token, 403 with a token that is not one of the share's,
-  // all before any WebSocket upgrade.
-  // A file's signed link (worker/links.ts) stands in for the token; the
-  // share's object checks it, since only it holds the key.
-  const share = async (c: Context<Env9p>, next: Next) => {
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  // POST bodies are JSON, and only JSON: a cross-site form or text/plain
+  // POST needs no CORS preflight (Fetch standard, CORS-safelisted request
+  // headers), an application/json one does, and this gateway answers none.
+  const json = async (c: Context<Env9p>, next: Next) => {
+    const type = (c.req.header("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
+    if (type !== "application/json") return problem(415, `POST ${new URL(c.req.url).pathname} takes Content-Type: application/json`);
+    await next();
+  };
+
+  // Which share: 404 for one this gateway does not have.
+  const findShare = async (c: Context<Env9p>, next: Next) => {
     const name = c.req.param("share")!;
     const sh = c.var.config.shares[name];
     if (!sh) return problem(404, `no share named ${JSON.stringify(name)}`);
-    const url = new URL(c.req.url);
-    const signature = url.searchParams.get(LINK_SIGNATURE);
-    const isFile = url.pathname.startsWith(`/v1/shares/${encodeURIComponent(name)}/files/`) && ["GET", "HEAD"].includes(c.req.method);
-    if (signature !== null && isFile && !c.req.header("Authorization")) {
-      c.set("share", sh);
-      c.set("shareName", name);
-      c.set("signedLink", `${url.searchParams.get(LINK_EXPIRES) ?? ""} ${signature}`);
-      return next();
-    }
+    c.set("share", sh);
+    c.set("shareName", name);
     c.set("signedLink", null);
-    const auth = await authorize(sh, c.req.raw);
+    await next();
+  };
+
+  // May this request open the share: 401 without a token, 403 with a token
+  // that is not one of the share's, all before any WebSocket upgrade.
+  const shareToken = async (c: Context<Env9p>, next: Next) => {
+    const name = c.var.shareName;
+    const auth = await authorize(c.var.share, c.req.raw);
     if (auth === "missing" || auth === "malformed") {
       const r = problem(401, auth === "missing" ? `share ${name} needs a token` : "the token is not hex or base64url of 16 to 256 characters");
       r.headers.set("WWW-Authenticate", `Bearer realm="edge9p", share="${name}"`);
       return r;
     }
     if (auth === "wrong") return problem(403, `the token does not open share ${name}`);
-    c.set("share", sh);
-    c.set("shareName", name);
     await next();
   };
+
+  // A file's signed link (worker/links.ts) stands in for the token; the
+  // share's object checks it, since only it holds the key.
+  const fileAccess = async (c: Context<Env9p>, next: Next) => {
+    const url = new URL(c.req.url);
+    const signature = url.searchParams.get(LINK_SIGNATURE);
+    if (signature !== null && !c.req.header("Authorization")) {
+      c.set("signedLink", `${url.searchParams.get(LINK_EXPIRES) ?? ""} ${signature}`);
+      return next();
+    }
+    return shareToken(c, next);
+  };
+
+  // The operator's routes (drain, check, stats, link rotation) take the
+  // gateway's operator token, not a share's: whoever may read a share must
+  // not be able to cut its sessions off or revoke its links. A gateway
+  // without one refuses them (no loopback exception: locally the client's
+  // address is not known, CF-Connecting-IP is whatever the client sent).
+  const operator = async (c: Context<Env9p>, next: Next) => {
+    const auth = await authorizeOperator(c.var.config, c.req.raw);
+    if (auth === "none configured") {
+      return problem(403, `this gateway has no operator token: add a SHA-256 (npx edge9p token) to ${CONFIG_VAR}.operator_token_hashes or the ${OPERATOR_TOKENS_SECRET} secret`);
+    }
+    if (auth === "missing") {
+      const r = problem(401, `${c.req.method} ${new URL(c.req.url).pathname} needs the gateway's operator token (Authorization: Bearer)`);
+      r.headers.set("WWW-Authenticate", `Bearer realm="edge9p operator"`);
+      return r;
+    }
+    if (auth === "wrong") return problem(403, "that is not this gateway's operator token");
+    await next();
+  };
+
   // The shares this gateway serves (names only: a share's token guards its files).
   app.get("/v1/shares", (c) => {
     if (!c.var.config.list_shares) {
@@ -82,10 +152,7 @@ export function createApp() {
     return c.env.ASSETS.fetch(new Request(new URL("/index.html", c.req.url)));
   });
 
-  app.use("/v1/shares/:share", share);
-  app.use("/v1/shares/:share/*", share);
-
-  app.get("/v1/shares/:share", (c) => {
+  app.get("/v1/shares/:share", findShare, shareToken, (c) => {
     const name = c.var.shareName;
     const cap = c.var.config.msize_cap;
     return c.json({
@@ -99,7 +166,7 @@ export function createApp() {
 
   // The namespace's consistency check (an operator's fsck after an incident):
   // 200 when consistent, 409 with the counts of what is not.
-  app.get("/v1/shares/:share/check", async (c) => {
+  app.get("/v1/shares/:share/check", findShare, operator, async (c) => {
     const report = await c.env.SHARE.getByName(objectName(c.var.share)).check(c.var.shareName);
     if (!report) return problem(500, `share ${c.var.shareName} could not start`);
     return c.json({ share: c.var.shareName, ...report }, report.ok ? 200 : 409);
@@ -107,7 +174,7 @@ export function createApp() {
 
   // Figures for operators and the benchmark: sessions, reply bytes in flight
   // and their high-water mark, journal bytes, publisher counters.
-  app.get("/v1/shares/:share/stats", async (c) => {
+  app.get("/v1/shares/:share/stats", findShare, operator, async (c) => {
     const stats = await c.env.SHARE.getByName(objectName(c.var.share)).statsOf(c.var.shareName);
     if (!stats) return problem(500, `share ${c.var.shareName} could not start`);
     return c.json(stats);
@@ -116,15 +183,23 @@ export function createApp() {
   // Closes every socket of the share: resumable sessions (edge9p bridge) carry
   // on on new sockets, others end. For an operator before maintenance, and
   // to see that clients resume.
-  app.post("/v1/shares/:share/drain", async (c) => {
+  app.post("/v1/shares/:share/drain", json, findShare, operator, async (c) => {
     const closed = await c.env.SHARE.getByName(objectName(c.var.share)).drainShare(c.var.shareName);
     if (closed === null) return problem(500, `share ${c.var.shareName} could not start`);
     return c.json({ share: c.var.shareName, closed });
   });
 
+  // Revokes every signed link of the share: the share's object replaces the
+  // key they were signed with (worker/links.ts).
+  app.post("/v1/shares/:share/links/rotate", json, findShare, operator, async (c) => {
+    const at = await c.env.SHARE.getByName(objectName(c.var.share)).rotateLinks(c.var.shareName);
+    if (at === null) return problem(500, `share ${c.var.shareName} could not start`);
+    return c.json({ share: c.var.shareName, rotated: new Date(at * 1000).toISOString() });
+  });
+
   // A file over plain HTTP (curl, links), Range included, from the share's
   // object: what 9P sees, published or not (worker/files.ts).
-  app.on(["GET", "HEAD"], "/v1/shares/:share/files/*", async (c) => {
+  app.on(["GET", "HEAD"], "/v1/shares/:share/files/*", findShare, fileAccess, async (c) => {
     const prefix = `/v1/shares/${encodeURIComponent(c.var.shareName)}/files/`;
     const url = new URL(c.req.url);
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : "";
@@ -149,7 +224,7 @@ export function createApp() {
       .refine((p) => !p.split("/").some((n) => n === "." || n === ".." || n.includes("\0")), "has no '.', '..' or NUL names"),
     expires_in: z.number().int().min(1).max(LINK_MAX_S).default(LINK_DEFAULT_S),
   });
-  app.post("/v1/shares/:share/links", async (c) => {
+  app.post("/v1/shares/:share/links", json, findShare, shareToken, async (c) => {
     const body = await c.req.json().catch(() => undefined);
     const parsed = LinkRequest.safeParse(body);
     if (!parsed.success) {
@@ -159,13 +234,15 @@ export function createApp() {
     const encoded = encodePath(parsed.data.path);
     const expires = Math.floor(Date.now() / 1000) + parsed.data.expires_in;
     const signature = await c.env.SHARE.getByName(objectName(c.var.share)).signFileLink(c.var.shareName, encoded, expires);
-    const url = new URL(`/v1/shares/${encodeURIComponent(c.var.shareName)}/files/${encoded}`, c.req.url);
+    // On base_url where one is set; else on the request's host, which the
+    // host check has vouched for.
+    const url = new URL(`/v1/shares/${encodeURIComponent(c.var.shareName)}/files/${encoded}`, c.var.config.base_url || c.req.url);
     url.searchParams.set(LINK_EXPIRES, String(expires));
     url.searchParams.set(LINK_SIGNATURE, signature);
     return c.json({ url: url.toString(), expires: new Date(expires * 1000).toISOString() });
   });
 
-  app.get("/v1/shares/:share/9p", async (c) => {
+  app.get("/v1/shares/:share/9p", findShare, shareToken, async (c) => {
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
       return problem(426, "this is a 9P-over-WebSocket endpoint: connect with a WebSocket (subprotocol 9p)");
     }
@@ -174,7 +251,7 @@ export function createApp() {
       return problem(400, `WebSocket subprotocol must include "${SUBPROTOCOL}" (offered: ${offered.filter(Boolean).join(", ") || "none"})`);
     }
     const stub = c.env.SHARE.getByName(objectName(c.var.share));
-    const headers = new Headers(c.req.raw.headers);
+    const headers = clientHeaders(c.req.raw.headers);
     headers.set(SHARE_HEADER, c.var.shareName);
     return stub.fetch(new Request(c.req.raw, { headers }));
   });

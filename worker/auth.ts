@@ -3,9 +3,11 @@
 // time. Tokens come in `Authorization: Bearer <token>` or, from browsers
 // (which cannot set headers on a WebSocket), as the subprotocol
 // `edge9p-token.<token>` offered beside `9p`. Tokens are hex or base64url,
-// characters a subprotocol may hold.
+// characters a subprotocol may hold. The operator's token (for drain,
+// check, stats and link rotation) is checked the same way against
+// operator_token_hashes.
 
-import type { ShareConfig } from "./config.ts";
+import type { Config, ShareConfig } from "./config.ts";
 
 export const TOKEN_SUBPROTOCOL_PREFIX = "edge9p-token.";
 const TOKEN_CHARS = /^[A-Za-z0-9_-]{16,256}$/;
@@ -61,18 +63,38 @@ export function sameText(a: string, b: string): boolean {
   return sameBytes(e.encode(a), e.encode(b));
 }
 
+/** Whether `token` hashes to one of `hashes`: every hash compared (no early exit), each in constant time. */
+async function matches(hashes: readonly string[], token: string): Promise<boolean> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+  let ok = false;
+  for (const h of hashes) {
+    if (sameBytes(digest, fromHex(h))) ok = true;
+  }
+  return ok;
+}
+
 /** Whether a request may open a share. */
 export async function authorize(share: ShareConfig, req: Request): Promise<AuthResult> {
   if (share.token_hashes.length === 0) return "open";
   const token = tokenOf(req);
   if (token === null) return "missing";
   if (!TOKEN_CHARS.test(token)) return "malformed";
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
-  let ok = false;
-  // Compare with every hash (no early exit), each in constant time.
-  for (const h of share.token_hashes) {
-    const want = fromHex(h);
-    if (sameBytes(digest, want)) ok = true;
-  }
-  return ok ? "ok" : "wrong";
+  return (await matches(share.token_hashes, token)) ? "ok" : "wrong";
+}
+
+export type OperatorResult = "ok" | "none configured" | "missing" | "wrong";
+
+/**
+ * Whether a request carries the gateway's operator token, in
+ * `Authorization: Bearer` only (the operator routes are plain HTTP). A
+ * share's token is not one: reading a share is no licence to cut off its
+ * sessions or revoke its links.
+ */
+export async function authorizeOperator(config: Config, req: Request): Promise<OperatorResult> {
+  if (config.operator_token_hashes.length === 0) return "none configured";
+  const h = req.headers.get("Authorization");
+  if (!h) return "missing";
+  const token = /^Bearer\s+(\S+)\s*$/i.exec(h)?.[1];
+  if (!token || !TOKEN_CHARS.test(token)) return "wrong";
+  return (await matches(config.operator_token_hashes, token)) ? "ok" : "wrong";
 }

@@ -37,6 +37,27 @@ const tokenHash = z.string().regex(/^[0-9a-f]{64}$/, "a SHA-256 digest in lower-
  */
 export const TOKENS_SECRET = "EDGE9P_TOKENS";
 const TokensSchema = z.record(shareName, z.array(tokenHash));
+/**
+ * The secret that may hold the operator token's hashes (beside
+ * operator_token_hashes): JSON ["sha256 hex", ...].
+ */
+export const OPERATOR_TOKENS_SECRET = "EDGE9P_OPERATOR_TOKENS";
+const OperatorTokensSchema = z.array(tokenHash);
+
+/** An origin as a browser sends it in `Origin`: scheme, host and port, nothing else. */
+const origin = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.origin === s;
+  } catch {
+    return false;
+  }
+}, "an origin: http(s)://HOST[:PORT] in lower case, with no path");
+
+/** A host name as it appears in a request's URL, without the port. */
+const hostName = z
+  .string()
+  .regex(/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)$/, "a host name (or [IPv6] or IPv4 address) in lower case, without a port");
 const perm = z.number().int().min(0).max(0o7777);
 
 export const ShareSchema = z.strictObject({
@@ -166,6 +187,35 @@ export const ConfigSchema = z
      * reaches the gateway; false keeps the names to those who know them.
      */
     list_shares: z.boolean().default(true),
+    /**
+     * Origins besides the gateway's own whose web pages may open a share's
+     * WebSocket and POST (a proxy's public address, say). A request with any
+     * other Origin is refused (403): a page elsewhere would otherwise drive
+     * an open share, or a token the user typed into it, from its own script.
+     */
+    allowed_origins: z.array(origin).default([]),
+    /**
+     * Host names this gateway answers for (421 for any other: DNS
+     * rebinding). A local gateway also answers for loopback addresses and
+     * localhost; a deployed one with no allowed_hosts and no base_url for
+     * any name the platform routes to it (Cloudflare picks the worker by
+     * that name, so a rebinding name never reaches it).
+     */
+    allowed_hosts: z.array(hostName).default([]),
+    /**
+     * The gateway's public address (http(s)://HOST[:PORT], no path): links
+     * from POST /links are built on it, its origin counts as the gateway's
+     * own and its host is answered for. "" builds links on the request's
+     * (checked) Host.
+     */
+    base_url: z.union([z.literal(""), origin]).default(""),
+    /**
+     * SHA-256 hex digests of the operator's tokens, for /drain, /check,
+     * /stats and /links/rotate (also from the EDGE9P_OPERATOR_TOKENS
+     * secret). With none, those routes are refused: a share's readers must
+     * not be able to cut its sessions off.
+     */
+    operator_token_hashes: z.array(tokenHash).default([]),
   })
   .superRefine((c, ctx) => {
     if (c.inflight_bytes < c.msize_cap) {
@@ -254,15 +304,16 @@ export function parseConfig(
   hasBinding: (name: string) => boolean,
   /** The EDGE9P_TOKENS secret's value; "not visible" where secrets cannot be read (npm run check). */
   tokens?: unknown,
+  /** The EDGE9P_OPERATOR_TOKENS secret's value, or "not visible". */
+  operatorTokens?: unknown,
 ): ConfigResult {
   if (raw === undefined) return { ok: false, error: `${CONFIG_VAR} is not set: add [vars.${CONFIG_VAR}] to wrangler.toml` };
-  let value = raw;
+  let value: unknown = raw;
   if (typeof raw === "string") {
-    try {
-      value = JSON.parse(raw);
-    } catch (e) {
-      return { ok: false, error: `${CONFIG_VAR}: not valid JSON (${(e as Error).message})` };
-    }
+    // Not JSON.parse's message: it quotes a piece of the text it failed on.
+    const v = parseJson(raw);
+    if (v === NOT_JSON) return { ok: false, error: `${CONFIG_VAR}: not valid JSON` };
+    value = v;
   }
   const parsed = ConfigSchema.safeParse(value);
   if (!parsed.success) return { ok: false, error: `configuration error: ${describe(parsed.error)}` };
@@ -276,22 +327,12 @@ export function parseConfig(
     }
   }
   if (tokens !== undefined && tokens !== "not visible") {
-    let t: unknown = tokens;
-    try {
-      if (typeof t === "string") t = JSON.parse(t);
-    } catch (e) {
-      return { ok: false, error: `configuration error: ${TOKENS_SECRET}: not valid JSON (${(e as Error).message})` };
-    }
-    const secret = TokensSchema.safeParse(t);
-    if (!secret.success) {
-      const i = secret.error.issues[0]!;
-      return { ok: false, error: `configuration error: ${[TOKENS_SECRET, ...i.path.map(String)].join(".")}: ${i.message} (it is JSON {"SHARE": ["sha256 hex", ...]})` };
-    }
-    for (const [name, hashes] of Object.entries(secret.data)) {
-      const share = config.shares[name];
-      if (!share) return { ok: false, error: `configuration error: ${TOKENS_SECRET}: names share ${name}, which ${CONFIG_VAR}.shares does not have` };
-      share.token_hashes = [...share.token_hashes, ...hashes];
-    }
+    const why = mergeShareTokens(config, tokens);
+    if (why) return { ok: false, error: `configuration error: ${why}` };
+  }
+  if (operatorTokens !== undefined && operatorTokens !== "not visible") {
+    const why = mergeOperatorTokens(config, operatorTokens);
+    if (why) return { ok: false, error: `configuration error: ${why}` };
   }
   for (const share of Object.values(config.shares)) share.plain_9p ??= !config.deployed;
   const notes: string[] = [];
@@ -313,5 +354,64 @@ export function parseConfig(
       };
     }
   }
+  if (config.operator_token_hashes.length === 0 && operatorTokens === "not visible") {
+    notes.push(
+      `operator routes (drain, check, stats, links/rotate): no operator_token_hashes here: the worker refuses them unless the ${OPERATOR_TOKENS_SECRET} secret gives some (npm start makes one per run)`,
+    );
+  }
   return { ok: true, config, notes };
+}
+
+const NOT_JSON = Symbol("not JSON");
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+/*
+ * The secrets' errors say where, never what: a secret's text may be a token
+ * pasted in the wrong place, so neither a value nor a key that is not a
+ * configured share's name is repeated in a message (which every request
+ * answers with).
+ */
+
+/** Adds the EDGE9P_TOKENS secret's hashes to the shares; the error, if any. */
+function mergeShareTokens(config: Config, secret: unknown): string | null {
+  const form = `(it is JSON {"SHARE": ["sha256 hex", ...]})`;
+  const value = typeof secret === "string" ? parseJson(secret) : secret;
+  if (value === NOT_JSON) return `${TOKENS_SECRET}: not valid JSON ${form}`;
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    const stranger = keys.findIndex((k) => !Object.hasOwn(config.shares, k));
+    if (stranger >= 0) return `${TOKENS_SECRET}: key ${stranger + 1} is not a share of ${CONFIG_VAR}.shares ${form}`;
+  }
+  const parsed = TokensSchema.safeParse(value);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    // Keys are configured share names by now; indexes are numbers.
+    return `${[TOKENS_SECRET, ...i.path.map(String)].join(".")}: ${i.message} ${form}`;
+  }
+  for (const [name, hashes] of Object.entries(parsed.data)) {
+    const share = config.shares[name]!;
+    share.token_hashes = [...share.token_hashes, ...hashes];
+  }
+  return null;
+}
+
+/** Adds the EDGE9P_OPERATOR_TOKENS secret's hashes to operator_token_hashes; the error, if any. */
+function mergeOperatorTokens(config: Config, secret: unknown): string | null {
+  const form = `(it is JSON ["sha256 hex", ...])`;
+  const value = typeof secret === "string" ? parseJson(secret) : secret;
+  if (value === NOT_JSON) return `${OPERATOR_TOKENS_SECRET}: not valid JSON ${form}`;
+  const parsed = OperatorTokensSchema.safeParse(value);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    return `${[OPERATOR_TOKENS_SECRET, ...i.path.map(String)].join(".")}: ${i.message} ${form}`;
+  }
+  config.operator_token_hashes = [...config.operator_token_hashes, ...parsed.data];
+  return null;
 }

@@ -1,6 +1,6 @@
 // Reading the configuration and bindings out of the worker's env.
 
-import { CONFIG_VAR, type ConfigResult, type ShareConfig, TOKENS_SECRET, parseConfig } from "./config.ts";
+import { CONFIG_VAR, type ConfigResult, OPERATOR_TOKENS_SECRET, type ShareConfig, TOKENS_SECRET, parseConfig } from "./config.ts";
 
 const cache = new WeakMap<object, ConfigResult>();
 
@@ -9,7 +9,7 @@ export function configOf(env: object): ConfigResult {
   let r = cache.get(env);
   if (!r) {
     const rec = env as Record<string, unknown>;
-    r = parseConfig(rec[CONFIG_VAR], (name) => isBucket(rec[name]), rec[TOKENS_SECRET]);
+    r = parseConfig(rec[CONFIG_VAR], (name) => isBucket(rec[name]), rec[TOKENS_SECRET], rec[OPERATOR_TOKENS_SECRET]);
     cache.set(env, r);
   }
   return r;

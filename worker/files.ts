@@ -1,7 +1,9 @@
 // GET /v1/shares/:share/files/<path>: a file of the share over plain HTTP,
 // for curl and links, with Range (RFC 9110 section 14). Served by the share's
 // Durable Object from the same namespace 9P sees, so a file written through
-// 9P and not yet published reads the same here.
+// 9P and not yet published reads the same here. Only passive types are
+// shown inline, and nothing served here runs in the gateway's origin
+// (dispositionOf, FILE_RESPONSE_HEADERS).
 
 import { ERRNO, P9Error } from "../protocol/index.ts";
 import { ROOT_INO } from "../storage/schema.ts";
@@ -29,12 +31,84 @@ const TYPES: Record<string, string> = {
   jpeg: "image/jpeg",
   gif: "image/gif",
   webp: "image/webp",
+  avif: "image/avif",
+  bmp: "image/bmp",
+  ico: "image/x-icon",
   pdf: "application/pdf",
+  mp3: "audio/mpeg",
+  m4a: "audio/mp4",
+  ogg: "audio/ogg",
+  opus: "audio/ogg",
+  flac: "audio/flac",
+  wav: "audio/wav",
+  mp4: "video/mp4",
+  m4v: "video/mp4",
+  webm: "video/webm",
+  mov: "video/quicktime",
   wasm: "application/wasm",
   zip: "application/zip",
   gz: "application/gzip",
   tar: "application/x-tar",
 };
+
+/**
+ * Types a browser shows without running anything: plain text, raster
+ * images (not SVG, which holds script), PDF, audio and video. Everything
+ * else (HTML, SVG, XML, JavaScript, unknown) is sent as an attachment: the
+ * files route shares its origin with the share browser, whose page keeps
+ * the share's token in sessionStorage, so a file that ran as a page there
+ * could read it.
+ */
+const PASSIVE = /^(text\/plain|image\/(png|jpeg|gif|webp|avif|bmp|x-icon)|application\/pdf|audio\/[a-z0-9.+-]+|video\/[a-z0-9.+-]+)(;|$)/;
+
+/**
+ * Sent with every answer of the files route (the worker adds them, so
+ * refusals carry them too): no sniffing a type other than the one named
+ * (https://fetch.spec.whatwg.org/#x-content-type-options-header), and a
+ * sandbox CSP (CSP3 section 6.3.2: a unique opaque origin, no script), so
+ * even a document opened inline runs nothing in the gateway's origin.
+ */
+export const FILE_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
+  "X-Content-Type-Options": "nosniff",
+  "Content-Security-Policy": "sandbox",
+};
+
+/** RFC 5987 section 3.2.1 attr-char: what an ext-value keeps unencoded. */
+const ATTR_CHAR = /^[A-Za-z0-9!#$&+\-.^_`|~]$/;
+
+/**
+ * Content-Disposition for a file named `name` of type `type` (RFC 6266):
+ * inline for passive types, attachment for the rest. The filename parameter
+ * holds an ASCII stand-in (non-ASCII, '"', '\\' and '%' as '_', which some
+ * agents would decode: RFC 6266 appendix D); filename*, which agents prefer
+ * (section 4.3), the exact name as UTF-8 (RFC 5987 section 3.2).
+ */
+export function dispositionOf(name: string, type: string): string {
+  const kind = PASSIVE.test(type) ? "inline" : "attachment";
+  const fallback = [...name].map((ch) => (/^[\x20-\x7e]$/.test(ch) && !/["\\%]/.test(ch) ? ch : "_")).join("");
+  let v = `${kind}; filename="${fallback}"`;
+  if (fallback !== name) {
+    const ext = [...new TextEncoder().encode(name)]
+      .map((b) => (ATTR_CHAR.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`))
+      .join("");
+    v += `; filename*=UTF-8''${ext}`;
+  }
+  return v;
+}
+
+/**
+ * The names of a files-route path (percent-encoded, '/'-separated), or null
+ * if one is not valid percent-encoded UTF-8 (RFC 3986 section 2.1).
+ */
+export function decodePath(path: string): string[] | null {
+  try {
+    return path.split("/").filter((n) => n !== "").map((n) => decodeURIComponent(n));
+  } catch {
+    return null;
+  }
+}
+
+export const BAD_ENCODING = "the file's path is not valid percent-encoded UTF-8 (RFC 3986 section 2.1)";
 
 function problem(status: number, error: string, headers: Record<string, string> = {}): Response {
   return Response.json({ error }, { status, headers });
@@ -66,18 +140,11 @@ export function rangeOf(header: string | null, size: number): { start: number; e
   return { start, end };
 }
 
-/** Walks a URL path from the share's root; throws P9Error (ENOENT, ENOTDIR, EINVAL). */
-async function resolve(fs: ShareFs, path: string): Promise<Inode> {
+/** Walks a path's names from the share's root; throws P9Error (ENOENT, ENOTDIR, EINVAL). */
+async function resolve(fs: ShareFs, names: string[]): Promise<Inode> {
   let node = fs.root();
   const enc = new TextEncoder();
-  for (const raw of path.split("/")) {
-    if (raw === "") continue;
-    let name: string;
-    try {
-      name = decodeURIComponent(raw);
-    } catch {
-      throw new P9Error(ERRNO.EINVAL, `bad percent-encoding in ${JSON.stringify(raw)}`);
-    }
+  for (const name of names) {
     if (name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
       throw new P9Error(ERRNO.EINVAL, `${JSON.stringify(name)} is not a file name`);
     }
@@ -87,25 +154,31 @@ async function resolve(fs: ShareFs, path: string): Promise<Inode> {
 }
 
 export async function serveFile(fs: ShareFs, path: string, req: Request): Promise<Response> {
+  const names = decodePath(path);
+  if (names === null) return problem(400, BAD_ENCODING);
+  const shown = JSON.stringify(names.join("/"));
   let node: Inode;
   try {
-    node = await resolve(fs, path);
+    node = await resolve(fs, names);
   } catch (e) {
     if (!(e instanceof P9Error)) throw e;
     if (e.errno === ERRNO.EINVAL || e.errno === ERRNO.ENAMETOOLONG) return problem(400, e.message);
-    return problem(404, `no file ${JSON.stringify(decodeURI(path))} in this share`);
+    return problem(404, `no file ${shown} in this share`);
   }
-  if (isDir(node)) return problem(400, `${JSON.stringify(decodeURI(path))} is a directory`);
-  if (!isReg(node)) return problem(400, `${JSON.stringify(decodeURI(path))} is not a regular file`);
+  if (isDir(node)) return problem(400, `${shown} is a directory`);
+  if (!isReg(node)) return problem(400, `${shown} is not a regular file`);
 
   const size = node.size;
   // ino and qid.version: the version changes with every change of content.
   const etag = `"${node.ino.toString(36)}-${node.version.toString(36)}"`;
+  const name = names[names.length - 1] ?? "";
+  const type = contentTypeOf(name);
   const common: Record<string, string> = {
     ETag: etag,
     "Accept-Ranges": "bytes",
     "Last-Modified": new Date(node.mtime.sec * 1000).toUTCString(),
-    "Content-Type": contentTypeOf(path.slice(path.lastIndexOf("/") + 1)),
+    "Content-Type": type,
+    "Content-Disposition": dispositionOf(name, type),
   };
   if (req.headers.get("If-None-Match") === etag) return new Response(null, { status: 304, headers: common });
   const range = rangeOf(req.headers.get("Range"), size);

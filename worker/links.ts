@@ -4,7 +4,9 @@
 // its expiry and an HMAC-SHA-256 over share, path and expiry; the key is
 // random, made by the share's object on first use and kept in its SQLite, so
 // no operator secret is needed and the token hashes in the configuration
-// (which may be public) sign nothing.
+// (which may be public) sign nothing. An operator revokes every link of a
+// share at once by rotating that key (POST /v1/shares/:share/links/rotate,
+// `edge9p rotate-links`).
 
 import { fromHex, hex } from "./auth.ts";
 
@@ -31,16 +33,36 @@ export async function signLink(key: Uint8Array, share: string, encodedPath: stri
   return hex(await crypto.subtle.sign("HMAC", await hmacKey(key), message(share, encodedPath, expires)));
 }
 
-export type LinkCheck = "ok" | "expired" | "bad";
+export type LinkCheck = "ok" | "expired" | "revoked" | "bad";
 
-/** Whether a link's signature is this share's and it has not expired at `nowS`. */
-export async function checkLink(key: Uint8Array, share: string, encodedPath: string, expires: string, signature: string, nowS: number): Promise<LinkCheck> {
+/**
+ * Whether a link's signature is this share's and it has not expired at
+ * `nowS`: "revoked" when it was signed with a key the share has since
+ * retired (POST /links/rotate).
+ */
+export async function checkLink(keys: LinkKeys, share: string, encodedPath: string, expires: string, signature: string, nowS: number): Promise<LinkCheck> {
   if (!/^\d{1,12}$/.test(expires) || !/^[0-9a-f]{64}$/.test(signature)) return "bad";
   const sig = fromHex(signature);
+  const msg = message(share, encodedPath, Number(expires));
   // subtle.verify compares in constant time.
-  const ok = await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(share, encodedPath, Number(expires)));
-  if (!ok) return "bad";
-  return Number(expires) < nowS ? "expired" : "ok";
+  if (await crypto.subtle.verify("HMAC", await hmacKey(keys.current), sig, msg)) return Number(expires) < nowS ? "expired" : "ok";
+  for (const old of keys.retired()) {
+    if (await crypto.subtle.verify("HMAC", await hmacKey(old), sig, msg)) return "revoked";
+  }
+  return "bad";
+}
+
+export interface LinkKeys {
+  current: Uint8Array;
+  /** Keys retired within the last LINK_MAX_S, newest first (what they signed may not have expired yet); read only when the current key fails. */
+  retired(): Uint8Array[];
+}
+
+/** Retired keys kept to name a revoked link as such; older ones' links just fail the signature. */
+const RETIRED_KEPT = 16;
+
+function retiredTable(sql: SqlStorage): void {
+  sql.exec(`CREATE TABLE IF NOT EXISTS link_key_retired (key BLOB NOT NULL, retired_s INTEGER NOT NULL)`);
 }
 
 /** The share's key for signed links: made on first use, kept in the object's meta table. */
@@ -52,18 +74,54 @@ export function linkKeyOf(sql: SqlStorage): Uint8Array {
   return key;
 }
 
+/** The current key and the recently retired ones. */
+export function linkKeysOf(sql: SqlStorage, nowS: number): LinkKeys {
+  return {
+    current: linkKeyOf(sql),
+    retired: () => {
+      retiredTable(sql);
+      return sql
+        .exec(`SELECT key FROM link_key_retired WHERE retired_s >= ? ORDER BY retired_s DESC, rowid DESC LIMIT ?`, nowS - LINK_MAX_S, RETIRED_KEPT)
+        .toArray()
+        .map((r) => new Uint8Array(r.key as ArrayBuffer));
+    },
+  };
+}
+
+/**
+ * Revokes every link of the share: a new key replaces the current one,
+ * which is kept as retired only to say "revoked" instead of "not valid"
+ * (a link lives at most LINK_MAX_S, so older retired keys are dropped).
+ */
+export function rotateLinkKey(sql: SqlStorage, nowS: number): void {
+  retiredTable(sql);
+  const old = linkKeyOf(sql);
+  sql.exec(`INSERT INTO link_key_retired (key, retired_s) VALUES (?, ?)`, old.buffer, nowS);
+  sql.exec(
+    `DELETE FROM link_key_retired WHERE retired_s < ? OR rowid NOT IN (SELECT rowid FROM link_key_retired ORDER BY retired_s DESC, rowid DESC LIMIT ?)`,
+    nowS - LINK_MAX_S,
+    RETIRED_KEPT,
+  );
+  sql.exec(`UPDATE meta SET v = ? WHERE k = 'link_key'`, crypto.getRandomValues(new Uint8Array(32)).buffer);
+}
+
 /**
  * For a file request that came with a signed link instead of a token
  * (`link`: "EXPIRES SIGNATURE", as the worker passes it): the 403 saying
  * why the link does not open `encodedPath`, or null when it does (or when
  * there is no link: the worker checked the token).
  */
-export async function refusedLink(link: string | null, key: () => Uint8Array, share: string, encodedPath: string): Promise<Response | null> {
+export async function refusedLink(link: string | null, keys: (nowS: number) => LinkKeys, share: string, encodedPath: string): Promise<Response | null> {
   if (link === null) return null;
   const [expires = "", signature = ""] = link.split(" ");
-  const verdict = await checkLink(key(), share, encodedPath, expires, signature, Math.floor(Date.now() / 1000));
+  const now = Math.floor(Date.now() / 1000);
+  const verdict = await checkLink(keys(now), share, encodedPath, expires, signature, now);
   if (verdict === "ok") return null;
-  const why = verdict === "expired" ? "this link has expired: ask for a new one" : "this link's signature is not valid for this file";
+  const why = {
+    expired: "this link has expired: ask for a new one",
+    revoked: "this link was revoked (the share's links were rotated): ask for a new one",
+    bad: "this link's signature is not valid for this file",
+  }[verdict];
   return Response.json({ error: why }, { status: 403 });
 }
 

@@ -18,7 +18,7 @@ import type { PublishStats } from "../storage/publisher.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { serveFile } from "./files.ts";
-import { linkKeyOf, refusedLink, signLink } from "./links.ts";
+import { linkKeyOf, linkKeysOf, refusedLink, rotateLinkKey, signLink } from "./links.ts";
 import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
@@ -375,6 +375,14 @@ export class ShareObject extends DurableObject<Env> {
     return signLink(linkKeyOf(this.sql), name, encodedPath, expires);
   }
 
+  /** Revokes every signed link of the share (POST /v1/shares/NAME/links/rotate); when, in seconds. */
+  async rotateLinks(name: string): Promise<number | null> {
+    if (!this.init(name)) return null;
+    const now = Math.floor(Date.now() / 1000);
+    rotateLinkKey(this.sql, now);
+    return now;
+  }
+
   /** Publishes every unpublished change now (tests, benchmarks, an operator's sync). */
   async publishAll(): Promise<void> {
     await this.ready?.fs.publishAll();
@@ -388,7 +396,7 @@ export class ShareObject extends DurableObject<Env> {
     if (!r) return new Response("share not configured\n", { status: 500 });
     const file = request.headers.get(FILE_HEADER);
     if (file !== null) {
-      const refused = await refusedLink(request.headers.get(LINK_HEADER), () => linkKeyOf(this.sql), name!, file);
+      const refused = await refusedLink(request.headers.get(LINK_HEADER), (now) => linkKeysOf(this.sql, now), name!, file);
       return refused ?? serveFile(r.fs, file, request);
     }
     // Sockets still open or closing (a closed socket's unread replies stay

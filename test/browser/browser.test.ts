@@ -221,4 +221,28 @@ describe("the share browser, in Chromium", () => {
     await expect.poll(() => fresh.locator("[role=alert]").textContent()).toBe("share locked needs a token");
     await fresh.close();
   });
+
+  it("works on its other own origin (localhost), while a page of another origin cannot open the share's socket", async () => {
+    // http://localhost:PORT and http://127.0.0.1:PORT are two origins of one
+    // gateway: a page of each is the other's "other site".
+    const other = await browser.newPage();
+    await other.goto(`http://localhost:${gw.port}/shares/dev/#/`);
+    await expect.poll(() => other.locator('#entries tbody tr[data-name="hello.txt"]').count()).toBe(1);
+    const attempt = (url: string) =>
+      other.evaluate(
+        (u) =>
+          new Promise<string>((resolve) => {
+            const ws = new WebSocket(u, ["9p"]);
+            ws.onopen = () => {
+              ws.close();
+              resolve("opened");
+            };
+            ws.onerror = () => resolve("refused");
+          }),
+        url,
+      );
+    expect(await attempt(`ws://127.0.0.1:${gw.port}/v1/shares/dev/9p`)).toBe("refused");
+    expect(await attempt(`ws://localhost:${gw.port}/v1/shares/dev/9p`)).toBe("opened");
+    await other.close();
+  });
 });

@@ -25,7 +25,7 @@ import {
   decode,
   encode,
 } from "../../protocol/index.ts";
-import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { type LocalGateway, OPERATOR_AUTH, startLocalGateway } from "../support/local-gateway.ts";
 import { messageArb } from "./support/arbitrary.ts";
 
 const TOTAL = 100_000;
@@ -352,7 +352,7 @@ describe("fuzzing through real sessions", () => {
     done = true;
     const g = await good;
     const health = await fetch(`${gw.url}/healthz`);
-    const check = (await (await fetch(`${gw.url}/v1/shares/dev/check`)).json()) as { ok: boolean; problems: Record<string, number> };
+    const check = (await (await fetch(`${gw.url}/v1/shares/dev/check`, { headers: OPERATOR_AUTH })).json()) as { ok: boolean; problems: Record<string, number> };
     const fmt = (m: Map<unknown, number>) => [...m].map(([k, v]) => `${k} ${v}`).join(", ");
     console.log(
       `fuzz: ${t.sent} messages over ${t.sockets} sockets: ${t.replies} replies, ${t.errors} error replies, ` +

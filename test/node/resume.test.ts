@@ -10,7 +10,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bridge, startBridge } from "../../bridge/bridge.ts";
 import { Client, Framer, NOFID, PLATFORM_MSIZE_CEILING, decodeDirents, peekTag } from "../../protocol/index.ts";
-import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { type LocalGateway, OPERATOR_AUTH, startLocalGateway } from "../support/local-gateway.ts";
 
 let gw: LocalGateway;
 let bridge: Bridge;
@@ -182,7 +182,7 @@ function content(seed: number, size: number): Uint8Array {
 }
 
 async function drain(): Promise<number> {
-  const r = await fetch(`${gw.url}/v1/shares/dev/drain`, { method: "POST" });
+  const r = await fetch(`${gw.url}/v1/shares/dev/drain`, { method: "POST", headers: { "Content-Type": "application/json", ...OPERATOR_AUTH } });
   expect(r.status).toBe(200);
   return ((await r.json()) as { closed: number }).closed;
 }
@@ -284,7 +284,7 @@ describe("resumable sessions through edge9p bridge", () => {
       },
       192,
     );
-    const check = await fetch(`${gw.url}/v1/shares/dev/check`);
+    const check = await fetch(`${gw.url}/v1/shares/dev/check`, { headers: OPERATOR_AUTH });
     expect(check.status, await check.clone().text()).toBe(200);
   }, 240_000);
 
@@ -341,7 +341,7 @@ describe("resumable sessions through edge9p bridge", () => {
       // know when the process died), the gateway ends the session once the
       // window is past, by its alarm.
       await short.restart();
-      expect((await fetch(`${short.url}/v1/shares/dev/stats`)).status).toBe(200);
+      expect((await fetch(`${short.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).status).toBe(200);
       await new Promise((r) => setTimeout(r, 3000));
       const ws = new WebSocket(short.wsUrl("dev"), ["9p"], { headers: { "X-Edge9p-Resume": `${sid}.${"0".repeat(48)}` } });
       const [code, why] = await new Promise<[number, string]>((r) => ws.once("close", (c, w) => r([c, w.toString()])));

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { ACK_SUBPROTOCOL, Client, NOFID, clientOverWebSocket } from "../../protocol/index.ts";
 import { startBridge } from "../../bridge/bridge.ts";
-import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { type LocalGateway, OPERATOR_AUTH, startLocalGateway } from "../support/local-gateway.ts";
 import { nonReader } from "../support/non-reader.ts";
 import { tcpClient } from "../support/tcp-client.ts";
 import { resetPeak, residentOf, workerdBelow } from "../support/process-memory.ts";
@@ -74,7 +74,7 @@ describe("clients that never read", () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     const peak = residentOf(pids).peak;
-    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`)).json()) as { notReading: number; inflightHighWater: number };
+    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as { notReading: number; inflightHighWater: number };
     console.log(
       `2 clients asked for ${(2 * READS * READ) / 2 ** 30} GiB and read nothing: workerd ${(base / MiB).toFixed(0)} MB -> peak ${(peak / MiB).toFixed(0)} MB ` +
         `(+${((peak - base) / MiB).toFixed(1)} MB, bound ${BOUND / MiB} MB); object's high-water ${(stats.inflightHighWater / MiB).toFixed(1)} MiB; ` +
@@ -101,7 +101,7 @@ describe("clients that never read", () => {
       const step = MiB - 4096;
       const reads = Array.from({ length: 48 }, (_, i) => c.request({ type: "Tread", fid: 1, offset: BigInt(i * step), count: step }));
       await new Promise((r) => setTimeout(r, 8000));
-      const before = (await (await fetch(`${gw.url}/v1/shares/dev/stats`)).json()) as { notReading: number };
+      const before = (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as { notReading: number };
       socket.resume();
       const got = await Promise.all(reads);
       got.forEach((r, i) => {

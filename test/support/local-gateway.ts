@@ -60,8 +60,15 @@ export interface R2BucketLike {
   list(opts?: { prefix?: string; cursor?: string }): Promise<{ objects: { key: string; size: number }[]; truncated: boolean; cursor?: string }>;
 }
 
+/** The operator token of every gateway started here (for /drain, /check, /stats, /links/rotate). */
+export const OPERATOR_TOKEN = "local-operator-token-0123456789";
+/** The header that carries it. */
+export const OPERATOR_AUTH = { Authorization: `Bearer ${OPERATOR_TOKEN}` };
+
 const DEFAULT_CONFIG = {
   shares: { dev: { binding: "DEV_BUCKET", bucket: "edge9p-dev", prefix: "" } },
+  // SHA-256 of OPERATOR_TOKEN.
+  operator_token_hashes: ["3e624fd9725e184043d74eeaa24db10981620373f3440fa981cbec9132eabd79"],
 };
 
 export async function startLocalGateway(opts: GatewayOptions = {}): Promise<LocalGateway> {

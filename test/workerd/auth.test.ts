@@ -88,8 +88,70 @@ describe("a deployed gateway", () => {
     expect((await get(good, { Authorization: `Bearer ${token}` })).status).toBe(200);
     expect((await get(good, { Authorization: "Bearer another-token-0123456789" })).status).toBe(403);
     const errorOf = async (e: object) => ((await (await get(e)).json()) as { error: string }).error;
-    expect(await errorOf(withSecret(JSON.stringify({ other: [digest] })))).toMatch(/EDGE9P_TOKENS: names share other, which EDGE9P.shares does not have/);
+    expect(await errorOf(withSecret(JSON.stringify({ other: [digest] })))).toMatch(/EDGE9P_TOKENS: key 1 is not a share of EDGE9P\.shares/);
     expect(await errorOf(withSecret(JSON.stringify({ open: ["abc"] })))).toMatch(/EDGE9P_TOKENS\.open\.0: a SHA-256 digest in lower-case hex/);
     expect(await errorOf(withSecret("{open"))).toMatch(/EDGE9P_TOKENS: not valid JSON/);
+  });
+});
+
+describe("operator routes", () => {
+  const OPERATOR = "test-operator-token-0123456789abcdef";
+  const call = (method: string, path: string, headers: Record<string, string> = {}) =>
+    exports.default.fetch(`http://gateway${path}`, { method, headers: method === "POST" ? { "Content-Type": "application/json", ...headers } : headers, body: method === "POST" ? "{}" : undefined });
+  const routes: [string, string][] = [
+    ["POST", "drain"],
+    ["GET", "check"],
+    ["GET", "stats"],
+    ["POST", "links/rotate"],
+  ];
+
+  it("need the operator token: 401 without, 403 with a share's token or any other, on every share", async () => {
+    for (const [method, route] of routes) {
+      // A read-only share and an open one: reading a share is no licence to cut its sessions off.
+      for (const share of ["ro", "main", "secret"]) {
+        const path = `/v1/shares/${share}/${route}`;
+        const none = await call(method, path);
+        expect(none.status, path).toBe(401);
+        expect(none.headers.get("WWW-Authenticate")).toBe('Bearer realm="edge9p operator"');
+        expect(await none.json()).toEqual({ error: `${method} ${path} needs the gateway's operator token (Authorization: Bearer)` });
+        const shareToken = await call(method, path, { Authorization: `Bearer ${TOKEN}` });
+        expect(shareToken.status, path).toBe(403);
+        expect(await shareToken.json()).toEqual({ error: "that is not this gateway's operator token" });
+      }
+    }
+    expect((await call("POST", "/v1/shares/nope/drain", { Authorization: `Bearer ${OPERATOR}` })).status).toBe(404);
+  });
+
+  it("answer with the operator token, on a read-only share with tokens too", async () => {
+    for (const [method, route] of routes) {
+      // "ops": a share of its own, so that a drain cuts no other test's session.
+      for (const share of ["ops"]) {
+        const r = await call(method, `/v1/shares/${share}/${route}`, { Authorization: `Bearer ${OPERATOR}` });
+        expect(r.status, `${method} ${share}/${route}`).toBe(200);
+      }
+    }
+  });
+
+  it("are refused, saying how to configure one, on a gateway without an operator token", async () => {
+    const bare = { ...env, EDGE9P: { ...(env as unknown as { EDGE9P: object }).EDGE9P, operator_token_hashes: [] } };
+    for (const [method, route] of routes) {
+      const r = await createApp().fetch(
+        new Request(`http://gateway/v1/shares/main/${route}`, { method, headers: { "Content-Type": "application/json", Authorization: `Bearer ${OPERATOR}` }, body: method === "POST" ? "{}" : undefined }),
+        bare,
+      );
+      expect(r.status).toBe(403);
+      expect(await r.json()).toEqual({
+        error: "this gateway has no operator token: add a SHA-256 (npx edge9p token) to EDGE9P.operator_token_hashes or the EDGE9P_OPERATOR_TOKENS secret",
+      });
+    }
+  });
+
+  it("take operator token hashes from the EDGE9P_OPERATOR_TOKENS secret", async () => {
+    const token = "secret-operator-token-0123456789";
+    const digest = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const e = { ...env, EDGE9P: { ...(env as unknown as { EDGE9P: object }).EDGE9P, operator_token_hashes: [] }, EDGE9P_OPERATOR_TOKENS: JSON.stringify([digest]) };
+    const stats = (t: string) => createApp().fetch(new Request("http://gateway/v1/shares/main/stats", { headers: { Authorization: `Bearer ${t}` } }), e);
+    expect((await stats(token)).status).toBe(200);
+    expect((await stats(OPERATOR)).status).toBe(403);
   });
 });

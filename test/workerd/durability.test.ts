@@ -108,7 +108,7 @@ describe("durability", () => {
   });
 
   it("leaves a consistent namespace after all of the above (GET /v1/shares/main/check)", async () => {
-    const res = await exports.default.fetch("http://gateway/v1/shares/main/check");
+    const res = await exports.default.fetch("http://gateway/v1/shares/main/check", { headers: { Authorization: "Bearer test-operator-token-0123456789abcdef" } });
     expect(await res.json()).toMatchObject({ share: "main", ok: true });
     expect(res.status).toBe(200);
   });

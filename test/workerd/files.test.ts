@@ -1,8 +1,9 @@
 // GET /v1/shares/:share/files/<path>: files over plain HTTP with Range,
 // served by the share's object, so unpublished writes read the same.
 
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../worker/app.ts";
 import { BUCKET, bytes, diff, mount, noise, put, walk } from "./support/gateway.ts";
 
 const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
@@ -20,6 +21,9 @@ beforeAll(async () => {
   await put("main", "files/note.txt", "hello\n");
   await put("main", "errs/small.txt", "0123456789");
   await put("secret", "s.txt", "secret\n");
+  for (const name of ["a.txt", "b.png", "c.pdf", "d.mp4", "e.mp3", "f.js", "g.md", "h.xml", "noext"]) await put("main", `kinds/${name}`, name);
+  await put("main", "names/Ünïcode 'report' (1).html", "<p>hi</p>");
+  await put("main", 'names/quo"te\\.txt', "q");
 });
 
 describe("files route", () => {
@@ -134,7 +138,7 @@ describe("files route", () => {
     expect((await get(`${u.pathname}?expires=${u.searchParams.get("expires")}&signature=${"0".repeat(64)}`)).status).toBe(403);
     expect((await get(`${u.pathname}?expires=soon&signature=${sig}`)).status).toBe(403);
     // Another share's link does not open this share's file of the same path.
-    const mainLink = (await (await exports.default.fetch("http://gateway/v1/shares/main/links", { method: "POST", body: JSON.stringify({ path: "s.txt" }) })).json()) as { url: string };
+    const mainLink = (await (await exports.default.fetch("http://gateway/v1/shares/main/links", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ path: "s.txt" }) })).json()) as { url: string };
     expect((await get(`/v1/shares/secret/files/s.txt${new URL(mainLink.url).search}`)).status).toBe(403);
 
     // Expired: signed for a past time (1 s, then waited out).
@@ -158,5 +162,115 @@ describe("files route", () => {
     const oddRes = await get(new URL(odd.url).pathname + new URL(odd.url).search);
     expect(oddRes.status).toBe(200);
     expect(await oddRes.text()).toBe("odd\n");
+  });
+});
+
+describe("files route: active content and bad input", () => {
+  const OPERATOR = { Authorization: "Bearer test-operator-token-0123456789abcdef" };
+
+  /** Uploads a file through 9P, as the share browser and the CLI do. */
+  async function upload(path: string, content: string) {
+    const c = await mount();
+    const [dir, name] = [path.slice(0, path.lastIndexOf("/")), path.slice(path.lastIndexOf("/") + 1)];
+    const { fid } = await walk(c.client, dir);
+    await c.client.request({ type: "Tlcreate", fid, name, flags: 1, mode: 0o100644, gid: 0 });
+    await c.client.request({ type: "Twrite", fid, offset: 0n, data: bytes(content) });
+    await c.client.request({ type: "Tclunk", fid });
+    c.ws.close();
+  }
+
+  it("serves an uploaded .html and .svg as attachments, with nosniff and a sandbox CSP", async () => {
+    const c = await mount();
+    const root = await walk(c.client, "");
+    await c.client.request({ type: "Tmkdir", dfid: root.fid, name: "active", mode: 0o40755, gid: 0 });
+    c.ws.close();
+    await upload("active/page.html", "<script>alert(sessionStorage.length)</script>");
+    await upload("active/pic.svg", '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
+    for (const [name, type] of [
+      ["page.html", "text/html; charset=utf-8"],
+      ["pic.svg", "image/svg+xml"],
+    ]) {
+      for (const method of ["GET", "HEAD"]) {
+        const r = await get(`/v1/shares/main/files/active/${name}`, {}, method);
+        expect(r.status).toBe(200);
+        expect(r.headers.get("Content-Type")).toBe(type);
+        expect(r.headers.get("Content-Disposition")).toBe(`attachment; filename="${name}"`);
+        expect(r.headers.get("X-Content-Type-Options")).toBe("nosniff");
+        expect(r.headers.get("Content-Security-Policy")).toBe("sandbox");
+      }
+    }
+  });
+
+  it("serves only passive types inline; every answer of the route carries nosniff and the sandbox CSP", async () => {
+    const disposition = async (name: string) => (await get(`/v1/shares/main/files/kinds/${name}`)).headers.get("Content-Disposition");
+    for (const name of ["a.txt", "b.png", "c.pdf", "d.mp4", "e.mp3"]) expect(await disposition(name), name).toBe(`inline; filename="${name}"`);
+    for (const name of ["f.js", "g.md", "h.xml", "noext"]) expect(await disposition(name), name).toBe(`attachment; filename="${name}"`);
+    for (const [path, status] of [
+      ["kinds/missing.html", 404],
+      ["kinds", 400],
+    ] as const) {
+      const r = await get(`/v1/shares/main/files/${path}`);
+      expect(r.status).toBe(status);
+      expect(r.headers.get("X-Content-Type-Options")).toBe("nosniff");
+      expect(r.headers.get("Content-Security-Policy")).toBe("sandbox");
+    }
+    const unauthorized = await get("/v1/shares/secret/files/s.txt");
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get("Content-Security-Policy")).toBe("sandbox");
+  });
+
+  it("names a non-ASCII file with filename*= (RFC 6266, RFC 5987) and an ASCII fallback", async () => {
+    const r = await get(`/v1/shares/main/files/names/${encodeURIComponent("Ünïcode 'report' (1).html")}`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get("Content-Disposition")).toBe(
+      "attachment; filename=\"_n_code 'report' (1).html\"; filename*=UTF-8''%C3%9Cn%C3%AFcode%20%27report%27%20%281%29.html",
+    );
+    const q = await get(`/v1/shares/main/files/names/${encodeURIComponent('quo"te\\.txt')}`);
+    expect(q.headers.get("Content-Disposition")).toBe("inline; filename=\"quo_te_.txt\"; filename*=UTF-8''quo%22te%5C.txt");
+  });
+
+  it("answers a bad percent-encoding with 400 and the reason", async () => {
+    for (const path of ["errs/nope/%E0%A4%A", "%E0%A4%A", "errs/%FF.txt", "nope/%C3"]) {
+      const r = await get(`/v1/shares/main/files/${path}`);
+      expect(r.status, path).toBe(400);
+      expect(await r.json()).toEqual({ error: "the file's path is not valid percent-encoded UTF-8 (RFC 3986 section 2.1)" });
+    }
+  });
+
+  it("revokes every signed link of a share when the operator rotates its link key", async () => {
+    const TOKEN = { Authorization: "Bearer test-token-0123456789abcdef" };
+    const ask = async () => {
+      const r = await exports.default.fetch("http://gateway/v1/shares/secret/links", { method: "POST", headers: { "Content-Type": "application/json", ...TOKEN }, body: '{"path":"s.txt"}' });
+      const u = new URL(((await r.json()) as { url: string }).url);
+      return `${u.pathname}${u.search}`;
+    };
+    const rotate = (headers: Record<string, string>) => exports.default.fetch("http://gateway/v1/shares/secret/links/rotate", { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: "{}" });
+    const old = await ask();
+    expect((await get(old)).status).toBe(200);
+    // The share's token is not enough to rotate.
+    expect((await rotate(TOKEN)).status).toBe(403);
+    const rotated = await rotate(OPERATOR);
+    expect(rotated.status).toBe(200);
+    expect(await rotated.json()).toMatchObject({ share: "secret", rotated: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    const refused = await get(old);
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: "this link was revoked (the share's links were rotated): ask for a new one" });
+    const fresh = await ask();
+    expect(await (await get(fresh)).text()).toBe("secret\n");
+    // A second rotation revokes the links of the first key too, and still says why.
+    expect((await rotate(OPERATOR)).status).toBe(200);
+    expect(await (await get(fresh)).json()).toEqual({ error: "this link was revoked (the share's links were rotated): ask for a new one" });
+    expect(await (await get(old)).json()).toEqual({ error: "this link was revoked (the share's links were rotated): ask for a new one" });
+  });
+
+  it("builds link URLs from base_url where one is set, not from the request's Host", async () => {
+    const e = { ...env, EDGE9P: { ...(env as unknown as { EDGE9P: object }).EDGE9P, base_url: "https://files.example.com" } };
+    const r = await createApp().fetch(
+      new Request("http://localhost:8787/v1/shares/main/links", { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"path":"files/note.txt"}' }),
+      e,
+    );
+    expect(r.status).toBe(200);
+    const { url } = (await r.json()) as { url: string };
+    expect(url).toMatch(/^https:\/\/files\.example\.com\/v1\/shares\/main\/files\/files\/note\.txt\?expires=\d+&signature=[0-9a-f]{64}$/);
   });
 });

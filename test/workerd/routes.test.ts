@@ -2,9 +2,10 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { runInDurableObject } from "cloudflare:test";
-import { shareObject, upgrade } from "./support/gateway.ts";
+import { put, shareObject, upgrade } from "./support/gateway.ts";
 
 const get = (path: string, init?: RequestInit) => exports.default.fetch(`http://gateway${path}`, init);
+const OPERATOR = { Authorization: "Bearer test-operator-token-0123456789abcdef" };
 
 describe("routes", () => {
   it("answers /healthz", async () => {
@@ -76,7 +77,7 @@ describe("routes", () => {
 
   it("checks a share's namespace: 200 when consistent, 409 naming what is not", async () => {
     const check = async () => {
-      const res = await exports.default.fetch("http://gateway/v1/shares/main/check");
+      const res = await exports.default.fetch("http://gateway/v1/shares/main/check", { headers: OPERATOR });
       return { status: res.status, body: (await res.json()) as { ok: boolean; problems: Record<string, number> } };
     };
     const good = await check();
@@ -97,10 +98,33 @@ describe("routes", () => {
   });
 
   it("gives a share's figures at /stats", async () => {
-    const res = await exports.default.fetch("http://gateway/v1/shares/main/stats");
+    const res = await exports.default.fetch("http://gateway/v1/shares/main/stats", { headers: OPERATOR });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ share: "main", inflightBytes: 0, publish: { failures: expect.any(Number) } });
     expect((await exports.default.fetch("http://gateway/v1/shares/secret/stats")).status).toBe(401);
+    // Operators need no share token: the operator token opens every share's figures.
+    expect((await exports.default.fetch("http://gateway/v1/shares/secret/stats", { headers: OPERATOR })).status).toBe(200);
+  });
+
+  it("strips X-Edge9p-* headers a client sends, except the resume handshake's", async () => {
+    await put("main", "routes/inner.txt", "inner\n");
+    // The worker's own headers to the object: a client's copy must not reach it.
+    for (const [h, v] of [
+      ["X-Edge9p-File", "routes/inner.txt"],
+      ["X-Edge9p-Link", "1 2"],
+      ["X-Edge9p-Anything", "x"],
+    ] as [string, string][]) {
+      const r = await upgrade("main", { [h]: v });
+      expect(r.status, h).toBe(101);
+      r.webSocket!.accept();
+      r.webSocket!.close(1000);
+    }
+    // The bridge's X-Edge9p-Resume (protocol/resume.ts) still opens a resumable session.
+    const resumable = await upgrade("main", { "X-Edge9p-Resume": "new" });
+    expect(resumable.status).toBe(101);
+    expect(resumable.headers.get("X-Edge9p-Secret")).toMatch(/^[0-9a-f]{48}$/);
+    resumable.webSocket!.accept();
+    resumable.webSocket!.close(1000);
   });
 
   it("answers unknown routes with 404 JSON", async () => {
@@ -143,6 +167,26 @@ describe("a bad configuration", () => {
       }
     });
   }
+
+  it("never echoes the configuration's or a secret's text in the error", async () => {
+    const base = (env as unknown as { EDGE9P: object }).EDGE9P;
+    const SECRET = "hunter2-secret-value-0123456789";
+    const cases: [string, object, RegExp][] = [
+      ["EDGE9P that is not JSON", { EDGE9P: `{"shares": ${SECRET}}` }, /^EDGE9P: not valid JSON$/],
+      ["EDGE9P_TOKENS that is not JSON", { EDGE9P_TOKENS: `{"main": ["${SECRET}"` }, /^configuration error: EDGE9P_TOKENS: not valid JSON \(it is JSON \{"SHARE": \["sha256 hex", \.\.\.\]\}\)$/],
+      ["a token in place of a share name", { EDGE9P_TOKENS: JSON.stringify({ [SECRET]: [] }) }, /EDGE9P_TOKENS: key 1 is not a share of EDGE9P\.shares/],
+      ["a token in place of a hash", { EDGE9P_TOKENS: JSON.stringify({ main: [SECRET] }) }, /EDGE9P_TOKENS\.main\.0: a SHA-256 digest in lower-case hex/],
+      ["EDGE9P_OPERATOR_TOKENS that is not JSON", { EDGE9P_OPERATOR_TOKENS: `["${SECRET}` }, /^configuration error: EDGE9P_OPERATOR_TOKENS: not valid JSON \(it is JSON \["sha256 hex", \.\.\.\]\)$/],
+      ["a token in place of an operator hash", { EDGE9P_OPERATOR_TOKENS: JSON.stringify([SECRET]) }, /EDGE9P_OPERATOR_TOKENS\.0: a SHA-256 digest in lower-case hex/],
+    ];
+    for (const [what, over, message] of cases) {
+      const r = await app.fetch(new Request("http://gateway/v1/shares/main"), { ...env, EDGE9P: base, ...over });
+      expect(r.status, what).toBe(500);
+      const { error } = (await r.json()) as { error: string };
+      expect(error, what).toMatch(message);
+      expect(error, what).not.toContain("hunter2");
+    }
+  });
 
   it("names a missing EDGE9P", async () => {
     const { EDGE9P: _, ...rest } = env as unknown as Record<string, unknown>;

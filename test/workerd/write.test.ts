@@ -446,7 +446,7 @@ describe("more requests", () => {
     expect((await BUCKET.head("main/fifos/p"))?.customMetadata?.mode).toBe(String(0o010640));
     await sleep(1100); // past dir_revalidate_ms: the next lookup lists R2 again
     expect((await getattr(c, "fifos/p")).mode).toBe(0o010640);
-    const check = (await (await exports.default.fetch("http://gateway/v1/shares/main/check")).json()) as { ok: boolean };
+    const check = (await (await exports.default.fetch("http://gateway/v1/shares/main/check", { headers: { Authorization: "Bearer test-operator-token-0123456789abcdef" } })).json()) as { ok: boolean };
     expect(check).toMatchObject({ ok: true });
   });
 
