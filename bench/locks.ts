@@ -5,13 +5,12 @@
 // small raw WebSocket round trip into a Durable Object measured in the
 // same run.
 
-import { LOCK_STATUS, LOCK_TYPE } from "../protocol/index.ts";
+import { LOCK_STATUS, LOCK_TYPE, STATS } from "../protocol/index.ts";
 import { type Mounted, mount9p, rawConnect } from "./clients.ts";
 import { type BenchGateways } from "./read.ts";
 import { median } from "./stats.ts";
 
 const enc = new TextEncoder();
-const GETATTR_BASIC = 0x7ffn;
 
 export interface LockRow {
   held: number;
@@ -69,7 +68,7 @@ export async function lockBench(g: BenchGateways, levels = [0, 1000, 10_000], op
     for (let i = -(ops >> 2); i < ops; i++) {
       const l = await timed(() => lock(bystander, fb, LOCK_TYPE.WRLCK, far + 2 * i, 1, 2));
       const u = await timed(() => lock(bystander, fb, LOCK_TYPE.UNLCK, far + 2 * i, 1, 2));
-      const a = await timed(() => bystander.client.request({ type: "Tgetattr", fid: fb, request_mask: GETATTR_BASIC }));
+      const a = await timed(() => bystander.client.request({ type: "Tgetattr", fid: fb, request_mask: STATS.BASIC }));
       const r = await timed(() => raw.ask(0, 64, true));
       if (i < 0) continue;
       lockMs.push(l);

@@ -3,14 +3,12 @@
 // in the same run: small WebSocket round trips into a Durable Object (the
 // raw worker's echo, no 9P, no SQLite), on 1 and on 4 sockets at once.
 
-import { decodeDirents } from "../protocol/index.ts";
+import { STATS, decodeDirents } from "../protocol/index.ts";
 import { type BenchGateways } from "./read.ts";
 import { type Mounted, type RawConn, mount9p, rawConnect } from "./clients.ts";
 import { median } from "./stats.ts";
 
 const enc = new TextEncoder();
-/** Everything Linux asks for in a stat (P9_GETATTR_BASIC). */
-const GETATTR_BASIC = 0x7ffn;
 
 export interface RateRow {
   what: string;
@@ -55,7 +53,7 @@ async function walkGetattrClunk(m: Mounted): Promise<void> {
   const c = m.client;
   const fid = c.allocFid();
   await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: [enc.encode("bench"), enc.encode("read-64MiB")] });
-  await c.request({ type: "Tgetattr", fid, request_mask: GETATTR_BASIC });
+  await c.request({ type: "Tgetattr", fid, request_mask: STATS.BASIC });
   await c.request({ type: "Tclunk", fid });
   c.releaseFid(fid);
 }
@@ -64,7 +62,7 @@ export async function metadataRates(g: BenchGateways, runs = 5, ms = 1000): Prom
   const ws = g.raw.url.replace("http", "ws");
   const raws = await Promise.all([0, 1, 2, 3].map(() => rawConnect(ws)));
   const mounts = await Promise.all([0, 1, 2, 3].map(() => mount9p(g.gw.wsUrl("dev"), 65536)));
-  const getattr = (m: Mounted) => () => m.client.request({ type: "Tgetattr", fid: 0, request_mask: GETATTR_BASIC });
+  const getattr = (m: Mounted) => () => m.client.request({ type: "Tgetattr", fid: 0, request_mask: STATS.BASIC });
   const cases: { what: string; clients: number; run: () => Promise<number>; perOp: number }[] = [
     { what: "Tgetattr", clients: 1, run: () => loop([getattr(mounts[0]!)], ms), perOp: 1 },
     { what: "Tgetattr", clients: 4, run: () => loop(mounts.map(getattr), ms), perOp: 1 },

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { ERRNO, NOFID, decode, encode } from "../../protocol/index.ts";
 import { cat, clunk, create, getattr, openFile, setattr, unlink } from "../workerd/support/fs.ts";
-import { BUCKET, diff, mount, noise, rawSession, shareObject } from "../workerd/support/gateway.ts";
+import { BUCKET, diff, mount, noise, rawSession, shareObject, unchangedStat } from "../workerd/support/gateway.ts";
 
 const MiB = 1 << 20;
 /** test/workerd-limits/wrangler.toml max_file_bytes */
@@ -98,23 +98,7 @@ describe("max_file_bytes in 9P2000.u", () => {
     };
     await ask({ type: "Tversion", tag: 0xffff, msize: 65536, version: d });
     await ask({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
-    const none = {
-      type: 0xffff,
-      dev: 0xffffffff,
-      qid: { type: 0xff, version: 0xffffffff, path: 0xffffffffffffffffn },
-      mode: 0xffffffff,
-      atime: 0xffffffff,
-      mtime: 0xffffffff,
-      length: 0xffffffffffffffffn,
-      name: "",
-      uid: "",
-      gid: "",
-      muid: "",
-      extension: "",
-      n_uid: 0xffffffff,
-      n_gid: 0xffffffff,
-      n_muid: 0xffffffff,
-    };
+    const none = unchangedStat();
     // limit.bin (the test above) is published at the limit.
     await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["limit.bin"] });
     for (const length of [BigInt(LIMIT + 1), 2n ** 53n - 1n]) {

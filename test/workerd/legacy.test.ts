@@ -3,7 +3,7 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { DM, type Dialect, ERRNO, NOFID, type Stat, decode, encode } from "../../protocol/index.ts";
-import { put, rawSession } from "./support/gateway.ts";
+import { put, rawSession, unchangedStat } from "./support/gateway.ts";
 
 beforeAll(async () => {
   await put("main", "legacy/a.txt", "alpha");
@@ -115,23 +115,7 @@ describe("Twstat", () => {
     await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: ["legacy"] });
     await ask({ type: "Tcreate", tag: 1, fid: 1, name: "ws.txt", perm: 0o644, mode: 1, extension: "" });
     await ask({ type: "Twrite", tag: 1, fid: 1, offset: 0n, data: new TextEncoder().encode("0123456789") });
-    const none = {
-      type: 0xffff,
-      dev: 0xffffffff,
-      qid: { type: 0xff, version: 0xffffffff, path: 0xffffffffffffffffn },
-      mode: 0xffffffff,
-      atime: 0xffffffff,
-      mtime: 0xffffffff,
-      length: 0xffffffffffffffffn,
-      name: "",
-      uid: "",
-      gid: "",
-      muid: "",
-      extension: "",
-      n_uid: 0xffffffff,
-      n_gid: 0xffffffff,
-      n_muid: 0xffffffff,
-    };
+    const none = unchangedStat();
     expect(await ask({ type: "Twstat", tag: 2, fid: 1, stat: none })).toMatchObject({ type: "Rwstat" });
     expect(await ask({ type: "Twstat", tag: 2, fid: 1, stat: { ...none, name: "renamed.txt", length: 4n, mode: 0o600 } })).toMatchObject({
       type: "Rwstat",

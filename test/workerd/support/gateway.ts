@@ -191,3 +191,24 @@ export function diff(a: Uint8Array, b: Uint8Array): string {
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return `first difference at byte ${i}`;
   return "equal";
 }
+
+/** A Twstat stat that changes nothing: every field "don't touch" (~0 or empty; stat(5)). */
+export function unchangedStat() {
+  return {
+    type: 0xffff,
+    dev: 0xffffffff,
+    qid: { type: 0xff, version: 0xffffffff, path: 0xffffffffffffffffn },
+    mode: 0xffffffff,
+    atime: 0xffffffff,
+    mtime: 0xffffffff,
+    length: 0xffffffffffffffffn,
+    name: "",
+    uid: "",
+    gid: "",
+    muid: "",
+    extension: "",
+    n_uid: 0xffffffff,
+    n_gid: 0xffffffff,
+    n_muid: 0xffffffff,
+  };
+}
