@@ -61,7 +61,9 @@ export class Outbox {
   /** Room taken by requests whose replies are being built. */
   private reserved = 0;
   /** Budget holds of sent replies, by the stream offset where their reply ends. */
-  private readonly holds: { at: number; give: () => void }[] = [];
+  private readonly holds: { at: number; n: number; give: () => void }[] = [];
+  /** The room the unread replies of `holds` took. */
+  private heldRoom = 0;
   /** Marks sent and not yet acknowledged, oldest first. */
   private readonly marks: { nonce: string; at: number }[] = [];
   private markedAt = 0;
@@ -120,19 +122,24 @@ export class Outbox {
 
   /** Sends a reply on `tag`; the tickets taken for it stay held until it is read. */
   send(tag: number, bytes: Uint8Array, tickets: readonly Ticket[] = []): void {
-    if (this.gone) return;
+    if (this.gone) {
+      for (const t of tickets) this.unused(t);
+      return;
+    }
     this.io.send(bytes);
     this.sent += bytes.byteLength;
     for (const t of tickets) {
       this.reserved -= t.n;
-      this.holds.push({ at: this.sent, give: t.give });
+      this.holds.push({ at: this.sent, n: t.n, give: t.give });
+      this.heldRoom += t.n;
     }
     if (this.o.acks) {
       if (this.sent - this.markedAt >= this.o.window / 4) this.mark();
     } else {
       this.tagEnds.set(tag, this.sent);
     }
-    if (this.unread > this.o.window + UNREAD_SLACK) {
+    // A reply larger than the window went alone: small ones may follow it by the slack.
+    if (this.unread > Math.max(this.o.window, this.heldRoom) + UNREAD_SLACK) {
       this.io.cut(`${this.unread} bytes of replies unread, past the session's window of ${this.o.window} (EDGE9P.session_window_bytes)`);
     }
   }
@@ -209,7 +216,11 @@ export class Outbox {
     if (upTo <= this.confirmed) return;
     this.confirmed = Math.min(upTo, this.sent);
     this.progressAt = Date.now();
-    while (this.holds.length > 0 && this.holds[0]!.at <= this.confirmed) this.holds.shift()!.give();
+    while (this.holds.length > 0 && this.holds[0]!.at <= this.confirmed) {
+      const h = this.holds.shift()!;
+      this.heldRoom -= h.n;
+      h.give();
+    }
     this.wake();
   }
 

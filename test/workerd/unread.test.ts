@@ -125,4 +125,21 @@ describe("a client that does not read", () => {
     expect(rr.data.byteLength).toBe(4 * MiB - 4096);
     r.ws.close(1000);
   });
+
+  it("still gets a reply larger than its window, alone, without being cut", { timeout: 60_000 }, async () => {
+    await put("main", "big.bin", noise(40 * MiB, 4));
+    const { client: c, closed } = await mount("main", 16 * MiB);
+    let code = 0;
+    void closed.then((x) => (code = x.code));
+    const f = c.allocFid();
+    await c.request({ type: "Twalk", fid: 0, newfid: f, wnames: ["big.bin"] });
+    await c.request({ type: "Tlopen", fid: f, flags: 0 });
+    for (let i = 0; i < 2; i++) {
+      const r = await c.request({ type: "Tread", fid: f, offset: BigInt(i * 12 * MiB), count: 12 * MiB });
+      expect(r.data.byteLength).toBe(12 * MiB);
+      await getattr(c, "big.bin");
+    }
+    await sleep(200);
+    expect(code).toBe(0);
+  });
 });
