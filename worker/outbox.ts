@@ -163,6 +163,22 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * The gateway closed the socket: nothing more goes on it, and its holds
+   * are given back so the share's other sessions keep their budget. What it
+   * left unread may still sit in workerd's queue until its peer goes: the
+   * share object counts it (`stranded`) and refuses new sessions while too
+   * much is stranded.
+   */
+  strand(): void {
+    if (this.gone) return;
+    this.stranded = this.unread;
+    this.closed();
+  }
+
+  /** Unread bytes left on the socket when the gateway closed it. */
+  stranded = 0;
+
   /** The socket is gone: everything it held is free (its queue went with it). */
   closed(): void {
     if (this.gone) return;

@@ -53,6 +53,8 @@ export interface ShareStats {
   unreadBytes: number;
   /** Sockets closed because their clients left replies unread (4006). */
   notReading: number;
+  /** Unread bytes on sockets the gateway closed whose peers have not gone yet. */
+  strandedBytes: number;
 }
 
 interface Attachment {
@@ -196,11 +198,7 @@ export class ShareObject extends DurableObject<Env> {
       close: (code, reason) => {
         const sid = sidOf(ws);
         if (sid !== null) this.endSession(sid, ws);
-        try {
-          ws.close(code, reason.slice(0, 120));
-        } catch (e) {
-          console.error(`close failed: ${(e as Error).message}`);
-        }
+        this.closeSocket(ws, code, reason);
       },
       log: (msg) => console.log(`[${r.name}] ${msg}`),
       // Most requests schedule nothing: skip the async work unless the publisher's epoch moved.
@@ -227,11 +225,7 @@ export class ShareObject extends DurableObject<Env> {
           console.log(`[${r.name}] session ${a?.sid}: ${reason}; closing (${CLOSE.NOT_READING})`);
           const s = a ? this.sessions.get(a.sid) : undefined;
           if (s && !s.resumable) return s.end(CLOSE.NOT_READING, reason);
-          try {
-            ws.close(CLOSE.NOT_READING, reason.slice(0, 120));
-          } catch {
-            // already closing
-          }
+          this.closeSocket(ws, CLOSE.NOT_READING, reason);
           this.forget(ws);
         },
       },
@@ -245,9 +239,33 @@ export class ShareObject extends DurableObject<Env> {
   /** The socket is gone for good: what its outbox held is free. */
   private socketGone(ws: WebSocket): void {
     const key = outboxKey(ws.deserializeAttachment() as Attachment | null);
-    this.outboxes.get(key)?.closed();
+    const o = this.outboxes.get(key);
+    if (!o) return;
+    o.closed();
+    this.stranded -= o.stranded;
     this.outboxes.delete(key);
   }
+
+  /**
+   * Closes a socket from the gateway's side. Its outbox gives its budget
+   * back at once; what it left unread stays counted as stranded until the
+   * socket is really gone (a peer that never reads keeps it in workerd).
+   */
+  private closeSocket(ws: WebSocket, code: number, reason: string): void {
+    const o = this.outboxes.get(outboxKey(ws.deserializeAttachment() as Attachment | null));
+    if (o && o.stranded === 0) {
+      o.strand();
+      this.stranded += o.stranded;
+    }
+    try {
+      ws.close(code, reason.slice(0, 120));
+    } catch {
+      // already closing
+    }
+  }
+
+  /** Unread bytes on sockets the gateway closed whose peers have not gone yet. */
+  private stranded = 0;
 
   /** When the one alarm is set for (ms), as far as this instance knows. */
   private alarmAt: number | null = null;
@@ -338,11 +356,7 @@ export class ShareObject extends DurableObject<Env> {
       if (sid === null || !stale.has(sid)) continue;
       // Ended, not detached: a resumable client must not come back to it.
       this.endSession(sid, ws);
-      try {
-        ws.close(CLOSE.IDLE, `no request for ${Math.round(idle / 1000)} s`);
-      } catch {
-        // already closing
-      }
+      this.closeSocket(ws, CLOSE.IDLE, `no request for ${Math.round(idle / 1000)} s`);
     }
   }
 
@@ -360,11 +374,7 @@ export class ShareObject extends DurableObject<Env> {
     if (!this.init(name)) return null;
     const all = this.ctx.getWebSockets();
     for (const ws of all) {
-      try {
-        ws.close(CLOSE.DRAIN, "the gateway closed this connection: resume or reconnect");
-      } catch {
-        // already closing
-      }
+      this.closeSocket(ws, CLOSE.DRAIN, "the gateway closed this connection: resume or reconnect");
       this.forget(ws);
     }
     return all.length;
@@ -410,6 +420,14 @@ export class ShareObject extends DurableObject<Env> {
     // A resume takes the place its session held while it waited.
     const resuming = resume && resume !== "new" ? resume.split(".")[0]! : null;
     const held = sockets + waiting.length - (resuming !== null && waiting.includes(resuming) ? 1 : 0);
+    if (this.stranded >= r.config.inflight_bytes) {
+      return Response.json(
+        {
+          error: `share ${name}: ${this.stranded} bytes of replies wait on sockets closed for not reading, whose clients keep them open (EDGE9P.inflight_bytes); try again later`,
+        },
+        { status: 503, headers: { "Retry-After": "30" } },
+      );
+    }
     if (held >= r.config.max_sessions) {
       return Response.json(
         {
@@ -481,11 +499,7 @@ export class ShareObject extends DurableObject<Env> {
       if (old === ws || a?.sid !== sid) continue;
       old.serializeAttachment({ ...a, stale: true } satisfies Attachment);
       this.bySocket.delete(old);
-      try {
-        old.close(CLOSE.REPLACED, "the session was resumed on another connection");
-      } catch {
-        // already closing
-      }
+      this.closeSocket(old, CLOSE.REPLACED, "the session was resumed on another connection");
     }
     ws.serializeAttachment({ sid, gen, acks } satisfies Attachment);
     const s = this.sessions.get(sid) ?? Session.restore(sid, this.host(ws, r));
@@ -517,6 +531,7 @@ export class ShareObject extends DurableObject<Env> {
       inflightHighWater: this.budget?.highWater ?? 0,
       unreadBytes: [...this.outboxes.values()].reduce((n, o) => n + o.unread, 0),
       notReading: this.notReading,
+      strandedBytes: this.stranded,
     };
   }
 

@@ -27,7 +27,8 @@ const data = new Uint8Array(FILE);
 for (let i = 0; i < FILE; i += 4096) data[i] = (i >>> 12) & 0xff;
 
 beforeAll(async () => {
-  gw = await startLocalGateway({ config: { session_stall_ms: 3000 } });
+  // A budget of two windows: the two clients that never read fill it.
+  gw = await startLocalGateway({ config: { session_stall_ms: 3000, inflight_bytes: 16_000_000, multipart_threshold: 8 * MiB, max_file_bytes: 100 * 2 ** 30 } });
   const bucket = await gw.bucket();
   await bucket.put("unread/big.bin", data);
   await bucket.put("unread/small.txt", "a bystander's file");
@@ -36,6 +37,31 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
 });
+
+interface Stats {
+  notReading: number;
+  inflightBytes: number;
+  inflightHighWater: number;
+  strandedBytes: number;
+}
+const statsOf = async () => (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as Stats;
+
+/** The status of a new 9P upgrade (closed at once if it opens). */
+function upgradeStatus(): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(gw.wsUrl(), [ACK_SUBPROTOCOL, "9p"], { perMessageDeflate: false });
+    ws.once("open", () => {
+      ws.close(1000);
+      resolve({ status: 101, body: "" });
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (b: Buffer) => (body += b.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once("error", reject);
+  });
+}
 
 const nonReaderOf = (protocols: string[]) =>
   nonReader(gw.wsUrl(), { protocols, path: ["unread", "big.bin"], fileBytes: FILE, msize: 4 * MiB, count: READ, reads: READS });
@@ -74,17 +100,33 @@ describe("clients that never read", () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     const peak = residentOf(pids).peak;
-    const stats = (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as { notReading: number; inflightHighWater: number };
+    const stats = await statsOf();
     console.log(
       `2 clients asked for ${(2 * READS * READ) / 2 ** 30} GiB and read nothing: workerd ${(base / MiB).toFixed(0)} MB -> peak ${(peak / MiB).toFixed(0)} MB ` +
         `(+${((peak - base) / MiB).toFixed(1)} MB, bound ${BOUND / MiB} MB); object's high-water ${(stats.inflightHighWater / MiB).toFixed(1)} MiB; ` +
-        `bystander: ${asked} walk+getattr+clunk, slowest ${slowest} ms; closed for not reading: ${stats.notReading}`,
+        `bystander: ${asked} walk+getattr+clunk, slowest ${slowest} ms; closed for not reading: ${stats.notReading}, ${stats.strandedBytes} bytes left unread on them`,
     );
     expect(peak - base).toBeLessThan(BOUND);
     expect(slowest).toBeLessThan(1000);
     expect(stats.notReading).toBe(2);
+    // Closed, they gave the share's budget back: the bystander reads 4 MiB at once.
+    expect(stats.inflightBytes).toBeLessThan(MiB);
+    const big = c.allocFid();
+    await c.request({ type: "Twalk", fid: 0, newfid: big, wnames: ["unread", "big.bin"] });
+    await c.request({ type: "Tlopen", fid: big, flags: 0 });
+    expect((await c.request({ type: "Tread", fid: big, offset: 0n, count: MiB - 4096 })).data.byteLength).toBe(MiB - 4096);
+    // What they left unread still sits in workerd while they hold their
+    // connections (their two windows): past the budget's worth of stranded
+    // replies, new sessions wait.
+    expect(stats.strandedBytes).toBeGreaterThanOrEqual(16_000_000);
+    const refused = await upgradeStatus();
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatch(/closed for not reading/);
     plain.terminate();
     acked.terminate();
+    for (let i = 0; i < 50 && (await statsOf()).strandedBytes > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await statsOf()).strandedBytes).toBe(0);
+    expect((await upgradeStatus()).status).toBe(101);
   });
 
   it("through the bridge, a guest that stops reading past the stall time only stalls: the session resumes and every read answers", { timeout: 120_000 }, async () => {
