@@ -9,7 +9,7 @@
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Client, NOFID, clientOverWebSocket, decodeDirents } from "../../protocol/index.ts";
-import { type LocalGateway, OPERATOR_AUTH, startLocalGateway } from "../support/local-gateway.ts";
+import { type LocalGateway, operatorGet, startLocalGateway } from "../support/local-gateway.ts";
 
 const WORKERS = 16;
 const KILLS = 4;
@@ -178,7 +178,7 @@ describe("crash under load", () => {
     expect(checked).toBeGreaterThan(100);
 
     // The namespace in SQLite is consistent (storage/fsck.ts).
-    const check = async () => (await (await fetch(`${gw.url}/v1/shares/dev/check`, { headers: OPERATOR_AUTH })).json()) as { ok: boolean; problems: object; pending: { unpublished: number; jobs: number } };
+    const check = async () => (await (await operatorGet(`${gw.url}/v1/shares/dev/check`)).json()) as { ok: boolean; problems: object; pending: { unpublished: number; jobs: number } };
     const report = await check();
     expect(report.problems).toEqual({
       entriesWithoutInode: 0,

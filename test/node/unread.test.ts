@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { ACK_SUBPROTOCOL, Client, NOFID, clientOverWebSocket } from "../../protocol/index.ts";
 import { startBridge } from "../../bridge/bridge.ts";
-import { type LocalGateway, OPERATOR_AUTH, startLocalGateway } from "../support/local-gateway.ts";
+import { type LocalGateway, operatorGet, startLocalGateway } from "../support/local-gateway.ts";
 import { nonReader } from "../support/non-reader.ts";
 import { tcpClient } from "../support/tcp-client.ts";
 import { resetPeak, residentOf, workerdBelow } from "../support/process-memory.ts";
@@ -44,7 +44,7 @@ interface Stats {
   inflightHighWater: number;
   strandedBytes: number;
 }
-const statsOf = async () => (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as Stats;
+const statsOf = async () => (await (await operatorGet(`${gw.url}/v1/shares/dev/stats`)).json()) as Stats;
 
 /** The status of a new 9P upgrade (closed at once if it opens). */
 function upgradeStatus(): Promise<{ status: number; body: string }> {
@@ -143,7 +143,7 @@ describe("clients that never read", () => {
       const step = MiB - 4096;
       const reads = Array.from({ length: 48 }, (_, i) => c.request({ type: "Tread", fid: 1, offset: BigInt(i * step), count: step }));
       await new Promise((r) => setTimeout(r, 8000));
-      const before = (await (await fetch(`${gw.url}/v1/shares/dev/stats`, { headers: OPERATOR_AUTH })).json()) as { notReading: number };
+      const before = (await (await operatorGet(`${gw.url}/v1/shares/dev/stats`)).json()) as { notReading: number };
       socket.resume();
       const got = await Promise.all(reads);
       got.forEach((r, i) => {

@@ -65,6 +65,21 @@ export const OPERATOR_TOKEN = "local-operator-token-0123456789";
 /** The header that carries it. */
 export const OPERATOR_AUTH = { Authorization: `Bearer ${OPERATOR_TOKEN}` };
 
+/**
+ * GET with the operator token, tried once more on a dropped connection:
+ * undici reuses kept-alive connections, and one the gateway closed just then
+ * fails the request with "other side closed" (UND_ERR_SOCKET) before any of
+ * it reached the gateway, as a poll every half second now and then does.
+ */
+export async function operatorGet(url: string): Promise<Response> {
+  try {
+    return await fetch(url, { headers: OPERATOR_AUTH });
+  } catch (e) {
+    if ((e as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw e;
+    return fetch(url, { headers: OPERATOR_AUTH });
+  }
+}
+
 const DEFAULT_CONFIG = {
   shares: { dev: { binding: "DEV_BUCKET", bucket: "edge9p-dev", prefix: "" } },
   // SHA-256 of OPERATOR_TOKEN.
