@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { diodBench } from "./diod.ts";
+import { distanceBench } from "./distance.ts";
 import { lockBench } from "./locks.ts";
 import { memoryBench, unreadBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
@@ -179,7 +180,16 @@ console.log(
   ),
 );
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, sizedRepliesRatio: ratio };
+console.log("\n## At a distance: R2 calls held 30 ms (EDGE9P.r2_latency_ms) against R2 in the process\n");
+const distance = await distanceBench();
+console.log(
+  table(
+    ["what", "unit", "R2 at 0 ms", `R2 at ${distance.latencyMs} ms`, "ratio"],
+    distance.rows.map((r) => [r.what, r.unit, r.near.toFixed(1), r.far.toFixed(1), (r.far / r.near).toFixed(2)]),
+  ),
+);
+
+const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, distance, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({

@@ -73,17 +73,18 @@ export async function writeBench(runs = 3): Promise<WriteBench> {
 }
 
 /** create + write 4 KiB + close, one after another, as an untar does. */
-async function smallFiles(gw: LocalGateway, n = 300): Promise<number> {
+/** Creates `n` files of 4 KiB (create, write, close) one at a time in a new directory; returns files per second. */
+export async function smallFiles(gw: LocalGateway, n = 300, dirName = "small"): Promise<number> {
   const m = await mount9p(gw.wsUrl("dev"), MiB);
   const c = m.client;
   const page = new Uint8Array(randomBytes(4096));
   const dir = c.allocFid();
   await c.request({ type: "Twalk", fid: 0, newfid: dir, wnames: [] });
-  await c.request({ type: "Tmkdir", dfid: dir, name: "small", mode: 0o40755, gid: 0 });
+  await c.request({ type: "Tmkdir", dfid: dir, name: dirName, mode: 0o40755, gid: 0 });
   const start = performance.now();
   for (let i = 0; i < n; i++) {
     const fid = c.allocFid();
-    await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: ["small"] });
+    await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: [dirName] });
     await c.request({ type: "Tlcreate", fid, name: `f${i}`, flags: 1, mode: 0o100644, gid: 0 });
     await c.request({ type: "Twrite", fid, offset: 0n, data: page });
     await c.request({ type: "Tclunk", fid });

@@ -188,6 +188,14 @@ export const ConfigSchema = z
      */
     list_shares: z.boolean().default(true),
     /**
+     * Development only: every R2 call's answer is held this long (ms), to
+     * judge the gateway locally as R2 at a distance makes it (storage/latency.ts).
+     * A deployed gateway refuses it: there R2 is already at a distance.
+     */
+    r2_latency_ms: z.number().int().min(0).max(10_000).default(0),
+    /** Development only, with r2_latency_ms: the bytes per second an R2 call's body moves at (0: no limit). */
+    r2_bandwidth_bytes: z.number().int().min(0).default(0),
+    /**
      * Origins besides the gateway's own whose web pages may open a share's
      * WebSocket and POST (a proxy's public address, say). A request with any
      * other Origin is refused (403): a page elsewhere would otherwise drive
@@ -333,6 +341,13 @@ export function parseConfig(
   if (operatorTokens !== undefined && operatorTokens !== "not visible") {
     const why = mergeOperatorTokens(config, operatorTokens);
     if (why) return { ok: false, error: `configuration error: ${why}` };
+  }
+  if (config.deployed && (config.r2_latency_ms > 0 || config.r2_bandwidth_bytes > 0)) {
+    const field = config.r2_latency_ms > 0 ? "r2_latency_ms" : "r2_bandwidth_bytes";
+    return {
+      ok: false,
+      error: `configuration error: ${CONFIG_VAR}.${field}: a development setting (it slows every R2 call to model R2 at a distance on a local gateway); a deployed gateway refuses it`,
+    };
   }
   for (const share of Object.values(config.shares)) share.plain_9p ??= !config.deployed;
   const notes: string[] = [];

@@ -1,6 +1,7 @@
 // Reading the configuration and bindings out of the worker's env.
 
-import { CONFIG_VAR, type ConfigResult, OPERATOR_TOKENS_SECRET, type ShareConfig, TOKENS_SECRET, parseConfig } from "./config.ts";
+import { withLatency } from "../storage/latency.ts";
+import { CONFIG_VAR, type Config, type ConfigResult, OPERATOR_TOKENS_SECRET, type ShareConfig, TOKENS_SECRET, parseConfig } from "./config.ts";
 
 const cache = new WeakMap<object, ConfigResult>();
 
@@ -19,8 +20,11 @@ function isBucket(v: unknown): boolean {
   return typeof v === "object" && v !== null && typeof (v as R2Bucket).list === "function";
 }
 
-export function bucketOf(env: object, share: ShareConfig): R2Bucket {
-  return (env as Record<string, unknown>)[share.binding] as R2Bucket;
+/** A share's R2 binding; with the development latency model, held as it says. */
+export function bucketOf(env: object, share: ShareConfig, config: Config): R2Bucket {
+  const b = (env as Record<string, unknown>)[share.binding] as R2Bucket;
+  if (config.r2_latency_ms === 0 && config.r2_bandwidth_bytes === 0) return b;
+  return withLatency(b, { ms: config.r2_latency_ms, bytesPerSec: config.r2_bandwidth_bytes });
 }
 
 /** FNV-1a, 64 bits: a stable fsid for a share's object. */

@@ -146,7 +146,7 @@ export class ShareObject extends DurableObject<Env> {
     const oname = objectName(share);
     const fs = new ShareFs(
       this.sql,
-      bucketOf(this.env, share),
+      bucketOf(this.env, share, c.config),
       {
         prefix: share.prefix,
         uid: share.uid,
