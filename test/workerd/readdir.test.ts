@@ -113,11 +113,16 @@ describe("R2 listings", () => {
     const { client: c } = await mount();
     await listDir(c, "fresh");
     const before = (await shareObject().stats()).listCalls;
+    const start = Date.now();
     for (let i = 0; i < 50; i++) {
       await expect(c.request({ type: "Twalk", fid: 0, newfid: 99, wnames: ["fresh", `missing-${i}`] })).resolves.toMatchObject({
         qids: [expect.anything()],
       });
     }
-    expect((await shareObject().stats()).listCalls).toBe(before);
+    // Only revalidation lists again: the root and "fresh", each at most once
+    // per dir_revalidate_ms (1 s here), however many names were missing (a
+    // loaded machine can take more than a second for the 50 walks).
+    const periods = Math.floor((Date.now() - start) / 1000);
+    expect((await shareObject().stats()).listCalls - before).toBeLessThanOrEqual(2 * periods);
   });
 });
