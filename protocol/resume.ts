@@ -18,7 +18,9 @@
 // and gets back `X-Edge9p-Session` and `X-Edge9p-Secret`. A resume carries
 // `X-Edge9p-Resume: <session>.<secret>`, then sends one text message, the
 // ResumeHello below, then the replayed requests in their original order,
-// then new ones.
+// then new ones. (The server holds binary messages that reach it before the
+// hello, up to its max_inflight: workerd may deliver a socket's first binary
+// message ahead of its first text one. The binary ones keep their order.)
 
 import { MESSAGES } from "./messages.ts";
 

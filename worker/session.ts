@@ -114,6 +114,14 @@ export class Session {
   private replaying: { left: number; seqs: number[]; running: Set<number> } | null = null;
   /** Resumed, and the hello that must come first has not yet. */
   private awaitingHello = false;
+  /**
+   * Requests that reached the object before the hello, in arrival order; the
+   * hello lets them go. The client sends the hello first, but workerd may hand
+   * the object a new socket's first binary message before its first text one
+   * (seen in about 1 resume in 6 on a loaded machine), so they wait for it
+   * rather than end the session. At most maxInflight wait.
+   */
+  private beforeHello: Array<(run: boolean) => void> = [];
   /** The socket is gone and the client may come back: replies are kept, not sent. */
   private detached = false;
 
@@ -151,6 +159,7 @@ export class Session {
   /** The socket is gone but the client may resume: requests run on, replies are kept. */
   detach(): void {
     this.detached = true;
+    this.releaseEarly(false);
   }
 
   /**
@@ -158,6 +167,7 @@ export class Session {
    * how many replays follow and the numbers of the numbered ones.
    */
   resume(host: SessionHost): void {
+    this.releaseEarly(false);
     this.host = host;
     this.replaying = null;
     this.detached = true;
@@ -187,6 +197,18 @@ export class Session {
     this.replaying = h.replay > 0 ? { left: h.replay, seqs: [...h.seqs], running: new Set(this.inflight.keys()) } : null;
     this.lastSeq = h.next - 1;
     this.host.store.noteSeq(this.sid, this.lastSeq);
+    this.releaseEarly(true);
+  }
+
+  /**
+   * Lets the requests that came before the hello run, in the order they came
+   * (`run`), or drops them: their socket is gone, and a client that resumes
+   * again sends them again.
+   */
+  private releaseEarly(run: boolean): void {
+    const early = this.beforeHello;
+    this.beforeHello = [];
+    for (const go of early) go(run);
   }
 
   /**
@@ -332,7 +354,13 @@ export class Session {
     if (bytes.byteLength >= 7) this.host.outbox.received(bytes[5]! | (bytes[6]! << 8));
     const limit = this.dialect ? this.msize : PLATFORM_MSIZE_CEILING;
     let seq = 0;
-    if (this.awaitingHello) return this.end(CLOSE.PROTOCOL, "resume: the hello must come before any request");
+    if (this.awaitingHello) {
+      if (this.beforeHello.length >= this.host.limits.maxInflight) {
+        return this.end(CLOSE.PROTOCOL, `resume: the hello must come before any request (${this.beforeHello.length} came first)`);
+      }
+      const run = await new Promise<boolean>((go) => this.beforeHello.push(go));
+      if (!run || this.closed) return;
+    }
     if (this.resumable && bytes.byteLength >= 7) {
       const n = this.sequence(bytes);
       if (n === null) return;
@@ -500,12 +528,14 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.inflight.values()) t.ctl.abort(new P9Error(ERRNO.ECONNRESET, "session ended"));
+    this.releaseEarly(false);
     this.host.close(code, reason);
   }
 
   /** The socket is gone: abort what runs, close its open files, forget the session. */
   abandon(): void {
     this.closed = true;
+    this.releaseEarly(false);
     for (const t of this.inflight.values()) t.ctl.abort(new P9Error(ERRNO.ECONNRESET, "session ended"));
     for (const n of [...this.fids.keys()]) this.dropFid(n);
   }

@@ -4,11 +4,11 @@
 
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type Client, ERRNO, LOCK_STATUS, LOCK_TYPE, NOFID, NONUNAME, RESUME_HEADER, SECRET_HEADER, SESSION_HEADER, clientOverWebSocket } from "../../protocol/index.ts";
+import { type Client, ERRNO, LOCK_STATUS, LOCK_TYPE } from "../../protocol/index.ts";
 import type { ShareFs } from "../../storage/share-fs.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
 import { openFile, walkTo, writeFile } from "./support/fs.ts";
-import { mount, put, shareObject, sleep, upgrade } from "./support/gateway.ts";
+import { mount, put, resumable, resume, shareObject, sleep } from "./support/gateway.ts";
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -181,28 +181,6 @@ describe("many locks held", () => {
   });
 });
 
-/** A resumable session (as `edge9p bridge` opens them), attached as fid 0. */
-async function resumable() {
-  const res = await upgrade("main", { [RESUME_HEADER]: "new" });
-  const ws = res.webSocket!;
-  const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
-  ws.accept();
-  await client.version(1 << 20);
-  await client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "nobody", aname: "", n_uname: NONUNAME });
-  return { client, ws, token: `${res.headers.get(SESSION_HEADER)}.${res.headers.get(SECRET_HEADER)}` };
-}
-
-/** Resumes it on a new socket: no replays; its fids are as it left them. */
-async function resume(token: string): Promise<Client> {
-  const res = await upgrade("main", { [RESUME_HEADER]: token });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket!;
-  const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
-  ws.accept();
-  ws.send(JSON.stringify({ replay: 0, seqs: [], next: 1_000_000 }));
-  return client;
-}
-
 describe("locks in SQLite", () => {
   it("keeps a resumable session's locks across a restart of the object", async () => {
     const a = await resumable();
@@ -218,7 +196,7 @@ describe("locks in SQLite", () => {
     expect((await lock(b, fb, LOCK_TYPE.RDLCK, 25, 1, other)).status).toBe(LOCK_STATUS.SUCCESS);
     expect((await lock(b, fb, LOCK_TYPE.WRLCK, 30, 1, other)).status).toBe(LOCK_STATUS.BLOCKED);
     expect((await lock(b, fb, LOCK_TYPE.WRLCK, 15, 5, other)).status).toBe(LOCK_STATUS.SUCCESS);
-    const c = await resume(a.token);
+    const { client: c } = await resume(a.token);
     expect((await lock(c, fa, LOCK_TYPE.UNLCK, 0, 0)).status).toBe(LOCK_STATUS.SUCCESS);
     expect((await lock(b, fb, LOCK_TYPE.WRLCK, 0, 0, other)).status).toBe(LOCK_STATUS.SUCCESS);
   });
@@ -242,7 +220,7 @@ describe("locks in SQLite", () => {
     const fb = await openFile(b, "old-shape.txt", O_RDWR);
     const other = { proc: 5, client: "b" };
     expect((await lock(b, fb, LOCK_TYPE.RDLCK, 50, 1, other)).status).toBe(LOCK_STATUS.BLOCKED);
-    const c = await resume(a.token);
+    const { client: c } = await resume(a.token);
     expect((await lock(c, fa, LOCK_TYPE.UNLCK, 40, 20)).status).toBe(LOCK_STATUS.SUCCESS);
     expect((await lock(b, fb, LOCK_TYPE.WRLCK, 50, 1, other)).status).toBe(LOCK_STATUS.SUCCESS);
     expect((await lock(b, fb, LOCK_TYPE.RDLCK, 39, 1, other)).status).toBe(LOCK_STATUS.BLOCKED);

@@ -2,7 +2,7 @@
 // worker's routes into the share's Durable Object, and the protocol client.
 
 import { env, exports } from "cloudflare:workers";
-import { type Client, NOFID, NONUNAME, clientOverWebSocket, decodeDirents } from "../../../protocol/index.ts";
+import { type Client, NOFID, NONUNAME, RESUME_HEADER, SECRET_HEADER, SESSION_HEADER, clientOverWebSocket, decodeDirents } from "../../../protocol/index.ts";
 
 export const BUCKET = (env as unknown as { BUCKET: R2Bucket }).BUCKET;
 
@@ -44,6 +44,36 @@ export async function mount(share = "main", msize = 1 << 20): Promise<Conn> {
   await c.client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "nobody", aname: "", n_uname: NONUNAME });
   return c;
 }
+
+/** A resumable session (as `edge9p bridge` opens them), attached as fid 0. */
+export async function resumable(share = "main") {
+  const res = await upgrade(share, { [RESUME_HEADER]: "new" });
+  const ws = res.webSocket!;
+  const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
+  ws.accept();
+  await client.version(1 << 20);
+  await client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "nobody", aname: "", n_uname: NONUNAME });
+  return { client, ws, token: `${res.headers.get(SESSION_HEADER)}.${res.headers.get(SECRET_HEADER)}` };
+}
+
+/**
+ * Resumes it on a new socket; its fids are as it left them. `hello` false
+ * leaves the hello (no replays, numbering from 1,000,000) to the caller.
+ */
+export async function resume(token: string, share = "main", hello = true): Promise<Conn> {
+  const res = await upgrade(share, { [RESUME_HEADER]: token });
+  if (res.status !== 101 || !res.webSocket) throw new Error(`resume failed: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket;
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.addEventListener("close", (ev) => resolve({ code: ev.code, reason: ev.reason })),
+  );
+  const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
+  ws.accept();
+  if (hello) ws.send(HELLO);
+  return { client, ws, closed };
+}
+
+export const HELLO = JSON.stringify({ replay: 0, seqs: [], next: 1_000_000 });
 
 const enc = new TextEncoder();
 
