@@ -77,11 +77,11 @@ describe("device nodes", () => {
     await mkdir(c, "devops/sub");
     const made = await mknod(c, "devops/tty", S_IF.CHR | 0o644, 5, 0);
     const rdev = BigInt(linuxDev(5, 0));
-    await setattr(c, "devops/tty", { valid: 0x1, mode: 0o4710 });
-    expect((await getattr(c, "devops/tty")).mode).toBe(0o024710);
+    await setattr(c, "devops/tty", { valid: 0x1, mode: 0o0710 });
+    expect((await getattr(c, "devops/tty")).mode).toBe(0o020710);
     await setattr(c, "devops/tty", { valid: 0x2 | 0x4, uid: 65534, gid: 65533 });
     const owned = await getattr(c, "devops/tty");
-    expect([owned.mode, owned.uid, owned.gid, owned.rdev]).toEqual([0o024710, 65534, 65533, rdev]);
+    expect([owned.mode, owned.uid, owned.gid, owned.rdev]).toEqual([0o020710, 65534, 65533, rdev]);
     // A hard link in another directory: the same inode, nlink 2.
     const d = await walkTo(c, "devops/sub");
     const f = await walkTo(c, "devops/tty");
@@ -89,11 +89,11 @@ describe("device nodes", () => {
     await clunk(c, d);
     await clunk(c, f);
     const linked = await getattr(c, "devops/sub/tty-link");
-    expect([linked.qid.path, linked.nlink, linked.mode, linked.rdev]).toEqual([made.qid.path, 2n, 0o024710, rdev]);
+    expect([linked.qid.path, linked.nlink, linked.mode, linked.rdev]).toEqual([made.qid.path, 2n, 0o020710, rdev]);
     await rename(c, "devops/tty", "devops/console");
     await expect(walkTo(c, "devops/tty")).rejects.toMatchObject({ errno: ERRNO.ENOENT });
     const moved = await getattr(c, "devops/console");
-    expect([moved.qid.path, moved.mode, moved.rdev]).toEqual([made.qid.path, 0o024710, rdev]);
+    expect([moved.qid.path, moved.mode, moved.rdev]).toEqual([made.qid.path, 0o020710, rdev]);
     // A rename over a device replaces it, as over any file.
     await mknod(c, "devops/other", S_IF.BLK | 0o600, 7, 7);
     await rename(c, "devops/other", "devops/console");
