@@ -15,4 +15,5 @@ export * from "./framer.ts";
 export * from "./client.ts";
 export * from "./resume.ts";
 export * from "./names.ts";
+export * from "./devices.ts";
 export * from "./websocket.ts";

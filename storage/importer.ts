@@ -13,6 +13,9 @@ import type { Inode, Timespec } from "./types.ts";
 /** Objects per list call: R2's maximum. */
 const PAGE = 1000;
 
+/** File types an object's mode may give it besides a regular file (a directory is a prefix). */
+const KEPT_TYPES = new Set<number>([S_IF.LNK, S_IF.FIFO, S_IF.SOCK, S_IF.CHR, S_IF.BLK]);
+
 /** Keys the share itself put or removed, which a listing must not take for new files. */
 export interface KeyClaims {
   listingMark(): number;
@@ -198,10 +201,13 @@ export class Importer {
   private upsertFile(dir: Inode, name: Uint8Array, obj: R2Object, mark: number, stats: ImportStats): void {
     const o = this.ns.options;
     const a = parseObjectAttrs(obj.customMetadata);
-    // Symlinks, FIFOs and sockets keep their type (edge9p publishes them as
-    // empty objects with the mode); anything else an object stands for is a file.
-    const type = a.type === S_IF.LNK || a.type === S_IF.FIFO || a.type === S_IF.SOCK ? a.type : S_IF.REG;
+    // Symlinks, FIFOs, sockets and devices keep their type (edge9p publishes
+    // them as empty objects with the mode, devices with their rdev too);
+    // anything else an object stands for is a file. R2 is trusted: a share
+    // that refuses to make devices still shows one that R2 says is there.
+    const type = a.type !== undefined && KEPT_TYPES.has(a.type) ? a.type : S_IF.REG;
     const mode = type | (a.perm ?? o.fileMode);
+    const rdev = type === S_IF.CHR || type === S_IF.BLK ? (a.rdev ?? 0) : 0;
     const mtime = a.mtime ?? timeOf(obj.uploaded);
     const cur = this.ns.lookup(dir.ino, name);
     // Local changes win until published (the publisher keeps the other
@@ -211,7 +217,7 @@ export class Importer {
     if ((!cur || cur.key !== obj.key) && this.claims.claimed(obj.key, mark)) return;
     if (cur && (cur.mode & 0o170000) === type && cur.key === obj.key) {
       if (cur.etag !== obj.etag) {
-        this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, mode, uid: a.uid, gid: a.gid });
+        this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, mode, uid: a.uid, gid: a.gid, rdev });
         stats.changed++;
       }
       return;
@@ -223,6 +229,7 @@ export class Importer {
       uid: a.uid ?? o.uid,
       gid: a.gid ?? o.gid,
       size: obj.size,
+      rdev,
       mtime,
       btime: timeOf(obj.uploaded),
       key: obj.key,

@@ -4,6 +4,12 @@
 // seconds; rclone writes `mode` as octal ("0100664") and `mtime` as RFC 3339.
 // Both write uid and gid as decimal. We read both; edge9p writes the s3fs
 // form (issue "Writes that lose nothing" documents it).
+//
+// Device numbers: s3fs keeps only the mode of a device node (its mknod drops
+// rdev). stormfs and geesefs write `rdev` as the decimal dev_t; edge9p reads
+// and writes that key, holding the number as Linux's new_encode_dev packs
+// it, which is glibc's dev_t for every number a kernel dev_t holds
+// (protocol/devices.ts). A value past 32 bits names no Linux device: ignored.
 
 import { S_IF, S_IFMT } from "../protocol/index.ts";
 
@@ -16,6 +22,8 @@ export interface ObjectAttrs {
   gid?: number;
   /** Seconds and nanoseconds since the epoch. */
   mtime?: { sec: number; nsec: number };
+  /** A device's numbers (new_encode_dev), from `rdev`. */
+  rdev?: number;
 }
 
 function parseMode(v: string): number | undefined {
@@ -26,10 +34,10 @@ function parseMode(v: string): number | undefined {
   return undefined;
 }
 
-function parseId(v: string | undefined): number | undefined {
+function parseId(v: string | undefined, max = 0xfffffffe): number | undefined {
   if (v === undefined || !/^[0-9]{1,10}$/.test(v.trim())) return undefined;
   const n = Number(v.trim());
-  return n <= 0xfffffffe ? n : undefined;
+  return n <= max ? n : undefined;
 }
 
 function parseTime(v: string | undefined): { sec: number; nsec: number } | undefined {
@@ -60,5 +68,7 @@ export function parseObjectAttrs(meta: Record<string, string> | undefined): Obje
   if (gid !== undefined) out.gid = gid;
   const mtime = parseTime(meta.mtime);
   if (mtime !== undefined) out.mtime = mtime;
+  const rdev = parseId(meta.rdev, 0xffffffff);
+  if (rdev !== undefined) out.rdev = rdev;
   return out;
 }

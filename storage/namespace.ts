@@ -126,6 +126,7 @@ export interface InodeUpdate {
   opens?: number;
   from_r2?: number;
   replaced?: number;
+  rdev?: number;
   atime?: Timespec;
   mtime?: Timespec;
   ctime?: Timespec;
@@ -293,7 +294,7 @@ export class Namespace {
   }
 
   /** An object's content changed under the same key (another tool replaced it). */
-  replaceContent(ino: number, c: { size: number; etag: string; mtime: Timespec; mode?: number; uid?: number; gid?: number }): void {
+  replaceContent(ino: number, c: { size: number; etag: string; mtime: Timespec; mode?: number; uid?: number; gid?: number; rdev?: number }): void {
     const cur = this.get(ino);
     if (!cur) return;
     this.update(ino, {
@@ -307,6 +308,7 @@ export class Namespace {
       mode: c.mode,
       uid: c.uid,
       gid: c.gid,
+      rdev: c.rdev,
     });
   }
 

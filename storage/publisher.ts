@@ -61,9 +61,16 @@ export interface PublishStats {
   failures: number;
 }
 
-/** The s3fs form of the metadata (decimal st_mode, integer seconds). */
+/**
+ * The s3fs form of the metadata (decimal st_mode, integer seconds), and a
+ * device's numbers as `rdev` (decimal dev_t, as stormfs and geesefs write it:
+ * storage/metadata.ts).
+ */
 export function metadataOf(i: Inode): Record<string, string> {
-  return { mode: String(i.mode), uid: String(i.uid), gid: String(i.gid), mtime: String(i.mtime.sec) };
+  const meta: Record<string, string> = { mode: String(i.mode), uid: String(i.uid), gid: String(i.gid), mtime: String(i.mtime.sec) };
+  const type = i.mode & S_IFMT;
+  if (type === S_IF.CHR || type === S_IF.BLK) meta.rdev = String(i.rdev);
+  return meta;
 }
 
 export class Publisher {

@@ -8,7 +8,7 @@
 // Permissions are the client's to check (Linux does with access=client);
 // who may open a share at all is decided before its socket is accepted.
 
-import { ERRNO, P9Error, S_IF, S_IFMT } from "../protocol/index.ts";
+import { type DevNumbers, ERRNO, P9Error, S_IF, S_IFMT, encodeDev, validDev } from "../protocol/index.ts";
 import { type CheckReport, checkNamespace } from "./fsck.ts";
 import { Clock } from "./clock.ts";
 import { Importer } from "./importer.ts";
@@ -314,13 +314,25 @@ export class ShareFs {
     return this.get(node.ino);
   }
 
-  /** FIFOs and sockets are metadata; device nodes are refused. */
-  async mknod(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
+  /**
+   * FIFOs, sockets and block and character devices are metadata: an empty
+   * object whose mode (and, for a device, rdev) says what it is. Devices
+   * only where the share allows them (EPERM otherwise: a device made here
+   * opens that device in any guest that mounts the share without nodev),
+   * and only with numbers Linux's dev_t holds (EINVAL).
+   */
+  async mknod(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number, dev?: DevNumbers): Promise<Inode> {
     const type = mode & S_IFMT;
-    if (type === S_IF.CHR || type === S_IF.BLK) throw new P9Error(ERRNO.EPERM, "device nodes are not supported");
-    if (type !== S_IF.FIFO && type !== S_IF.SOCK && type !== S_IF.REG && type !== 0) throw new P9Error(ERRNO.EINVAL);
+    let rdev = 0;
+    if (type === S_IF.CHR || type === S_IF.BLK) {
+      if (!this.opts.deviceNodes) throw new P9Error(ERRNO.EPERM, "this share refuses device nodes (device_nodes = false)");
+      if (!dev || !validDev(dev.major, dev.minor)) throw new P9Error(ERRNO.EINVAL, "device numbers past Linux's (major < 4096, minor < 2^20)");
+      rdev = encodeDev(dev.major, dev.minor);
+    } else if (type !== S_IF.FIFO && type !== S_IF.SOCK && type !== S_IF.REG && type !== 0) {
+      throw new P9Error(ERRNO.EINVAL);
+    }
     const dir = await this.prepareNew(dirIno, name);
-    const node = this.makeNode(dir, name, (type || S_IF.REG) | (mode & 0o7777), uid, gid);
+    const node = this.makeNode(dir, name, (type || S_IF.REG) | (mode & 0o7777), uid, gid, rdev);
     this.publisher.schedule(node.ino, this.opts.publishDelayMs);
     return node;
   }

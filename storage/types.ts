@@ -10,7 +10,7 @@ export interface Inode {
   readonly gid: number;
   readonly size: number;
   readonly nlink: number;
-  /** Device number (always 0: device nodes are refused). */
+  /** A block or character device's numbers as Linux's new_encode_dev packs them (protocol/devices.ts); 0 for anything else. */
   readonly rdev: number;
   readonly atime: Timespec;
   readonly mtime: Timespec;
@@ -88,4 +88,6 @@ export interface ShareOptions {
   maxLocksPerInode: number;
   /** Lock entries the share holds in all (they live in the object's memory). */
   maxLocks: number;
+  /** Whether mknod may make block and character devices (EPERM otherwise). */
+  deviceNodes: boolean;
 }

@@ -12,6 +12,7 @@ import {
   S_IFMT,
   STATS,
   type StatInit,
+  deviceExtension,
 } from "../protocol/index.ts";
 import type { Inode } from "../storage/types.ts";
 
@@ -59,7 +60,7 @@ export function getattrOf(tag: number, i: Inode, blksize: number) {
     uid: i.uid,
     gid: i.gid,
     nlink: BigInt(i.nlink),
-    rdev: 0n,
+    rdev: BigInt(i.rdev),
     size: BigInt(size),
     blksize: BigInt(blksize),
     // st_blocks counts 512-byte units (docs/9p.md).
@@ -86,6 +87,7 @@ export function statOf(i: Inode, name: Uint8Array | string, d: Dialect, target: 
     if (t === S_IF.LNK) mode |= DM.SYMLINK;
     if (t === S_IF.FIFO) mode |= DM.NAMEDPIPE;
     if (t === S_IF.SOCK) mode |= DM.SOCKET;
+    if (t === S_IF.CHR || t === S_IF.BLK) mode |= DM.DEVICE;
     if (i.mode & 0o4000) mode |= DM.SETUID;
     if (i.mode & 0o2000) mode |= DM.SETGID;
     if (i.mode & 0o1000) mode |= DM.SETVTX;
@@ -105,7 +107,7 @@ export function statOf(i: Inode, name: Uint8Array | string, d: Dialect, target: 
     muid: "",
   };
   if (d === "9P2000.u") {
-    st.extension = t === S_IF.LNK && target ? target : "";
+    st.extension = t === S_IF.LNK && target ? target : t === S_IF.CHR || t === S_IF.BLK ? deviceExtension(t, i.rdev) : "";
     st.n_uid = i.uid;
     st.n_gid = i.gid;
     st.n_muid = NONUNAME;

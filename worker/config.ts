@@ -90,6 +90,16 @@ export const ShareSchema = z.strictObject({
    * deployed one.
    */
   plain_9p: z.boolean().optional(),
+  /**
+   * Whether clients may make block and character devices here (Tmknod,
+   * 9P2000.u Tcreate with DMDEVICE); false answers EPERM. A device node made
+   * by one client opens that device on whichever guest uses it: one guest's
+   * root could hand another guest's users its disks or /dev/mem, unless that
+   * guest mounts with nodev. Unset: allowed on a local gateway (one
+   * developer's guests, trusted as the user), refused on a deployed one
+   * (whose clients are not trusted).
+   */
+  device_nodes: z.boolean().optional(),
 });
 
 export const ConfigSchema = z
@@ -349,7 +359,10 @@ export function parseConfig(
       error: `configuration error: ${CONFIG_VAR}.${field}: a development setting (it slows every R2 call to model R2 at a distance on a local gateway); a deployed gateway refuses it`,
     };
   }
-  for (const share of Object.values(config.shares)) share.plain_9p ??= !config.deployed;
+  for (const share of Object.values(config.shares)) {
+    share.plain_9p ??= !config.deployed;
+    share.device_nodes ??= !config.deployed;
+  }
   const notes: string[] = [];
   if (config.session_window_bytes < 2 * config.msize_cap) {
     notes.push(

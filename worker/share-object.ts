@@ -166,6 +166,8 @@ export class ShareObject extends DurableObject<Env> {
         maxLocksPerSession: c.config.max_locks_per_session,
         maxLocksPerInode: c.config.max_locks_per_inode,
         maxLocks: c.config.max_locks,
+        // parseConfig settles it; refused if it somehow did not.
+        deviceNodes: share.device_nodes === true,
       },
       (msg) => console.log(`[${name}] ${msg}`),
       (n) => this.budget!.acquire(n),

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { checkConfig } from "../../scripts/check-config.ts";
+import { parseConfig } from "../../worker/config.ts";
 import { ROOT } from "../support/local-gateway.ts";
 
 /** wrangler.toml with `edit` applied, in a temporary directory. */
@@ -44,6 +45,21 @@ describe("npm run check", () => {
     const r = checkConfig(variant((t) => t.replace("[vars.EDGE9P]", "[vars.EDGE9P]\ndeployed = true")));
     expect(r.ok).toBe(true);
     expect(r.lines[0]).toBe("share dev: no token_hashes here: the deployed worker refuses it unless the EDGE9P_TOKENS secret gives it some (wrangler secret list)");
+  });
+
+  it("allows device nodes on a local gateway's shares and refuses them on a deployed one's unless a share says device_nodes", () => {
+    const share = { binding: "B", bucket: "bucket", token_hashes: ["0".repeat(64)] };
+    const devices = (top: object, s: object = {}) => {
+      const r = parseConfig({ ...top, shares: { a: { ...share, ...s } } }, () => true);
+      if (!r.ok) throw new Error(r.error);
+      return r.config.shares.a!.device_nodes;
+    };
+    expect(devices({})).toBe(true);
+    expect(devices({ deployed: true })).toBe(false);
+    expect(devices({ deployed: true }, { device_nodes: true })).toBe(true);
+    expect(devices({}, { device_nodes: false })).toBe(false);
+    const bad = parseConfig({ shares: { a: { ...share, device_nodes: "yes" } } }, () => true);
+    expect(bad.ok === false && bad.error).toMatch(/EDGE9P\.shares\.a\.device_nodes/);
   });
 
   it("exits non-zero from the command line", async () => {

@@ -124,3 +124,73 @@ describe("Twstat", () => {
     expect(st.type === "Rstat" && [text(st.stat.name), st.stat.length, st.stat.mode & 0o777]).toEqual(["renamed.txt", 4n, 0o600]);
   });
 });
+
+describe("9P2000.u device nodes", () => {
+  async function session(share = "main") {
+    const r = await rawSession(share);
+    const d = "9P2000.u" as const;
+    const ask = async (m: Parameters<typeof encode>[0]) => {
+      r.send(encode(m, d));
+      return decode(await r.next(), d);
+    };
+    await ask({ type: "Tversion", tag: 0xffff, msize: 8192, version: d });
+    await ask({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+    return ask;
+  }
+
+  // Linux's v9fs_vfs_mknod (fs/9p/vfs_inode.c) creates a device with DMDEVICE
+  // and the extension "b MAJOR MINOR" or "c MAJOR MINOR", and p9mode2unixmode
+  // reads the same form back from Rstat.
+  it("makes block and character devices with Tcreate DMDEVICE, and Rstat gives DMDEVICE and the numbers back", async () => {
+    const ask = await session();
+    await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: [] });
+    expect(await ask({ type: "Tcreate", tag: 1, fid: 1, name: "udevs", perm: (DM.DIR | 0o755) >>> 0, mode: 0, extension: "" })).toMatchObject({ type: "Rcreate" });
+    await ask({ type: "Tclunk", tag: 1, fid: 1 });
+    const made: Record<string, string> = { sdb: "b 8 16", urandom: "c 1 9", wide: "c 4095 1048575" };
+    for (const [i, [name, ext]] of Object.entries(made).entries()) {
+      await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 10 + i, wnames: ["udevs"] });
+      const r = await ask({ type: "Tcreate", tag: 1, fid: 10 + i, name, perm: (DM.DEVICE | 0o640) >>> 0, mode: 0, extension: ext });
+      expect(r, name).toMatchObject({ type: "Rcreate" });
+      await ask({ type: "Tclunk", tag: 1, fid: 10 + i });
+    }
+    await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 2, wnames: ["udevs", "sdb"] });
+    const st = await ask({ type: "Tstat", tag: 1, fid: 2 });
+    if (st.type !== "Rstat") throw new Error(st.type);
+    expect([(st.stat.mode & DM.DEVICE) >>> 0, st.stat.mode & 0o777, text(st.stat.extension!), st.stat.length]).toEqual([DM.DEVICE, 0o640, "b 8 16", 0n]);
+    // A directory read carries the same extension.
+    await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 3, wnames: ["udevs"] });
+    await ask({ type: "Topen", tag: 1, fid: 3, mode: 0 });
+    const rd = await ask({ type: "Tread", tag: 1, fid: 3, offset: 0n, count: 4000 });
+    if (rd.type !== "Rread") throw new Error(rd.type);
+    const byName = Object.fromEntries(stats(rd.data, "9P2000.u").map((s) => [text(s.name), s]));
+    expect(Object.fromEntries(Object.entries(byName).map(([n, s]) => [n, [(s.mode & DM.DEVICE) >>> 0, text(s.extension!)]]))).toEqual({
+      sdb: [DM.DEVICE, "b 8 16"],
+      urandom: [DM.DEVICE, "c 1 9"],
+      wide: [DM.DEVICE, "c 4095 1048575"],
+    });
+    // The same nodes through 9P2000.L: the Linux types and rdev.
+    const { mount } = await import("./support/gateway.ts");
+    const { getattr } = await import("./support/fs.ts");
+    const { client: c } = await mount();
+    const sdb = await getattr(c, "udevs/sdb");
+    expect([sdb.mode, sdb.rdev]).toEqual([0o060640, BigInt(16 | (8 << 8))]);
+    expect((await getattr(c, "udevs/urandom")).mode).toBe(0o020640);
+    expect((await getattr(c, "udevs/wide")).rdev).toBe(0xffffffffn);
+    // Extensions that name no Linux device are refused, and nothing is made.
+    for (const bad of ["x 1 2", "b 1", "b -1 2", "c 4096 0", "c 0 1048576", "b 1 2 3", ""]) {
+      await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 4, wnames: ["udevs"] });
+      const r = await ask({ type: "Tcreate", tag: 1, fid: 4, name: "bad", perm: (DM.DEVICE | 0o600) >>> 0, mode: 0, extension: bad });
+      expect(r.type === "Rerror" && r.errno, JSON.stringify(bad)).toBe(ERRNO.EINVAL);
+      await ask({ type: "Tclunk", tag: 1, fid: 4 });
+    }
+    const w = await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 5, wnames: ["udevs", "bad"] });
+    expect(w.type === "Rwalk" && w.qids.length).toBe(1);
+  });
+
+  it("refuses Tcreate DMDEVICE with EPERM on a share with device_nodes = false", async () => {
+    const ask = await session("nodev");
+    await ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, wnames: [] });
+    const r = await ask({ type: "Tcreate", tag: 1, fid: 1, name: "udev", perm: (DM.DEVICE | 0o600) >>> 0, mode: 0, extension: "c 1 3" });
+    expect(r.type === "Rerror" && r.errno).toBe(ERRNO.EPERM);
+  });
+});

@@ -11,6 +11,7 @@ import {
   S_IF,
   encodeStatRead,
   fixedSizeOf,
+  parseDeviceExtension,
   readCount,
 } from "../../protocol/index.ts";
 import { COOKIE_DOTDOT } from "../../storage/namespace.ts";
@@ -87,7 +88,10 @@ export const legacy: HandlerTable = {
       await s.fs.link(d.ino, m.name, other.ino);
       node = s.fs.get(other.ino);
     } else if (s.dialect === "9P2000.u" && perm & DM.DEVICE) {
-      throw new P9Error(ERRNO.EPERM, "device nodes are not supported");
+      // The extension names the device: "b MAJOR MINOR" or "c MAJOR MINOR" (protocol/devices.ts).
+      const dev = parseDeviceExtension(ext);
+      if (!dev) throw new P9Error(ERRNO.EINVAL, 'a device is "b MAJOR MINOR" or "c MAJOR MINOR"');
+      node = await s.fs.mknod(d.ino, m.name, dev.type | (perm & 0o777), d.uid, d.uid, dev);
     } else if (s.dialect === "9P2000.u" && perm & (DM.NAMEDPIPE | DM.SOCKET)) {
       const type = perm & DM.NAMEDPIPE ? S_IF.FIFO : S_IF.SOCK;
       node = await s.fs.mknod(d.ino, m.name, type | (perm & 0o777), d.uid, d.uid);

@@ -83,7 +83,7 @@ export const write: HandlerTable = {
   async Tmknod(s, m) {
     writable(s);
     const f = dirFid(s, m.dfid);
-    const node = await s.fs.mknod(f.ino, m.name, m.mode, f.uid, m.gid);
+    const node = await s.fs.mknod(f.ino, m.name, m.mode, f.uid, m.gid, { major: m.major, minor: m.minor });
     return { type: "Rmknod", tag: m.tag, qid: qidOf(node) };
   },
 
