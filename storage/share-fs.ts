@@ -574,7 +574,8 @@ export class ShareFs {
     const opens = Math.max(0, node.opens - 1);
     this.ns.update(ino, { opens });
     if (opens > 0) return;
-    if (node.nlink === 0 && !isDir(node) && this.ns.pathOf(ino) === null) {
+    // Removed while open (a directory too: rmdir while a process had it open): it goes now.
+    if (node.nlink === 0 && this.ns.pathOf(ino) === null) {
       this.forget(node);
       return;
     }
@@ -584,7 +585,7 @@ export class ShareFs {
   /** Every open count back to zero (after a restart no fid survives). */
   resetOpens(): void {
     this.ns.resetOpens();
-    for (const r of this.ns.sqlStorage.exec(`SELECT ino FROM inode WHERE nlink = 0 AND (mode & 61440) != 16384`).toArray()) {
+    for (const r of this.ns.sqlStorage.exec(`SELECT ino FROM inode WHERE nlink = 0`).toArray()) {
       const n = this.ns.get(r.ino as number);
       if (n && this.ns.pathOf(n.ino) === null) this.forget(n);
     }
