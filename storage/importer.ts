@@ -211,7 +211,7 @@ export class Importer {
     if ((!cur || cur.key !== obj.key) && this.claims.claimed(obj.key, mark)) return;
     if (cur && (cur.mode & 0o170000) === type && cur.key === obj.key) {
       if (cur.etag !== obj.etag) {
-        this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, mode, uid: a.uid, gid: a.gid });
+        this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, atime: a.atime, ctime: a.ctime, mode, uid: a.uid, gid: a.gid });
         stats.changed++;
       }
       return;
@@ -223,7 +223,10 @@ export class Importer {
       uid: a.uid ?? o.uid,
       gid: a.gid ?? o.gid,
       size: obj.size,
+      // The times the metadata names, to the nanosecond (metadata.ts); else the upload's.
       mtime,
+      atime: a.atime,
+      ctime: a.ctime,
       btime: timeOf(obj.uploaded),
       key: obj.key,
       etag: obj.etag,

@@ -105,6 +105,9 @@ export interface NewInode {
   size?: number;
   rdev?: number;
   mtime: Timespec;
+  /** (Both mtime when absent: a new inode's times are its creation's.) */
+  atime?: Timespec;
+  ctime?: Timespec;
   btime?: Timespec;
   /** The R2 object holding the content, if it already exists there. */
   key: string | null;
@@ -240,6 +243,8 @@ export class Namespace {
   }
 
   create(n: NewInode): Inode {
+    const a = n.atime ?? n.mtime;
+    const c = n.ctime ?? n.mtime;
     const b = n.btime ?? n.mtime;
     const row = this.sql
       .exec(
@@ -259,7 +264,7 @@ export class Namespace {
         n.fromR2 ? 1 : 0,
         n.key !== null ? (n.size ?? 0) : 0,
         n.dirty ? 1 : 0,
-        ...[n.mtime.sec, n.mtime.nsec, n.mtime.sec, n.mtime.nsec, n.mtime.sec, n.mtime.nsec, b.sec, b.nsec],
+        ...[a.sec, a.nsec, n.mtime.sec, n.mtime.nsec, c.sec, c.nsec, b.sec, b.nsec],
       )
       .one();
     return this.get(row.ino as number)!;
@@ -320,7 +325,10 @@ export class Namespace {
   }
 
   /** An object's content changed under the same key (another tool replaced it). */
-  replaceContent(ino: number, c: { size: number; etag: string; mtime: Timespec; mode?: number; uid?: number; gid?: number }): void {
+  replaceContent(
+    ino: number,
+    c: { size: number; etag: string; mtime: Timespec; atime?: Timespec; ctime?: Timespec; mode?: number; uid?: number; gid?: number },
+  ): void {
     const cur = this.get(ino);
     if (!cur) return;
     this.update(ino, {
@@ -330,7 +338,8 @@ export class Namespace {
       version: nextVersion(cur.version),
       replaced: cur.replaced + 1,
       mtime: c.mtime,
-      ctime: c.mtime,
+      atime: c.atime,
+      ctime: c.ctime ?? c.mtime,
       mode: c.mode,
       uid: c.uid,
       gid: c.gid,

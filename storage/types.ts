@@ -9,6 +9,7 @@ export interface Inode {
   readonly uid: number;
   readonly gid: number;
   readonly size: number;
+  /** Names of a file; 2 + subdirectories of a directory (1 until first listed from R2); 0 once removed. */
   readonly nlink: number;
   /** Device number (always 0: device nodes are refused). */
   readonly rdev: number;
