@@ -3,7 +3,7 @@
 // invariants every change must keep, whatever was cut short.
 
 import { S_IF, S_IFMT } from "../protocol/index.ts";
-import { ROOT_INO, holeBytes } from "./schema.ts";
+import { ROOT_INO, dirLinks, holeBytes } from "./schema.ts";
 
 const S_IFDIR = S_IF.DIR;
 
@@ -23,7 +23,7 @@ export interface Problems {
   journalTotalOff: number;
   /** Inodes no name and no open fid reaches (their space is never reclaimed). */
   unreachable: number;
-  /** Files (not directories) whose link count differs from their names. */
+  /** Inodes whose link count is off: a file's differs from its names, a directory's from 2 + its subdirectories (0 once removed). */
   linkMiscounts: number;
 }
 
@@ -53,7 +53,7 @@ export interface CheckReport {
 // The per-inode invariants, each written once: counted, and a few shown.
 const UNREACHABLE = `i.ino != ${ROOT_INO} AND i.opens = 0 AND NOT EXISTS (SELECT 1 FROM dirent d WHERE d.ino = i.ino)`;
 const NAMES = `(SELECT count(*) FROM dirent d WHERE d.ino = i.ino)`;
-const LINK_MISCOUNT = `(i.mode & ${S_IFMT}) != ${S_IFDIR} AND i.nlink != ${NAMES}`;
+const LINK_MISCOUNT = `i.nlink != CASE WHEN (i.mode & ${S_IFMT}) = ${S_IFDIR} THEN ${dirLinks("i")} ELSE ${NAMES} END`;
 
 export function checkNamespace(sql: SqlStorage, journalTotal: number): CheckReport {
   const n = (q: string, ...args: unknown[]) => sql.exec(q, ...args).one().n as number;

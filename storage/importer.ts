@@ -217,7 +217,7 @@ export class Importer {
     if ((!cur || cur.key !== obj.key) && this.claims.claimed(obj.key, mark)) return;
     if (cur && (cur.mode & 0o170000) === type && cur.key === obj.key) {
       if (cur.etag !== obj.etag) {
-        this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, mode, uid: a.uid, gid: a.gid, rdev });
+        this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, atime: a.atime, ctime: a.ctime, mode, uid: a.uid, gid: a.gid, rdev });
         stats.changed++;
       }
       return;
@@ -230,7 +230,10 @@ export class Importer {
       gid: a.gid ?? o.gid,
       size: obj.size,
       rdev,
+      // The times the metadata names, to the nanosecond (metadata.ts); else the upload's.
       mtime,
+      atime: a.atime,
+      ctime: a.ctime,
       btime: timeOf(obj.uploaded),
       key: obj.key,
       etag: obj.etag,

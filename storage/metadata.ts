@@ -1,9 +1,11 @@
 // File attributes carried in R2 custom metadata by other tools.
 //
-// s3fs writes `mode` as decimal st_mode ("33188") and `mtime` as integer
-// seconds; rclone writes `mode` as octal ("0100664") and `mtime` as RFC 3339.
-// Both write uid and gid as decimal. We read both; edge9p writes the s3fs
-// form (issue "Writes that lose nothing" documents it).
+// s3fs writes `mode` as decimal st_mode ("33188") and `mtime`, `atime` and
+// `ctime` as seconds, followed by "." and nine digits of nanoseconds when
+// there are any ("1700000000.000000005"; s3fs's str(struct timespec));
+// rclone writes `mode` as octal ("0100664") and `mtime` as RFC 3339. Both
+// write uid and gid as decimal. We read both; edge9p writes the s3fs form
+// (issue "Writes that lose nothing" documents it).
 //
 // Device numbers: s3fs keeps only the mode of a device node (its mknod drops
 // rdev). stormfs and geesefs write `rdev` as the decimal dev_t; edge9p reads
@@ -24,6 +26,13 @@ export interface ObjectAttrs {
   mtime?: { sec: number; nsec: number };
   /** A device's numbers (new_encode_dev), from `rdev`. */
   rdev?: number;
+  atime?: { sec: number; nsec: number };
+  ctime?: { sec: number; nsec: number };
+}
+
+/** A time in the s3fs form: "SEC", or "SEC.NNNNNNNNN" when it has nanoseconds. */
+export function formatTime(t: { sec: number; nsec: number }): string {
+  return t.nsec === 0 ? String(t.sec) : `${t.sec}.${String(t.nsec).padStart(9, "0")}`;
 }
 
 function parseMode(v: string): number | undefined {
@@ -66,8 +75,10 @@ export function parseObjectAttrs(meta: Record<string, string> | undefined): Obje
   if (uid !== undefined) out.uid = uid;
   const gid = parseId(meta.gid);
   if (gid !== undefined) out.gid = gid;
-  const mtime = parseTime(meta.mtime);
-  if (mtime !== undefined) out.mtime = mtime;
+  for (const k of ["mtime", "atime", "ctime"] as const) {
+    const t = parseTime(meta[k]);
+    if (t !== undefined) out[k] = t;
+  }
   const rdev = parseId(meta.rdev, 0xffffffff);
   if (rdev !== undefined) out.rdev = rdev;
   return out;

@@ -2,7 +2,7 @@
 // entries. Every method is synchronous (SQLite in a Durable Object is local),
 // so none of them interleaves with another request.
 
-import { S_IF } from "../protocol/index.ts";
+import { S_IF, S_IFMT } from "../protocol/index.ts";
 import { ROOT_INO, migrate } from "./schema.ts";
 import type { Inode, ShareOptions, Timespec } from "./types.ts";
 
@@ -30,13 +30,18 @@ export function blob(b: Uint8Array): ArrayBuffer {
 
 function toInode(r: Row): Inode {
   const t = (p: string): Timespec => ({ sec: r[`${p}_sec`] as number, nsec: r[`${p}_nsec`] as number });
+  const mode = r.mode as number;
   return {
     ino: r.ino as number,
-    mode: r.mode as number,
+    mode,
     uid: r.uid as number,
     gid: r.gid as number,
     size: r.size as number,
-    nlink: r.nlink as number,
+    // A directory never listed from R2 may have subdirectories there that
+    // are not counted yet: 1 is what Linux file systems that keep no count
+    // report (btrfs), and what find and fts take as "count them yourself".
+    // (A removed directory has 0 either way.)
+    nlink: (mode & S_IFMT) === S_IF.DIR && r.listed_at === null && r.nlink !== 0 ? 1 : (r.nlink as number),
     rdev: r.rdev as number,
     atime: t("atime"),
     mtime: t("mtime"),
@@ -79,6 +84,7 @@ const INODE_COLS = [
   "opens",
   "from_r2",
   "replaced",
+  "listed_at",
 ]
   .map((c) => `inode.${c} AS ${c}`)
   .join(", ");
@@ -99,6 +105,9 @@ export interface NewInode {
   size?: number;
   rdev?: number;
   mtime: Timespec;
+  /** (Both mtime when absent: a new inode's times are its creation's.) */
+  atime?: Timespec;
+  ctime?: Timespec;
   btime?: Timespec;
   /** The R2 object holding the content, if it already exists there. */
   key: string | null;
@@ -156,7 +165,7 @@ export class Namespace {
       sql.exec(
         `INSERT INTO inode (ino, mode, uid, gid, parent, nlink, atime_sec, atime_nsec, mtime_sec, mtime_nsec,
            ctime_sec, ctime_nsec, btime_sec, btime_nsec)
-         VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, 2, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ROOT_INO,
         S_IF.DIR | options.dirMode,
         options.uid,
@@ -230,20 +239,25 @@ export class Namespace {
 
   setListedAt(ino: number, ms: number | null): void {
     this.noteListed(ino, ms);
+    this.cache.delete(ino); // its nlink is known from now on (toInode)
     this.sql.exec(`UPDATE inode SET listed_at = ? WHERE ino = ?`, ms, ino);
   }
 
   create(n: NewInode): Inode {
+    const a = n.atime ?? n.mtime;
+    const c = n.ctime ?? n.mtime;
     const b = n.btime ?? n.mtime;
     const row = this.sql
       .exec(
-        `INSERT INTO inode (mode, uid, gid, size, rdev, key, etag, parent, from_r2, base_len, dirty, atime_sec, atime_nsec,
+        `INSERT INTO inode (mode, uid, gid, size, nlink, rdev, key, etag, parent, from_r2, base_len, dirty, atime_sec, atime_nsec,
            mtime_sec, mtime_nsec, ctime_sec, ctime_nsec, btime_sec, btime_nsec)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ino`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ino`,
         n.mode,
         n.uid,
         n.gid,
         n.size ?? 0,
+        // A directory: its entry and its "."; each subdirectory's ".." adds one (link).
+        (n.mode & S_IFMT) === S_IF.DIR ? 2 : 1,
         n.rdev ?? 0,
         n.key,
         n.etag ?? null,
@@ -251,7 +265,7 @@ export class Namespace {
         n.fromR2 ? 1 : 0,
         n.key !== null ? (n.size ?? 0) : 0,
         n.dirty ? 1 : 0,
-        ...[n.mtime.sec, n.mtime.nsec, n.mtime.sec, n.mtime.nsec, n.mtime.sec, n.mtime.nsec, b.sec, b.nsec],
+        ...[a.sec, a.nsec, n.mtime.sec, n.mtime.nsec, c.sec, c.nsec, b.sec, b.nsec],
       )
       .one();
     return this.get(row.ino as number)!;
@@ -285,16 +299,37 @@ export class Namespace {
     this.sql.exec(`DELETE FROM xattr WHERE ino = ?`, ino);
   }
 
+  /**
+   * A new entry. A directory's nlink is 2 + its subdirectories, as on
+   * Linux's local file systems (each subdirectory's ".." links to it), so
+   * an entry that is a directory adds one to its parent, and takes it back
+   * when it goes (unlink): every mkdir, rmdir, rename and listing passes here.
+   */
   link(parent: number, name: Uint8Array, ino: number): void {
     this.sql.exec(`INSERT INTO dirent (parent, name, ino) VALUES (?, ?, ?)`, parent, blob(name), ino);
+    if (this.isDirIno(ino)) this.addLinks(parent, 1);
   }
 
   unlink(parent: number, name: Uint8Array): void {
-    this.sql.exec(`DELETE FROM dirent WHERE parent = ? AND name = ?`, parent, blob(name));
+    const gone = this.sql.exec(`DELETE FROM dirent WHERE parent = ? AND name = ? RETURNING ino`, parent, blob(name)).toArray();
+    for (const r of gone) if (this.isDirIno(r.ino as number)) this.addLinks(parent, -1);
+  }
+
+  private isDirIno(ino: number): boolean {
+    const i = this.get(ino);
+    return i !== null && (i.mode & S_IFMT) === S_IF.DIR;
+  }
+
+  private addLinks(dir: number, delta: number): void {
+    this.cache.delete(dir);
+    this.sql.exec(`UPDATE inode SET nlink = nlink + ? WHERE ino = ?`, delta, dir);
   }
 
   /** An object's content changed under the same key (another tool replaced it). */
-  replaceContent(ino: number, c: { size: number; etag: string; mtime: Timespec; mode?: number; uid?: number; gid?: number; rdev?: number }): void {
+  replaceContent(
+    ino: number,
+    c: { size: number; etag: string; mtime: Timespec; atime?: Timespec; ctime?: Timespec; mode?: number; uid?: number; gid?: number; rdev?: number },
+  ): void {
     const cur = this.get(ino);
     if (!cur) return;
     this.update(ino, {
@@ -304,7 +339,8 @@ export class Namespace {
       version: nextVersion(cur.version),
       replaced: cur.replaced + 1,
       mtime: c.mtime,
-      ctime: c.mtime,
+      atime: c.atime,
+      ctime: c.ctime ?? c.mtime,
       mode: c.mode,
       uid: c.uid,
       gid: c.gid,

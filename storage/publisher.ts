@@ -25,6 +25,7 @@
 import { S_IF, S_IFMT } from "../protocol/index.ts";
 import type { Journal } from "./journal.ts";
 import { dirPrefixOf, keyOf } from "./keys.ts";
+import { formatTime } from "./metadata.ts";
 import type { Namespace } from "./namespace.ts";
 import { MAX_PARTS, partSizeFor } from "./r2-limits.ts";
 import type { Inode } from "./types.ts";
@@ -62,12 +63,21 @@ export interface PublishStats {
 }
 
 /**
- * The s3fs form of the metadata (decimal st_mode, integer seconds), and a
- * device's numbers as `rdev` (decimal dev_t, as stormfs and geesefs write it:
- * storage/metadata.ts).
+ * The s3fs form of the metadata: decimal st_mode, and times as seconds with
+ * nine digits of nanoseconds when there are any, so that a share that lists
+ * the object afresh (its SQLite gone, or another share of the same keys)
+ * reads the times this one had, to the nanosecond; and a device's numbers as
+ * `rdev` (decimal dev_t, as stormfs and geesefs write it: storage/metadata.ts).
  */
 export function metadataOf(i: Inode): Record<string, string> {
-  const meta: Record<string, string> = { mode: String(i.mode), uid: String(i.uid), gid: String(i.gid), mtime: String(i.mtime.sec) };
+  const meta: Record<string, string> = {
+    mode: String(i.mode),
+    uid: String(i.uid),
+    gid: String(i.gid),
+    mtime: formatTime(i.mtime),
+    atime: formatTime(i.atime),
+    ctime: formatTime(i.ctime),
+  };
   const type = i.mode & S_IFMT;
   if (type === S_IF.CHR || type === S_IF.BLK) meta.rdev = String(i.rdev);
   return meta;

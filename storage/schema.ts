@@ -3,6 +3,9 @@
 // Applied on every construction: statements are idempotent, and columns
 // added since a table was first created are added by `migrate`.
 
+/** The root directory's inode number. */
+export const ROOT_INO = 1;
+
 export const NAMESPACE_SCHEMA = [
   // ino is qid.path: AUTOINCREMENT never reuses a number, even after deletes
   // (Linux returns wrong file contents on colliding qids: docs/9p.md).
@@ -137,6 +140,18 @@ export function holeBytes(t: string): string {
   return `CASE WHEN (${t}.mode & 61440) = 32768 THEN ${t}.size - ${t}.base_len - (SELECT coalesce(sum(max(0, min(e.off + e.len, ${t}.size) - max(e.off, ${t}.base_len))), 0) FROM extent e WHERE e.ino = ${t}.ino) ELSE 0 END`;
 }
 
+/**
+ * SQL for the link count the directory row `t` must have: 2 (its entry and
+ * its ".") plus one ".." per subdirectory, as Linux's local file systems
+ * count; 0 once removed (no entry names it; the root has none and is never
+ * removed).
+ */
+export function dirLinks(t: string): string {
+  return `CASE WHEN ${t}.ino = ${ROOT_INO} OR EXISTS (SELECT 1 FROM dirent d WHERE d.ino = ${t}.ino)
+    THEN 2 + (SELECT count(*) FROM dirent d JOIN inode c ON c.ino = d.ino WHERE d.parent = ${t}.ino AND (c.mode & 61440) = 16384)
+    ELSE 0 END`;
+}
+
 const columns = (sql: SqlStorage, table: string) =>
   new Set(sql.exec(`PRAGMA table_info(${table})`).toArray().map((r) => r.name as string));
 
@@ -162,6 +177,12 @@ export function migrate(sql: SqlStorage): void {
       sql.exec(`INSERT INTO meta (k, v) VALUES ('journal_bytes', ?1) ON CONFLICT (k) DO UPDATE SET v = coalesce(v, 0) + ?1`, holes);
     }
   }
+  // Directories had nlink 1 before their links were counted: count them
+  // once; from then on every entry added or removed keeps them (namespace.ts).
+  if (sql.exec(`SELECT 1 FROM meta WHERE k = 'dir_nlink'`).toArray().length === 0) {
+    sql.exec(`UPDATE inode SET nlink = ${dirLinks("inode")} WHERE (mode & 61440) = 16384`);
+    sql.exec(`INSERT INTO meta (k, v) VALUES ('dir_nlink', 1)`);
+  }
   const job = columns(sql, "job");
   if (!job.has("etag")) sql.exec(`ALTER TABLE job ADD COLUMN etag TEXT`);
   if (!job.has("ino")) sql.exec(`ALTER TABLE job ADD COLUMN ino INTEGER`);
@@ -172,5 +193,4 @@ export function migrate(sql: SqlStorage): void {
   migrateLocks(sql);
 }
 
-/** The root directory's inode number. */
-export const ROOT_INO = 1;
+

@@ -18,6 +18,7 @@ import { LockTable } from "./locks.ts";
 import { COOKIE_DOT, COOKIE_DOTDOT, Namespace, afterIdOf, cookieOf, nextVersion } from "./namespace.ts";
 import { Publisher } from "./publisher.ts";
 import { ROOT_INO } from "./schema.ts";
+import { modeAfterChown, modeAfterWrite } from "./setid.ts";
 import type { Entry, Inode, ShareOptions, StatFs, Timespec } from "./types.ts";
 import { Xattrs } from "./xattrs.ts";
 
@@ -455,8 +456,14 @@ export class ShareFs {
     this.dirChanged(this.get(dirIno), this.tick());
   }
 
-  /** Tsetattr. Size changes go through the journal; mode keeps its type bits. */
-  setattr(ino: number, a: SetAttr): Inode {
+  /**
+   * Tsetattr by the user `by`. Size changes go through the journal; mode
+   * keeps its type bits. A truncate or a chown that does not set the mode
+   * clears set-ID bits as Linux's would (setid.ts); one that sets it is
+   * taken as sent (Linux's client computed it, and notify_change never gets
+   * both a mode and ATTR_KILL_S*ID).
+   */
+  setattr(ino: number, a: SetAttr, by: number): Inode {
     const node = this.get(ino);
     const t = this.tick();
     let content = false;
@@ -471,6 +478,12 @@ export class ShareFs {
     }
     const u: Parameters<Namespace["update"]>[1] = { ctime: t };
     if (a.mode !== undefined) u.mode = (node.mode & S_IFMT) | (a.mode & 0o7777);
+    else {
+      let mode = node.mode;
+      if (a.size !== undefined) mode = modeAfterWrite(mode, by);
+      if (a.uid !== undefined || a.gid !== undefined) mode = modeAfterChown(mode);
+      if (mode !== node.mode) u.mode = mode;
+    }
     if (a.uid !== undefined) u.uid = a.uid;
     if (a.gid !== undefined) u.gid = a.gid;
     if (a.atime !== undefined) u.atime = a.atime === "now" ? t : a.atime;
@@ -519,9 +532,11 @@ export class ShareFs {
    * Linux's generic_write_check_limits (fs/read_write.c; mm/filemap.c in
    * older kernels) does at s_maxbytes, a write at or past max_file_bytes is
    * EFBIG and one that crosses it is cut short there. A write of nothing
-   * succeeds anywhere (generic_write_checks returns before the limits).
+   * succeeds anywhere (generic_write_checks returns before the limits) and
+   * changes nothing. A write by `by` clears set-ID bits as Linux's
+   * file_remove_privs does (setid.ts).
    */
-  write(ino: number, offset: number, data: Uint8Array, append: boolean): number {
+  write(ino: number, offset: number, data: Uint8Array, append: boolean, by: number): number {
     const node = this.get(ino);
     if (!isReg(node)) throw new P9Error(isDir(node) ? ERRNO.EISDIR : ERRNO.EINVAL);
     if (data.byteLength === 0) return 0;
@@ -537,8 +552,10 @@ export class ShareFs {
     }
     this.journal.write(ino, at, bytes, span);
     const t = this.tick();
+    const mode = modeAfterWrite(node.mode, by);
     this.ns.update(ino, {
       size: Math.max(node.size, at + bytes.byteLength),
+      mode: mode !== node.mode ? mode : undefined,
       version: nextVersion(node.version),
       mtime: t,
       ctime: t,
@@ -569,7 +586,8 @@ export class ShareFs {
     const opens = Math.max(0, node.opens - 1);
     this.ns.update(ino, { opens });
     if (opens > 0) return;
-    if (node.nlink === 0 && !isDir(node) && this.ns.pathOf(ino) === null) {
+    // Removed while open (a directory too: rmdir while a process had it open): it goes now.
+    if (node.nlink === 0 && this.ns.pathOf(ino) === null) {
       this.forget(node);
       return;
     }
@@ -579,7 +597,7 @@ export class ShareFs {
   /** Every open count back to zero (after a restart no fid survives). */
   resetOpens(): void {
     this.ns.resetOpens();
-    for (const r of this.ns.sqlStorage.exec(`SELECT ino FROM inode WHERE nlink = 0 AND (mode & 61440) != 16384`).toArray()) {
+    for (const r of this.ns.sqlStorage.exec(`SELECT ino FROM inode WHERE nlink = 0`).toArray()) {
       const n = this.ns.get(r.ino as number);
       if (n && this.ns.pathOf(n.ino) === null) this.forget(n);
     }

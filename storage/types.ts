@@ -9,6 +9,7 @@ export interface Inode {
   readonly uid: number;
   readonly gid: number;
   readonly size: number;
+  /** Names of a file; 2 + subdirectories of a directory (1 until first listed from R2); 0 once removed. */
   readonly nlink: number;
   /** A block or character device's numbers as Linux's new_encode_dev packs them (protocol/devices.ts); 0 for anything else. */
   readonly rdev: number;

@@ -175,7 +175,7 @@ describe("a hole counts against the journal as the zeros its publish uploads", (
     // The publish takes its snapshot (2000 bytes), then a write 1000 bytes past the end lands before it settles.
     await inObject(async (fs) => {
       const publishing = fs.publisher.publish(ino, true);
-      fs.write(ino, 3000, new Uint8Array([1]), false);
+      fs.write(ino, 3000, new Uint8Array([1]), false, 0);
       await publishing;
     });
     // The object holds the first 2000 bytes; the journal the 100 bytes written

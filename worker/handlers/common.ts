@@ -58,7 +58,7 @@ export async function openFid(s: Session, n: number, flags: number) {
   }
   const cur = nodeFid(s, n);
   if (cur.open) throw new P9Error(ERRNO.EBADF, "fid already open");
-  if (flags & DOTL.TRUNC && !isDir(node)) s.fs.setattr(node.ino, { size: 0 });
+  if (flags & DOTL.TRUNC && !isDir(node)) s.fs.setattr(node.ino, { size: 0 }, cur.uid);
   const fresh = s.fs.get(f.ino);
   s.putFid({ ...cur, open: { flags, gen: fresh.replaced }, dirOffset: 0, dirCookie: 0n });
   return fresh;

@@ -136,7 +136,7 @@ export const legacy: HandlerTable = {
       // wstat renames within the same directory only.
       await s.fs.rename(l.parent, l.name, l.parent, st.name);
     }
-    if (Object.keys(a).length) s.fs.setattr(f.ino, a);
+    if (Object.keys(a).length) s.fs.setattr(f.ino, a, f.uid);
     return { type: "Rwstat", tag: m.tag };
   },
 };

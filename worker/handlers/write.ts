@@ -62,7 +62,8 @@ export const write: HandlerTable = {
     if (!f.open || !canWrite(f.open.flags)) throw new P9Error(ERRNO.EBADF, "fid not open for writing");
     if (m.offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new P9Error(ERRNO.EFBIG);
     // Fewer than asked when the write crosses the largest file size (as Linux writes it).
-    const count = s.fs.write(f.ino, Number(m.offset), m.data, (f.open.flags & DOTL.APPEND) !== 0);
+    // The writer is the fid's user: set-ID bits go on a write by anyone but root.
+    const count = s.fs.write(f.ino, Number(m.offset), m.data, (f.open.flags & DOTL.APPEND) !== 0, f.uid);
     return { type: "Rwrite", tag: m.tag, count };
   },
 
@@ -142,7 +143,8 @@ export const write: HandlerTable = {
     // A time bit without its _SET bit means "now" (touch sends 0x70).
     if (m.valid & ATTR.ATIME) a.atime = m.valid & ATTR.ATIME_SET ? time(m.atime_sec, m.atime_nsec) : "now";
     if (m.valid & ATTR.MTIME) a.mtime = m.valid & ATTR.MTIME_SET ? time(m.mtime_sec, m.mtime_nsec) : "now";
-    s.fs.setattr(f.ino, a);
+    // Tsetattr names no caller: the fid's attach user is the one asking.
+    s.fs.setattr(f.ino, a, f.uid);
     return { type: "Rsetattr", tag: m.tag };
   },
 
