@@ -44,6 +44,12 @@ EOF
 chmod 755 /tmp/posix-bin/openssl
 export PATH=/tmp/posix-bin:$PATH
 
+# utimensat/06.t and 07.t look the user `nobody` up with id(1); the guest's
+# /etc/passwd has only root. Give it Debian's nobody and nogroup (65534),
+# the identities the other tests use by number.
+grep -q '^nobody:' /etc/passwd || echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >>/etc/passwd
+grep -q '^nogroup:' /etc/group || echo 'nogroup:x:65534:' >>/etc/group
+
 BASE=$MNT/pjdfstest
 mkdir -p "$BASE" || fail "cannot create $BASE"
 echo "@@posix fs $(df -PT "$BASE" | tail -n 1 | awk '{ print $2 }') $(uname -r)"
