@@ -20,38 +20,47 @@ export interface GuestResult {
   stderr: string;
 }
 
+export interface GuestOptions {
+  /** The 9P server's port on the host's 127.0.0.1 (any number with noMount). */
+  port: number;
+  msize?: number;
+  /** Extra mount options, appended as they are. */
+  opts?: string;
+  /** Seconds before run-guest kills the guest (300). */
+  timeout?: number;
+  /** Host files or directories copied into the guest (HOST[:GUEST], default /files/NAME). */
+  files?: string[];
+  /** Arguments of the script ($1...). */
+  args?: string[];
+  /** Don't mount: the script mounts by itself (or works on tmpfs). */
+  noMount?: boolean;
+  /** Each piece of the script's output as it arrives (it is also in the result). */
+  onStdout?: (chunk: string) => void;
+  /** Aborting it stops run-guest, which stops QEMU. */
+  signal?: AbortSignal;
+}
+
 /** Boots a guest that mounts 127.0.0.1:port and runs `script`. */
-export async function runGuest(script: string, opts: { port: number; msize?: number; opts?: string; timeout?: number }): Promise<GuestResult> {
+export async function runGuest(script: string, opts: GuestOptions): Promise<GuestResult> {
   const args = [join(ROOT, "test/guest/run-guest"), "--port", String(opts.port), "--timeout", String(opts.timeout ?? 300)];
   if (opts.msize) args.push("--msize", String(opts.msize));
   if (opts.opts) args.push("--opts", opts.opts);
-  args.push("-");
+  if (opts.noMount) args.push("--no-mount");
+  for (const f of opts.files ?? []) args.push("--file", f);
+  args.push("-", ...(opts.args ?? []));
   return new Promise((resolve) => {
-    const child = execFile("bash", args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    const child = execFile("bash", args, { maxBuffer: 64 << 20, signal: opts.signal }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === "number" ? code : 1, stdout, stderr });
     });
+    if (opts.onStdout) child.stdout!.on("data", (b: Buffer | string) => opts.onStdout!(b.toString()));
     child.stdin!.end(script);
   });
 }
 
 /** runGuest with host files copied into the guest's /files. */
-export async function runGuestWithFiles(
-  script: string,
-  opts: { port: number; msize?: number; opts?: string; timeout?: number; files: string[] },
-): Promise<GuestResult> {
-  const args = [join(ROOT, "test/guest/run-guest"), "--port", String(opts.port), "--timeout", String(opts.timeout ?? 300)];
-  if (opts.msize) args.push("--msize", String(opts.msize));
-  if (opts.opts) args.push("--opts", opts.opts);
-  for (const f of opts.files) args.push("--file", f);
-  args.push("-");
-  return new Promise((resolve) => {
-    const child = execFile("bash", args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === "number" ? code : 1, stdout, stderr });
-    });
-    child.stdin!.end(script);
-  });
+export async function runGuestWithFiles(script: string, opts: GuestOptions & { files: string[] }): Promise<GuestResult> {
+  return runGuest(script, opts);
 }
 
 export function md5(b: Uint8Array): string {
