@@ -80,6 +80,21 @@ export async function operatorGet(url: string): Promise<Response> {
   }
 }
 
+/**
+ * An R2 call through wrangler's platform proxy, tried once more when its
+ * connection broke (a 64 MiB put failed so with EPIPE, "fetch failed", in a
+ * loaded CI run); every call here is idempotent.
+ */
+async function onceMore<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    if (!(e instanceof TypeError) || !["EPIPE", "ECONNRESET", "UND_ERR_SOCKET"].includes(code ?? "")) throw e;
+    return call();
+  }
+}
+
 const DEFAULT_CONFIG = {
   shares: { dev: { binding: "DEV_BUCKET", bucket: "edge9p-dev", prefix: "" } },
   // SHA-256 of OPERATOR_TOKEN.
@@ -175,10 +190,12 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
       return {
         ...b,
         put: (key, value, o) =>
-          b.put(key, typeof value === "string" || value.constructor === Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : new Uint8Array(value), o),
-        get: (key) => b.get(key),
-        delete: (keys) => b.delete(keys),
-        list: (o) => b.list(o),
+          onceMore(() =>
+            b.put(key, typeof value === "string" || value.constructor === Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : new Uint8Array(value), o),
+          ),
+        get: (key) => onceMore(() => b.get(key)),
+        delete: (keys) => onceMore(() => b.delete(keys)),
+        list: (o) => onceMore(() => b.list(o)),
       };
     },
     output: () => out,
