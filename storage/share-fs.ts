@@ -13,7 +13,7 @@ import { type CheckReport, checkNamespace } from "./fsck.ts";
 import { Clock } from "./clock.ts";
 import { Importer } from "./importer.ts";
 import { Journal } from "./journal.ts";
-import { KEY_MAX, NAME_MAX, checkNewName, dirPrefixOf } from "./keys.ts";
+import { NAME_MAX, checkNewName, checkNotReserved } from "./keys.ts";
 import { LockTable } from "./locks.ts";
 import { COOKIE_DOT, COOKIE_DOTDOT, Namespace, afterIdOf, cookieOf, nextVersion } from "./namespace.ts";
 import { Publisher } from "./publisher.ts";
@@ -249,9 +249,14 @@ export class ShareFs {
 
   // ---- changes ----------------------------------------------------------
 
-  /** A directory ready for a new entry `name`: fresh from R2, name unused, key within limits. */
+  /**
+   * A directory ready for a new entry `name`: fresh from R2, name unused
+   * and not the reserved one. Any path length goes: an object whose key
+   * would pass R2's 1,024 bytes gets a derived key (keys.ts).
+   */
   private async prepareNew(dirIno: number, name: Uint8Array): Promise<Inode> {
-    const nameStr = checkNewName(name);
+    checkNewName(name);
+    checkNotReserved(dirIno === ROOT_INO, name);
     const dir0 = this.get(dirIno);
     if (!isDir(dir0)) throw new P9Error(ERRNO.ENOTDIR);
     await this.refresh(dir0);
@@ -259,10 +264,6 @@ export class ShareFs {
     const path = this.ns.pathOf(dir.ino);
     if (path === null) throw new P9Error(ERRNO.ENOENT, "the directory was removed");
     this.checkDepth(path);
-    // The object key must fit R2's 1024 bytes (a directory also needs its '/').
-    if (new TextEncoder().encode(dirPrefixOf(this.opts.prefix, path) + nameStr).byteLength + 1 > KEY_MAX) {
-      throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
-    }
     if (this.ns.lookup(dir.ino, name) !== null) throw new P9Error(ERRNO.EEXIST);
     return dir;
   }
@@ -369,6 +370,7 @@ export class ShareFs {
   async rename(oldDirIno: number, oldName: Uint8Array, newDirIno: number, newName: Uint8Array): Promise<void> {
     checkNewName(newName);
     checkNewName(oldName);
+    checkNotReserved(newDirIno === ROOT_INO, newName);
     for (const ino of [oldDirIno, newDirIno]) {
       const d = this.get(ino);
       if (!isDir(d)) throw new P9Error(ERRNO.ENOTDIR);
@@ -384,8 +386,6 @@ export class ShareFs {
     const newPath = this.ns.pathOf(newDir.ino);
     if (newPath === null) throw new P9Error(ERRNO.ENOENT);
     this.checkDepth(newPath);
-    const key = new TextEncoder().encode(dirPrefixOf(this.opts.prefix, newPath)).byteLength + newName.byteLength + 1;
-    if (key > KEY_MAX) throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
     if (dst) {
       if (isDir(src) && !isDir(dst)) throw new P9Error(ERRNO.ENOTDIR);
       if (!isDir(src) && isDir(dst)) throw new P9Error(ERRNO.EISDIR);
