@@ -293,7 +293,13 @@ export class ShareFs {
   /** Tlcreate: a new regular file (mode's type bits are ignored). */
   async create(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
     const dir = await this.prepareNew(dirIno, name);
-    return this.makeNode(dir, name, S_IF.REG | (mode & 0o7777), uid, gid);
+    const node = this.makeNode(dir, name, S_IF.REG | (mode & 0o7777), uid, gid);
+    // Scheduled now, in the create's own writes, rather than at its close:
+    // the close of a file written soon after (create, write, close, as an
+    // untar does) then finds it scheduled and writes nothing, so its Rclunk
+    // does not wait on a write. Still open when due, it waits for the close.
+    this.publisher.schedule(node.ino, this.opts.publishDelayMs);
+    return node;
   }
 
   async mkdir(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
