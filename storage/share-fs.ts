@@ -58,6 +58,14 @@ export class ShareFs {
   readonly xattrs: Xattrs;
   private readonly importer: Importer;
   private readonly clock: Clock;
+  /**
+   * New files whose publish time their create set (create): their close
+   * moves it later only when less than half of publish_delay_ms is left, so
+   * a file renamed just after its close (editors, git, tar) is still
+   * published once, at its final name. In memory: after a restart a close
+   * keeps what is set.
+   */
+  private readonly scheduledByCreate = new Set<number>();
 
   constructor(
     sql: SqlStorage,
@@ -299,6 +307,7 @@ export class ShareFs {
     // untar does) then finds it scheduled and writes nothing, so its Rclunk
     // does not wait on a write. Still open when due, it waits for the close.
     this.publisher.schedule(node.ino, this.opts.publishDelayMs);
+    this.scheduledByCreate.add(node.ino);
     return node;
   }
 
@@ -438,6 +447,7 @@ export class ShareFs {
 
   /** An inode with no name and no open fid: its object and its journal go. */
   private forget(node: Inode): void {
+    this.scheduledByCreate.delete(node.ino);
     if (node.key !== null) this.publisher.deleteKey(node.key, node.etag);
     this.journal.clear(node.ino);
     this.locks.dropInode(node.ino);
@@ -570,7 +580,10 @@ export class ShareFs {
       from_r2: 0,
     });
     this.publisher.changed(ino);
-    if (this.journal.fileBytes(ino) > JOURNAL_PER_FILE_PUBLISH) this.publisher.schedule(ino, 0);
+    if (this.journal.fileBytes(ino) > JOURNAL_PER_FILE_PUBLISH) {
+      this.publisher.schedule(ino, 0);
+      this.scheduledByCreate.delete(ino);
+    }
     return bytes.byteLength;
   }
 
@@ -597,7 +610,9 @@ export class ShareFs {
       this.forget(node);
       return;
     }
-    if (node.dirty) this.publisher.schedule(ino, this.opts.publishDelayMs);
+    if (!node.dirty) return;
+    if (this.scheduledByCreate.delete(ino)) this.publisher.scheduleAfterClose(ino, this.opts.publishDelayMs);
+    else this.publisher.schedule(ino, this.opts.publishDelayMs);
   }
 
   /**

@@ -205,4 +205,36 @@ describe("fids written in batches", () => {
     }
     expect(obj && (await obj.text())).toBe("written, never closed");
   });
+
+  it("a new file's close writes nothing, yet one closed late in its wait and renamed just after is uploaded once, at its final key", async () => {
+    const { client: c } = await mount();
+    // publish_delay_ms is 200 in the tests; the create schedules the publish.
+    const fid = await create(c, "w/slow.tmp");
+    await writeAt(c, fid, 0, "written slowly");
+    await sleep(150);
+    const before = await writes();
+    const stats0 = (await shareObject().stats()).publish!;
+    await clunk(c, fid); // less than half the delay left: the close moves the publish later
+    await sleep(60); // past the create's time
+    const d = await walkTo(c, "w");
+    await c.request({ type: "Trenameat", olddirfid: d, oldname: "slow.tmp", newdirfid: d, newname: "slow.txt" });
+    await clunk(c, d);
+    let obj: R2ObjectBody | null = null;
+    for (let i = 0; i < 100 && !obj; i++) {
+      await sleep(50);
+      obj = await BUCKET.get("main/w/slow.txt");
+    }
+    expect(obj && (await obj.text())).toBe("written slowly");
+    const stats1 = (await shareObject().stats()).publish!;
+    // Uploaded at its temporary name first, the rename would have deleted that object.
+    expect(stats1.deletes - stats0.deletes).toBe(0);
+    expect(await BUCKET.head("main/w/slow.tmp")).toBeNull();
+    // And a file closed soon after its create writes nothing at its close.
+    const quick = await create(c, "w/quick.txt");
+    await writeAt(c, quick, 0, "quick");
+    const a = await writes();
+    await clunk(c, quick);
+    expect(between(a, await writes(), "Tclunk").rows).toBe(0);
+    expect(between(before, a, "Tclunk").rows).toBeGreaterThan(0); // the late close above did write
+  });
 });
