@@ -186,7 +186,7 @@ export class Importer {
     const n = this.ns.get(ino);
     if (!n) return;
     const nlink = Math.max(0, n.nlink - 1);
-    if (nlink > 0 || n.opens > 0) this.ns.update(ino, { nlink });
+    if (nlink > 0 || n.opens > 0) this.ns.update(ino, { nlink, opens: nlink > 0 ? undefined : n.opens });
     else this.ns.remove(ino);
   }
 

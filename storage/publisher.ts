@@ -132,6 +132,20 @@ export class Publisher {
     }
   }
 
+  /**
+   * The close of a file whose create scheduled it: published `delayMs`
+   * after the close, unless at least half of that is left already (then
+   * nothing is written: the close of a file written quickly waits on no
+   * write).
+   */
+  scheduleAfterClose(ino: number, delayMs: number): void {
+    const cur = this.ns.sqlStorage.exec(`SELECT publish_after FROM inode WHERE ino = ?`, ino).toArray()[0];
+    const prev = cur?.publish_after as number | null | undefined;
+    if (prev !== null && prev !== undefined && prev >= this.now() + delayMs / 2) return;
+    this.ns.update(ino, { publish_after: this.now() + delayMs });
+    this.epoch++;
+  }
+
   /** Any change to an inode's content, metadata or place. */
   changed(ino: number): void {
     this.generation.set(ino, (this.generation.get(ino) ?? 0) + 1);

@@ -50,6 +50,8 @@ export interface LocalGateway {
   restart(): Promise<void>;
   stop(): Promise<void>;
   pid(): number | undefined;
+  /** The port of wrangler's inspector (DevTools protocol: CPU profiles of the worker). */
+  inspectorPort(): number;
 }
 
 /** The part of the R2 binding the tests use (the proxy's types are loose). */
@@ -110,9 +112,10 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
   let out = "";
   let child: ChildProcess | null = null;
   let proxy: { env: Record<string, unknown>; dispose(): Promise<void> } | null = null;
+  let inspector = 0;
 
   const launch = async () => {
-    const inspector = await freePort();
+    inspector = await freePort();
     child = spawn(
       process.execPath,
       [
@@ -202,6 +205,7 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
     kill,
     restart: launch,
     pid: () => child?.pid,
+    inspectorPort: () => inspector,
     async stop() {
       await kill();
       await proxy?.dispose();
