@@ -7,6 +7,7 @@ import { ACK_SUBPROTOCOL, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE,
 import { CONFIG_VAR, type Config, OPERATOR_TOKENS_SECRET, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
 import { FILE_RESPONSE_HEADERS } from "./files.ts";
+import { PATH_MAX } from "../storage/keys.ts";
 import { needsOriginCheck, refusedHost, refusedOrigin } from "./origins.ts";
 import { LINK_ACCESS, LINK_DEFAULT_S, LINK_EXPIRES, LINK_MAX_S, LINK_SIGNATURE, encodePath } from "./links.ts";
 import { FILE_HEADER, LINK_HEADER, NINEP_LINK_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
@@ -240,7 +241,8 @@ export function createApp() {
     path: z
       .string()
       .min(1, "names a file of the share")
-      .refine((p) => !p.split("/").some((n) => n === "." || n === ".." || n.includes("\0")), "has no '.', '..' or NUL names"),
+      .refine((p) => !p.split("/").some((n) => n === "." || n === ".." || n.includes("\0")), "has no '.', '..' or NUL names")
+      .refine((p) => new TextEncoder().encode(p).byteLength < PATH_MAX, `has fewer than ${PATH_MAX} bytes (PATH_MAX)`),
     expires_in: expiresIn,
   });
   const NinePLinkRequest = z.strictObject({

@@ -18,7 +18,8 @@ const shareName = z
 
 const prefix = z
   .string()
-  .max(512, "at most 512 bytes, so that paths under it still fit R2's 1024-byte keys")
+  // Bytes, not characters: a derived key (storage/keys.ts) is the prefix and at most 335 bytes more.
+  .refine((p) => new TextEncoder().encode(p).byteLength <= 512, "at most 512 bytes, so that paths under it still fit R2's 1024-byte keys")
   .refine((p) => !p.startsWith("/"), "no leading '/': R2 keys have no root")
   .refine(
     (p) => p === "" || p.replace(/\/$/, "").split("/").every((s) => s !== "" && s !== "." && s !== ".."),

@@ -8,6 +8,7 @@ import {
   ACK_SUBPROTOCOL,
   PLATFORM_MSIZE_CEILING_SOURCE,
   RESUME_HEADER,
+  nameOfId,
   RESUME_WINDOW_HEADER,
   SECRET_HEADER,
   SESSION_HEADER,
@@ -25,7 +26,8 @@ import { bucketOf, configOf, fsidOf } from "./env.ts";
 import { HANDLERS } from "./handlers/index.ts";
 import { Outbox } from "./outbox.ts";
 import { SessionStore } from "./session-store.ts";
-import { type SessionHost, Session } from "./session.ts";
+import { FLUSH_MS, type SessionHost, Session } from "./session.ts";
+import { SqlMeter, type WriteTally } from "./sql-meter.ts";
 
 /** Header the worker sets when it hands a request to the object. */
 export const SHARE_HEADER = "X-Edge9p-Share";
@@ -57,6 +59,14 @@ export interface ShareStats {
   notReading: number;
   /** Unread bytes on sockets the gateway closed whose peers have not gone yet. */
   strandedBytes: number;
+  /**
+   * SQLite rows written since the object was constructed, by what wrote
+   * them: each 9P request type (by the type byte of the messages
+   * received), "fid flush" (the batch of worker/session.ts), "alarm",
+   * "fetch" (a socket's opening, the files route), "close", "start" (the
+   * constructor), "text" (acks, a resume's hello), "other".
+   */
+  writes: Record<string, WriteTally>;
 }
 
 interface Attachment {
@@ -81,6 +91,7 @@ interface Ready {
 }
 
 export class ShareObject extends DurableObject<Env> {
+  private readonly meter: SqlMeter;
   private readonly sql: SqlStorage;
   private readonly store: SessionStore;
   /**
@@ -103,14 +114,42 @@ export class ShareObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.meter = new SqlMeter(ctx.storage.sql);
+    this.sql = this.meter.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v)`);
     this.store = new SessionStore(this.sql);
-    // Counts constructions: each wake-up from hibernation is one.
-    this.sql.exec(`INSERT INTO meta (k, v) VALUES ('boots', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`);
-    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
-    if (rows.length) this.init(rows[0]!.v as string);
-    this.sweep();
+    this.meter.run("start", () => {
+      // Counts constructions: each wake-up from hibernation is one.
+      this.sql.exec(`INSERT INTO meta (k, v) VALUES ('boots', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`);
+      const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
+      if (rows.length) this.init(rows[0]!.v as string);
+      this.sweep();
+    });
+  }
+
+  /** The pending batch write of the sessions' state (worker/session.ts), if any. */
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * Writes the sessions' batched state within FLUSH_MS. The timer also
+   * keeps the object from hibernating before it has run (an object with a
+   * pending timer is not idle: docs/platform.md).
+   */
+  private deferFlush(): void {
+    if (this.flushTimer !== null) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.meter.run("fid flush", () => this.flushSessions());
+    }, FLUSH_MS);
+  }
+
+  private flushSessions(): void {
+    try {
+      for (const s of this.sessions.values()) s.writeBatch();
+    } catch (e) {
+      // The object is going away (a restart): what was not written goes with its sockets.
+      console.error(`ShareObject.flushSessions: ${(e as Error).message}`);
+    }
   }
 
   /**
@@ -130,6 +169,8 @@ export class ShareObject extends DurableObject<Env> {
       if (f.open && f.kind === "node") fs?.closed(f.ino);
     });
     for (const sid of swept) fs?.locks.dropSession(sid);
+    // Fids of those sessions that had no row yet were lost with them.
+    if (swept.length) fs?.settleLostFids();
     if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
     this.evictDetached();
     // Resumable sessions left waiting for their clients end by the alarm.
@@ -178,6 +219,8 @@ export class ShareObject extends DurableObject<Env> {
       (msg) => console.log(`[${name}] ${msg}`),
       (n) => this.budget!.acquire(n),
     );
+    // Open counts live in memory (storage/namespace.ts): counted again from the fids that have rows.
+    fs.countOpens(this.store.openNodes());
     this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('share', ?)`, name);
     this.budget ??= new ByteBudget(c.config.inflight_bytes);
     this.ready = { name, share, config: c.config, fs };
@@ -215,6 +258,7 @@ export class ShareObject extends DurableObject<Env> {
       changed: () => {
         if ((this.ready?.fs.publisher.epoch ?? 0) !== this.alarmEpoch) this.ctx.waitUntil(this.scheduleAlarm());
       },
+      deferFlush: () => this.deferFlush(),
     };
   }
 
@@ -317,6 +361,10 @@ export class ShareObject extends DurableObject<Env> {
 
   /** Runs what is due; may run more than once for one time (handlers are idempotent). */
   override async alarm(): Promise<void> {
+    return this.meter.run("alarm", () => this.runAlarm());
+  }
+
+  private async runAlarm(): Promise<void> {
     this.alarmAt = null;
     this.alarmEpoch = -1;
     try {
@@ -427,6 +475,10 @@ export class ShareObject extends DurableObject<Env> {
   }
 
   override async fetch(request: Request): Promise<Response> {
+    return this.meter.run("fetch", () => this.serve(request));
+  }
+
+  private async serve(request: Request): Promise<Response> {
     const name = request.headers.get(SHARE_HEADER);
     const r = name ? this.init(name) : null;
     if (!r) return new Response("share not configured\n", { status: 500 });
@@ -571,6 +623,7 @@ export class ShareObject extends DurableObject<Env> {
       unreadBytes: [...this.outboxes.values()].reduce((n, o) => n + o.unread, 0),
       notReading: this.notReading,
       strandedBytes: this.stranded,
+      writes: this.meter.snapshot(),
     };
   }
 
@@ -605,11 +658,13 @@ export class ShareObject extends DurableObject<Env> {
         ws.close(CLOSE.SESSION_LOST, "session state is gone: reconnect");
         return;
       }
-      if (typeof message === "string") return s.text(message);
+      if (typeof message === "string") return this.meter.run("text", () => s.text(message));
       // Not awaited: workerd delivers a socket's next message only once this
       // handler returns, and requests must run concurrently (many tags in
       // flight, replies in any order). waitUntil keeps the object alive for it.
-      this.ctx.waitUntil(s.receive(new Uint8Array(message)).catch((e) => this.failed(ws, e)));
+      const bytes = new Uint8Array(message);
+      const kind = bytes.byteLength > 4 ? nameOfId(bytes[4]!) : "short message";
+      this.ctx.waitUntil(this.meter.run(kind, () => s.receive(bytes)).catch((e) => this.failed(ws, e)));
     } catch (e) {
       this.failed(ws, e);
     }
@@ -627,6 +682,10 @@ export class ShareObject extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.meter.run("close", () => this.closed(ws, code, reason));
+  }
+
+  private closed(ws: WebSocket, code: number, reason: string): void {
     try {
       // A client that closes normally is done with its session; any other
       // end may be a drop that a resumable client comes back from.
@@ -642,8 +701,10 @@ export class ShareObject extends DurableObject<Env> {
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     console.error(`ShareObject.webSocketError: ${error instanceof Error ? error.message : String(error)}`);
-    this.forget(ws);
-    this.socketGone(ws);
+    this.meter.run("close", () => {
+      this.forget(ws);
+      this.socketGone(ws);
+    });
   }
 
   /**
@@ -685,7 +746,7 @@ export class ShareObject extends DurableObject<Env> {
     }
     this.sessions.delete(sid);
     if (ws) this.bySocket.delete(ws);
-    this.store.end(sid);
+    this.store.end(sid, s !== null);
     this.ready?.fs.locks.dropSession(sid);
     this.ctx.waitUntil(this.scheduleAlarm());
   }
