@@ -237,6 +237,12 @@ export const ConfigSchema = z
      * not be able to cut its sessions off.
      */
     operator_token_hashes: z.array(tokenHash).default([]),
+    /**
+     * What the share objects write to the log (wrangler tail, the console of
+     * npm start): "info" also names sessions resumed, swept or closed for
+     * not reading; "error" only what went wrong; "off" nothing.
+     */
+    log: z.enum(["info", "error", "off"]).default("info"),
   })
   .superRefine((c, ctx) => {
     if (c.inflight_bytes < c.msize_cap) {

@@ -23,6 +23,7 @@ import { type Access, check9pLink, linkKeyOf, linkKeysOf, refusedLink, rotateLin
 import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
+import { type Log, logAt } from "./log.ts";
 import { HANDLERS } from "./handlers/index.ts";
 import { Outbox } from "./outbox.ts";
 import { SessionStore } from "./session-store.ts";
@@ -127,6 +128,15 @@ export class ShareObject extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Log lines at EDGE9P.log's level (errors only if the configuration does
+   * not parse). Read per line: configOf parses once per isolate.
+   */
+  private get log(): Log {
+    const c = configOf(this.env);
+    return logAt(c.ok ? c.config.log : "error");
+  }
+
   /** The pending batch write of the sessions' state (worker/session.ts), if any. */
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -148,7 +158,7 @@ export class ShareObject extends DurableObject<Env> {
       for (const s of this.sessions.values()) s.writeBatch();
     } catch (e) {
       // The object is going away (a restart): what was not written goes with its sockets.
-      console.error(`ShareObject.flushSessions: ${(e as Error).message}`);
+      this.log.error(`ShareObject.flushSessions: ${(e as Error).message}`);
     }
   }
 
@@ -171,7 +181,7 @@ export class ShareObject extends DurableObject<Env> {
     for (const sid of swept) fs?.locks.dropSession(sid);
     // Fids of those sessions that had no row yet were lost with them.
     if (swept.length) fs?.settleLostFids();
-    if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
+    if (swept.length) this.log.info(`swept ${swept.length} sessions whose sockets are gone`);
     this.evictDetached();
     // Resumable sessions left waiting for their clients end by the alarm.
     if (swept.length || this.store.oldestDetached() !== null) this.ctx.waitUntil(this.scheduleAlarm());
@@ -182,12 +192,12 @@ export class ShareObject extends DurableObject<Env> {
     if (this.ready?.name === name) return this.ready;
     const c = configOf(this.env);
     if (!c.ok) {
-      console.error(c.error);
+      this.log.error(c.error);
       return null;
     }
     const share = c.config.shares[name];
     if (!share) {
-      console.error(`share ${name} is no longer configured`);
+      this.log.error(`share ${name} is no longer configured`);
       return null;
     }
     const oname = objectName(share);
@@ -216,7 +226,7 @@ export class ShareObject extends DurableObject<Env> {
         // parseConfig settles it; refused if it somehow did not.
         deviceNodes: share.device_nodes === true,
       },
-      (msg) => console.log(`[${name}] ${msg}`),
+      (msg) => this.log.info(`[${name}] ${msg}`),
       (n) => this.budget!.acquire(n),
     );
     // Open counts live in memory (storage/namespace.ts): counted again from the fids that have rows.
@@ -253,7 +263,7 @@ export class ShareObject extends DurableObject<Env> {
         if (sid !== null) this.endSession(sid, ws);
         this.closeSocket(ws, code, reason);
       },
-      log: (msg) => console.log(`[${r.name}] ${msg}`),
+      log: (msg) => this.log.info(`[${r.name}] ${msg}`),
       // Most requests schedule nothing: skip the async work unless the publisher's epoch moved.
       changed: () => {
         if ((this.ready?.fs.publisher.epoch ?? 0) !== this.alarmEpoch) this.ctx.waitUntil(this.scheduleAlarm());
@@ -276,7 +286,7 @@ export class ShareObject extends DurableObject<Env> {
         // other ends.
         cut: (reason) => {
           this.notReading++;
-          console.log(`[${r.name}] session ${a?.sid}: ${reason}; closing (${CLOSE.NOT_READING})`);
+          this.log.info(`[${r.name}] session ${a?.sid}: ${reason}; closing (${CLOSE.NOT_READING})`);
           const s = a ? this.sessions.get(a.sid) : undefined;
           if (s && !s.resumable) return s.end(CLOSE.NOT_READING, reason);
           this.closeSocket(ws, CLOSE.NOT_READING, reason);
@@ -335,7 +345,7 @@ export class ShareObject extends DurableObject<Env> {
       await this.armAlarm();
     } catch (e) {
       // The object is going away (a restart): the next start re-arms it.
-      console.error(`ShareObject.scheduleAlarm: ${(e as Error).message}`);
+      this.log.error(`ShareObject.scheduleAlarm: ${(e as Error).message}`);
     }
   }
 
@@ -372,7 +382,7 @@ export class ShareObject extends DurableObject<Env> {
       this.endUnresumed();
       await this.ready?.fs.runDue();
     } catch (e) {
-      console.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
+      this.log.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
     }
     this.alarmAt = null;
     this.alarmEpoch = -1;
@@ -390,7 +400,7 @@ export class ShareObject extends DurableObject<Env> {
     const over = this.store.countDetached() - max;
     if (over <= 0) return;
     for (const sid of this.store.longestDetached(over)) {
-      console.log(`session ${sid}: ended while waiting for its client: more than ${max} sessions wait (EDGE9P.max_detached_sessions)`);
+      this.log.info(`session ${sid}: ended while waiting for its client: more than ${max} sessions wait (EDGE9P.max_detached_sessions)`);
       this.endSession(sid, null);
     }
   }
@@ -398,7 +408,7 @@ export class ShareObject extends DurableObject<Env> {
   /** Ends the resumable sessions whose clients did not come back within the window. */
   private endUnresumed(): void {
     for (const sid of this.store.detachedBefore(Date.now() - this.resumeWindow())) {
-      console.log(`session ${sid}: not resumed within ${this.resumeWindow()} ms; ended`);
+      this.log.info(`session ${sid}: not resumed within ${this.resumeWindow()} ms; ended`);
       this.endSession(sid, null);
     }
   }
@@ -548,7 +558,7 @@ export class ShareObject extends DurableObject<Env> {
       const refused = await this.resume(server, r, resume, acks, scope);
       if (refused) {
         // Accepted to say why with a close code (an HTTP error reaches no WebSocket client's code).
-        console.log(`refused a resume: ${refused}`);
+        this.log.info(`refused a resume: ${refused}`);
         server.close(CLOSE.RESUME_REFUSED, refused.slice(0, 120));
       } else {
         headers[SESSION_HEADER] = resume.split(".")[0]!;
@@ -598,7 +608,7 @@ export class ShareObject extends DurableObject<Env> {
     s.resume(this.host(ws, r));
     this.sessions.set(sid, s);
     this.bySocket.set(ws, s);
-    console.log(`[${r.name}] session ${sid} resumed`);
+    this.log.info(`[${r.name}] session ${sid} resumed`);
     return null;
   }
 
@@ -672,7 +682,7 @@ export class ShareObject extends DurableObject<Env> {
 
   /** A request failed outside every handler: log it and end that session only. */
   private failed(ws: WebSocket, e: unknown): void {
-    console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
+    this.log.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
     try {
       this.forget(ws);
       ws.close(CLOSE.INTERNAL, "internal error");
@@ -695,12 +705,12 @@ export class ShareObject extends DurableObject<Env> {
       // and 1015 are reserved and cannot be sent.
       ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE.NORMAL : code, reason);
     } catch (e) {
-      console.error(`ShareObject.webSocketClose: ${(e as Error).message}`);
+      this.log.error(`ShareObject.webSocketClose: ${(e as Error).message}`);
     }
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    console.error(`ShareObject.webSocketError: ${error instanceof Error ? error.message : String(error)}`);
+    this.log.error(`ShareObject.webSocketError: ${error instanceof Error ? error.message : String(error)}`);
     this.meter.run("close", () => {
       this.forget(ws);
       this.socketGone(ws);
