@@ -273,7 +273,8 @@ export class Publisher {
     }
     const node = this.ns.get(ino);
     if (!node) return;
-    if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) < (this.ns.options.journalCap >> 4)) {
+    // A division, not `>> 4`: shifts take 32-bit integers, and the default cap (4 GiB) is 2^32.
+    if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) < this.ns.options.journalCap / 16) {
       // Still open for writing and its journal is small: wait for the close.
       this.ns.update(ino, { publish_after: null });
       return;
