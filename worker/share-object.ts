@@ -14,7 +14,10 @@ import {
   SUBPROTOCOL,
 } from "../protocol/index.ts";
 import { randomHex, sameText, sha256Hex } from "./auth.ts";
+import type { CacheStats } from "../storage/content-cache.ts";
 import type { PublishStats } from "../storage/publisher.ts";
+import type { R2Calls } from "../storage/r2-calls.ts";
+import type { ReadaheadStats } from "../storage/readahead.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { serveFile } from "./files.ts";
@@ -55,6 +58,12 @@ export interface ShareStats {
   notReading: number;
   /** Unread bytes on sockets the gateway closed whose peers have not gone yet. */
   strandedBytes: number;
+  /** The content cache: hits, misses, fills, evictions, bytes and entries held, its bounds. */
+  cache: CacheStats;
+  /** Readahead: reads served from it, misses, fetches, the windows. */
+  readahead: ReadaheadStats;
+  /** R2 calls since the object was constructed, by method. */
+  r2Calls: R2Calls;
 }
 
 interface Attachment {
@@ -168,9 +177,14 @@ export class ShareObject extends DurableObject<Env> {
         maxLocks: c.config.max_locks,
         // parseConfig settles it; refused if it somehow did not.
         deviceNodes: share.device_nodes === true,
+        readaheadBytes: c.config.readahead_bytes,
+        cacheBytes: c.config.content_cache_bytes,
+        cacheFileBytes: c.config.content_cache_file_bytes,
       },
       (msg) => console.log(`[${name}] ${msg}`),
       (n) => this.budget!.acquire(n),
+      // Readahead and cache fills hold bytes for a while: never the budget's last half, which replies keep.
+      (n) => this.budget!.tryAcquire(n, this.budget!.limit / 2),
     );
     this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('share', ?)`, name);
     this.budget ??= new ByteBudget(c.config.inflight_bytes);
@@ -534,6 +548,21 @@ export class ShareObject extends DurableObject<Env> {
       unreadBytes: [...this.outboxes.values()].reduce((n, o) => n + o.unread, 0),
       notReading: this.notReading,
       strandedBytes: this.stranded,
+      cache: this.ready?.fs.cache.stats() ?? { hits: 0, misses: 0, fills: 0, fillsFromPublish: 0, evictions: 0, drops: 0, bytes: 0, entries: 0, limitBytes: 0, fileLimitBytes: 0 },
+      readahead: this.ready?.fs.readahead.stats() ?? {
+        hits: 0,
+        misses: 0,
+        fetches: 0,
+        fetchedBytes: 0,
+        unusedBytes: 0,
+        cancels: 0,
+        fetching: 0,
+        streams: 0,
+        heldBytes: 0,
+        windowBytes: 0,
+        windowMax: 0,
+      },
+      r2Calls: { ...(this.ready?.fs.r2Calls ?? { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 }) },
     };
   }
 
