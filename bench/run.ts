@@ -16,6 +16,7 @@ import { memoryBench, unreadBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
 import { type Series, throughputSvg } from "./plot.ts";
 import { writeBench } from "./write.ts";
+import { writesBench } from "./writes.ts";
 import { fmtRate, median, table } from "./stats.ts";
 
 const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.version };
@@ -190,12 +191,32 @@ console.log(
   ),
 );
 
+console.log("\n## Writes a reply waits on: SQLite rows per request (the share's stats), small files, cp -r (a gateway of its own)\n");
+const writes = await writesBench();
+const yes = (m: boolean | null) => (m === null ? "" : m ? "met" : "MISSED");
+console.log(
+  table(
+    ["workload", "request", "requests", "rows/request", "statements/request", "target", ""],
+    writes.rows.map((r) => [r.workload, r.request, r.requests, r.rowsPerRequest.toFixed(3), r.statementsPerRequest.toFixed(3), r.target, yes(r.met)]),
+  ),
+);
+console.log("\n(Walks and clunks include their share of the sessions' batch writes. A resumable session writes its fid and its kept reply before each reply: no target.)\n");
+console.log(
+  table(
+    ["what", "files/s", "target", ""],
+    writes.rates.map((r) => [r.what, r.perSec.toFixed(0), r.target === null ? "" : `>= ${r.target}`, r.target === null ? "" : yes(r.perSec >= r.target)]),
+  ),
+);
+console.log(
+  `\nTgetattr round trips on one session: ${writes.getattrPerSec.toFixed(0)}/s; one file at a time is 4 round trips, 2 of them with a durable write`,
+);
+
 console.log("\n## Readahead and the content cache at a distance (R2 calls held 30 ms against R2 in the process)\n");
 const cache = await cacheBench();
 console.log(cacheTable(cache));
 console.log(`\nreadahead window at ${cache.latencyMs} ms: grew to ${(cache.window / 2 ** 20).toFixed(0)} MiB (EDGE9P.readahead_bytes)`);
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, distance, cache, sizedRepliesRatio: ratio };
+const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, distance, writes, cache, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({

@@ -3,13 +3,13 @@
 // operation failed (the message says which file and why), 2 bad usage.
 
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, mkdir, readdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { eachAtOnce, joinPath, modeString } from "../client/share-files.ts";
 import { P9Error } from "../protocol/index.ts";
 import { Progress } from "./progress.ts";
-import { Remote, type ShareTarget, isDirMode, parseShareUrl } from "./remote.ts";
+import { Remote, type ShareTarget, type Stat, isDirMode, parseShareUrl } from "./remote.ts";
 
 export const FILES_USAGE = `usage:
   edge9p ls [-l] URL              list a directory (or show a file)
@@ -24,6 +24,15 @@ options: --token TOKEN (default: $EDGE9P_TOKEN)
 `;
 
 class UsageError extends Error {}
+
+/**
+ * Files copied at once by cp -r, on one session: a small file costs a few
+ * round trips (walk, create, write, clunk), so many in flight keep the
+ * gateway busy rather than waiting on each in turn.
+ */
+const FILES_AT_ONCE = 24;
+/** Files up to this size are read (or written) locally in one call rather than streamed. */
+const WHOLE_FILE = 1 << 20;
 
 function target(url: string): ShareTarget {
   const t = parseShareUrl(url);
@@ -159,16 +168,22 @@ function writeOut(piece: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => process.stdout.write(piece, (e) => (e ? reject(e) : resolve())));
 }
 
-/** Local files below a path (or the path itself), with sizes and modes. */
+/** Local files below a path (or the path itself), with sizes and modes; a directory's entries are statted at once. */
 async function localTree(path: string): Promise<{ rel: string; dir: boolean; size: number; mode: number }[]> {
   const out: { rel: string; dir: boolean; size: number; mode: number }[] = [];
-  const walk = async (rel: string) => {
-    const st = await stat(rel ? join(path, rel) : path);
-    out.push({ rel, dir: st.isDirectory(), size: st.size, mode: st.mode });
-    if (st.isDirectory()) for (const n of (await readdir(join(path, rel))).sort()) await walk(rel ? `${rel}/${n}` : n);
+  const visit = async (rel: string, st: Awaited<ReturnType<typeof stat>>) => {
+    out.push({ rel, dir: st.isDirectory(), size: Number(st.size), mode: Number(st.mode) });
+    if (!st.isDirectory()) return;
+    const names = (await readdir(join(path, rel))).sort();
+    const stats = await Promise.all(names.map((n) => stat(join(path, rel, n))));
+    for (let i = 0; i < names.length; i++) await visit(rel ? `${rel}/${names[i]}` : names[i]!, stats[i]!);
   };
-  await walk("");
+  await visit("", await stat(path));
   return out;
+}
+
+async function* once(data: Uint8Array): AsyncIterable<Uint8Array> {
+  yield data;
 }
 
 async function upload(r: Remote, src: string, dst: string, recursive: boolean, progress: Progress, at: (p: string) => void): Promise<void> {
@@ -190,10 +205,12 @@ async function upload(r: Remote, src: string, dst: string, recursive: boolean, p
       if (!(err instanceof P9Error && err.code === "EEXIST")) throw err;
     }
   }
-  await eachAtOnce(tree.filter((e) => !e.dir), 8, async (e) => {
+  await eachAtOnce(tree.filter((e) => !e.dir), FILES_AT_ONCE, async (e) => {
     const to = e.rel ? joinPath(base, e.rel) : base;
+    const from = e.rel ? join(src, e.rel) : src;
     at(to);
-    await r.write(to, e.mode, createReadStream(e.rel ? join(src, e.rel) : src, { highWaterMark: 1 << 20 }), (n) => progress.add(n));
+    const pieces = e.size <= WHOLE_FILE ? once(await readFile(from)) : createReadStream(from, { highWaterMark: 1 << 20 });
+    await r.write(to, e.mode, pieces, (n) => progress.add(n));
     progress.file(to);
   });
 }
@@ -207,25 +224,37 @@ async function download(r: Remote, src: string, dst: string, recursive: boolean,
   } catch {
     // dst does not exist: it becomes the copy
   }
-  const walk = async (from: string, to: string) => {
+  // A listing brings each entry's attributes: nothing is statted twice.
+  const walk = async (from: string, to: string, st: Stat) => {
     at(from);
-    const st = await r.stat(from);
     if (!isDirMode(st.mode)) return void files.push({ from, to, size: st.size, mode: st.mode });
     if (!recursive) throw new Error("is a directory (cp -r copies directories)");
     dirs.push({ to, mode: st.mode });
-    for (const e of await r.list(from)) await walk(joinPath(from, e.name), join(to, e.name));
+    for (const e of await r.list(from)) await walk(joinPath(from, e.name), join(to, e.name), e.stat);
   };
-  await walk(src, into);
+  at(src);
+  await walk(src, into, await r.stat(src));
   progress.start(files.reduce((n, f) => n + f.size, 0), files.length);
   for (const d of dirs) await mkdir(d.to, { recursive: true, mode: d.mode & 0o7777 });
-  await eachAtOnce(files, 8, async (f) => {
+  await eachAtOnce(files, FILES_AT_ONCE, async (f) => {
     at(f.from);
-    const out = createWriteStream(f.to, { mode: f.mode & 0o7777 });
-    await r.read(f.from, (piece) =>
-      new Promise<void>((resolve, reject) => out.write(piece, (e) => (e ? reject(e) : (progress.add(piece.byteLength), resolve())))),
-    );
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    await chmod(f.to, f.mode & 0o7777);
+    const mode = f.mode & 0o7777;
+    if (f.size <= WHOLE_FILE) {
+      const parts: Uint8Array[] = [];
+      await r.read(f.from, (piece) => void (parts.push(piece.slice()), progress.add(piece.byteLength)), Infinity, f.size);
+      await writeFile(f.to, parts.length === 1 ? parts[0]! : Buffer.concat(parts), { mode });
+    } else {
+      const out = createWriteStream(f.to, { mode });
+      await r.read(
+        f.from,
+        (piece) => new Promise<void>((resolve, reject) => out.write(piece, (e) => (e ? reject(e) : (progress.add(piece.byteLength), resolve())))),
+        Infinity,
+        f.size,
+      );
+      await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    }
+    // The mode given at open is cut by the umask (and an existing file keeps its own): set it.
+    await chmod(f.to, mode);
     progress.file(f.from);
   });
 }

@@ -53,7 +53,7 @@ export function modeString(mode: number): string {
 }
 
 /** Runs `f` over `items`, `n` at a time (uploads and downloads of many files). */
-export async function eachAtOnce<T>(items: T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
+export async function eachAtOnce<T>(items: readonly T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(n, items.length) }, async () => {
@@ -61,6 +61,13 @@ export async function eachAtOnce<T>(items: T[], n: number, f: (t: T) => Promise<
     }),
   );
 }
+
+/**
+ * Walks in flight at once for one page of a listing: a page of a large
+ * directory holds thousands of entries, more than a gateway lets one
+ * session have in flight (EDGE9P.max_inflight, 1024 by default).
+ */
+const STATS_AT_ONCE = 64;
 
 /** A share path's directory and last name ("a/b/c" -> "a/b", "c"). */
 export function splitPath(path: string): [string, Uint8Array] {
@@ -100,18 +107,16 @@ export class DirPager {
     }
     this.offset = batch[batch.length - 1]!.offset;
     const shown = batch.map((e) => shownName(e.name)).filter((n) => n !== "." && n !== "..");
-    // One walk from the directory's fid per entry, all in flight at once; an
-    // entry removed since the Treaddir is left out rather than failing the page.
-    const found = await Promise.all(
-      shown.map(async (name) => {
-        try {
-          return { name, stat: await this.files.statFrom(this.fid, [enc.encode(name)]) };
-        } catch (e) {
-          if (e instanceof P9Error && e.errno === ERRNO.ENOENT) return null;
-          throw e;
-        }
-      }),
-    );
+    // One walk from the directory's fid per entry, STATS_AT_ONCE in flight;
+    // an entry removed since the Treaddir is left out rather than failing the page.
+    const found: (Entry | null)[] = new Array(shown.length).fill(null);
+    await eachAtOnce([...shown.keys()], STATS_AT_ONCE, async (i) => {
+      try {
+        found[i] = { name: shown[i]!, stat: await this.files.statFrom(this.fid, [enc.encode(shown[i]!)]) };
+      } catch (e) {
+        if (!(e instanceof P9Error && e.errno === ERRNO.ENOENT)) throw e;
+      }
+    });
     return found.filter((e): e is Entry => e !== null);
   }
 
@@ -134,7 +139,18 @@ export class ShareFiles {
     return new ShareFiles(c);
   }
 
-  /** Runs `f` with a fid walked to `path`, clunked afterwards. */
+  /**
+   * Clunks a fid without waiting for the Rclunk: nothing that follows
+   * depends on it, so a small file's read or stat costs one round trip
+   * less in turn. The fid's number is free again once the Rclunk arrives
+   * (a server may refuse a number still in use).
+   */
+  private clunkLater(fid: number): void {
+    const free = () => this.c.releaseFid(fid);
+    this.c.request({ type: "Tclunk", fid }).then(free, free);
+  }
+
+  /** Runs `f` with a fid walked to `path`, clunked afterwards (without waiting for the Rclunk). */
   async withFid<T>(path: string, f: (fid: number) => Promise<T>): Promise<T> {
     const fid = this.c.allocFid();
     const wnames = names(path);
@@ -146,8 +162,8 @@ export class ShareFiles {
       walked = true;
       return await f(fid);
     } finally {
-      if (walked) await this.c.request({ type: "Tclunk", fid }).catch(() => {});
-      this.c.releaseFid(fid);
+      if (walked) this.clunkLater(fid);
+      else this.c.releaseFid(fid);
     }
   }
 
@@ -157,14 +173,15 @@ export class ShareFiles {
     try {
       const w = await this.c.request({ type: "Twalk", fid: from, newfid: fid, wnames });
       if (w.qids.length !== wnames.length) throw new P9Error(ERRNO.ENOENT);
-      try {
-        const a = await this.c.request({ type: "Tgetattr", fid, request_mask: GETATTR_BASIC });
-        return { mode: a.mode, size: Number(a.size), mtimeSec: Number(a.mtime_sec) };
-      } finally {
-        await this.c.request({ type: "Tclunk", fid }).catch(() => {});
-      }
-    } finally {
+    } catch (e) {
       this.c.releaseFid(fid);
+      throw e;
+    }
+    try {
+      const a = await this.c.request({ type: "Tgetattr", fid, request_mask: GETATTR_BASIC });
+      return { mode: a.mode, size: Number(a.size), mtimeSec: Number(a.mtime_sec) };
+    } finally {
+      this.clunkLater(fid);
     }
   }
 
@@ -205,57 +222,66 @@ export class ShareFiles {
     }
   }
 
-  /** Reads a file, handing each piece to `sink` in order; stops after `limit` bytes. */
-  async read(path: string, sink: (piece: Uint8Array) => Promise<void> | void, limit = Infinity): Promise<void> {
+  /**
+   * Reads a file, handing each piece to `sink` in order; stops after `limit`
+   * bytes. With the `size` a stat gave, a read that comes back short at or
+   * past it is taken as the end, sparing the empty read that would say so
+   * (one round trip of the three a small file's read costs otherwise).
+   */
+  async read(path: string, sink: (piece: Uint8Array) => Promise<void> | void, limit = Infinity, size?: number): Promise<void> {
     await this.withFid(path, async (fid) => {
       const o = await this.c.request({ type: "Tlopen", fid, flags: 0 });
       const count = o.iounit || this.c.msize - 24;
       for (let off = 0; off < limit; ) {
-        const r = await this.c.request({ type: "Tread", fid, offset: BigInt(off), count: Math.min(count, limit - off) });
+        const want = Math.min(count, limit - off);
+        const r = await this.c.request({ type: "Tread", fid, offset: BigInt(off), count: want });
         if (r.data.byteLength === 0) break;
         await sink(r.data);
         off += r.data.byteLength;
+        if (size !== undefined && r.data.byteLength < want && off >= size) break;
       }
     });
   }
 
-  /** A fid open for writing on `path`: the file truncated if it exists, else created with `mode`. */
+  /**
+   * A fid open for writing on `path`: created with `mode`, or, when it
+   * exists (EEXIST), truncated and given `mode`. Creating first costs a new
+   * file (the common case of a copy) two round trips, where looking first
+   * cost three, one of them a failed walk.
+   */
   private async openForWrite(path: string, mode: number): Promise<number> {
     const fid = this.c.allocFid();
     const wnames = names(path);
-    const clunk = async () => {
-      await this.c.request({ type: "Tclunk", fid }).catch(() => {});
+    const name = wnames[wnames.length - 1];
+    if (!name) {
       this.c.releaseFid(fid);
-    };
-    let exists = false;
-    try {
-      exists = (await this.c.request({ type: "Twalk", fid: 0, newfid: fid, wnames })).qids.length === wnames.length;
-    } catch (e) {
-      if (!(e instanceof P9Error) || e.errno !== ERRNO.ENOENT) {
-        this.c.releaseFid(fid);
-        throw e;
-      }
-    }
-    if (!exists) {
-      try {
-        await this.c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: wnames.slice(0, -1) });
-      } catch (e) {
-        this.c.releaseFid(fid);
-        throw e;
-      }
+      throw new P9Error(ERRNO.EISDIR, "the share's root is a directory");
     }
     try {
-      if (exists) {
-        await this.c.request({ type: "Tlopen", fid, flags: O_WRONLY | O_TRUNC });
-        await this.c.request({ type: "Tsetattr", fid, valid: SETATTR_MODE, mode: mode & 0o7777, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n });
-      } else {
-        await this.c.request({ type: "Tlcreate", fid, name: wnames[wnames.length - 1]!, flags: O_WRONLY, mode: S_IFREG | (mode & 0o7777), gid: 0 });
-      }
+      const w = await this.c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: wnames.slice(0, -1) });
+      if (w.qids.length !== wnames.length - 1) throw new P9Error(ERRNO.ENOENT);
     } catch (e) {
-      await clunk();
+      this.c.releaseFid(fid);
       throw e;
     }
-    return fid;
+    try {
+      try {
+        await this.c.request({ type: "Tlcreate", fid, name, flags: O_WRONLY, mode: S_IFREG | (mode & 0o7777), gid: 0 });
+        return fid;
+      } catch (e) {
+        if (!(e instanceof P9Error) || e.errno !== ERRNO.EEXIST) throw e;
+      }
+      // The fid is still the directory's (a failed Tlcreate leaves it so): walk it to the file.
+      const w = await this.c.request({ type: "Twalk", fid, newfid: fid, wnames: [name] });
+      if (w.qids.length !== 1) throw new P9Error(ERRNO.ENOENT);
+      await this.c.request({ type: "Tlopen", fid, flags: O_WRONLY | O_TRUNC });
+      await this.c.request({ type: "Tsetattr", fid, valid: SETATTR_MODE, mode: mode & 0o7777, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n });
+      return fid;
+    } catch (e) {
+      await this.c.request({ type: "Tclunk", fid }).catch(() => {});
+      this.c.releaseFid(fid);
+      throw e;
+    }
   }
 
   /**

@@ -3,9 +3,17 @@
 // listed the first time it is looked up and again once its listing is older
 // than the revalidation time; a lookup of a missing name never costs a list
 // of its own.
+//
+// A directory whose children may have keys too long for R2 (keys.ts) is
+// listed twice: under its own prefix, and under its derived prefix
+// `.edge9p/long/<hash of its path>/`, where an entry counts only if its own
+// key could not exist (anything else there would alias a name with a key of
+// its own, and is left out and logged). The metadata of such an object
+// (`edge9p-dir`) places nothing: where it is listed does. `.edge9p` at the
+// share's root is never an entry.
 
-import { S_IF, S_IFMT, nameText } from "../protocol/index.ts";
-import { dirPrefixOf, segmentName } from "./keys.ts";
+import { S_IF, S_IFMT } from "../protocol/index.ts";
+import { KEY_MAX, dirPrefixOf, fitsKey, isReserved, longPrefixOf, mayHoldLong, objectKeyOf, segmentName } from "./keys.ts";
 import { parseObjectAttrs } from "./metadata.ts";
 import { type Namespace, hex, nowSpec } from "./namespace.ts";
 import type { Inode, Timespec } from "./types.ts";
@@ -78,49 +86,63 @@ export class Importer {
     const seen = new Set<string>();
     const started = Date.now();
     const mark = this.claims.listingMark();
-    let cursor: string | undefined;
-    do {
-      const page = await this.bucket().list({
-        prefix,
-        delimiter: "/",
-        cursor,
-        limit: PAGE,
-        include: ["customMetadata", "httpMetadata"],
-      } as R2ListOptions);
-      stats.lists++;
-      this.lists++;
-      // The directory may have been removed while we listed.
-      if (this.ns.get(dir.ino) === null) return stats;
-      // Prefixes first: a name that is both a prefix and an object is a directory.
-      for (const p of page.delimitedPrefixes) {
-        const name = segmentName(p.slice(prefix.length, -1));
-        if (name === null) {
-          stats.skipped.push(p);
-          continue;
+    const atRoot = path.length === 0;
+    // Derived keys first: a directory there wins over an object of the same
+    // name in the plain listing (a file key of exactly 1,024 bytes), as
+    // everywhere a prefix wins over an object.
+    const listings: { at: string; long: boolean }[] = [];
+    if (mayHoldLong(prefix)) listings.push({ at: longPrefixOf(this.sharePrefix, path), long: true });
+    if (new TextEncoder().encode(prefix).byteLength < KEY_MAX) listings.push({ at: prefix, long: false });
+    for (const { at, long } of listings) {
+      // A derived key's name is taken only where its own key could not be.
+      const misplaced = (seg: string, isDir: boolean) => long && fitsKey(prefix, seg, isDir);
+      let cursor: string | undefined;
+      do {
+        const page = await this.bucket().list({
+          prefix: at,
+          delimiter: "/",
+          cursor,
+          limit: PAGE,
+          include: ["customMetadata", "httpMetadata"],
+        } as R2ListOptions);
+        stats.lists++;
+        this.lists++;
+        // The directory may have been removed while we listed.
+        if (this.ns.get(dir.ino) === null) return stats;
+        // Prefixes first: a name that is both a prefix and an object is a directory.
+        for (const p of page.delimitedPrefixes) {
+          const seg = p.slice(at.length, -1);
+          const name = segmentName(seg);
+          if (name !== null && atRoot && !long && isReserved(name)) continue; // the reserved prefix: nobody's
+          if (name === null || misplaced(seg, true)) {
+            stats.skipped.push(p);
+            continue;
+          }
+          const id = hex(name);
+          if (seen.has(id)) continue;
+          seen.add(id);
+          this.upsertDir(dir, name, p, mark, stats);
         }
-        const id = hex(name);
-        if (seen.has(id)) continue;
-        seen.add(id);
-        this.upsertDir(dir, name, p, mark, stats);
-      }
-      for (const obj of page.objects) {
-        const rest = obj.key.slice(prefix.length);
-        if (rest === "") continue; // this directory's own marker object
-        const name = segmentName(rest);
-        if (name === null) {
-          stats.skipped.push(obj.key);
-          continue;
+        for (const obj of page.objects) {
+          const rest = obj.key.slice(at.length);
+          if (rest === "") continue; // this directory's own marker object
+          const name = segmentName(rest);
+          if (name !== null && atRoot && !long && isReserved(name)) continue;
+          if (name === null || misplaced(rest, false)) {
+            stats.skipped.push(obj.key);
+            continue;
+          }
+          const id = hex(name);
+          if (seen.has(id)) {
+            stats.skipped.push(obj.key); // hidden by the directory of the same name
+            continue;
+          }
+          seen.add(id);
+          this.upsertFile(dir, name, obj, mark, stats);
         }
-        const id = hex(name);
-        if (seen.has(id)) {
-          stats.skipped.push(obj.key); // hidden by the directory of the same name
-          continue;
-        }
-        seen.add(id);
-        this.upsertFile(dir, name, obj, mark, stats);
-      }
-      cursor = page.truncated ? page.cursor : undefined;
-    } while (cursor !== undefined);
+        cursor = page.truncated ? page.cursor : undefined;
+      } while (cursor !== undefined);
+    }
     for (const [id, e] of before) {
       if (seen.has(id)) continue;
       // Gone from R2. Re-check: a local change since the listing began wins.
@@ -128,7 +150,7 @@ export class Importer {
       if (!cur || !cur.fromR2 || cur.dirty || cur.opens > 0) continue;
       // A file's object lives at its first link only: another link's name is
       // never in a listing (hard links have no object of their own).
-      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.key !== prefix + nameText(e.name)) continue;
+      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.key !== objectKeyOf(this.sharePrefix, [...path, e.name], false)) continue;
       if ((cur.mode & 0o170000) === S_IF.DIR && this.hasLocal(cur.ino)) continue;
       this.detach(dir.ino, e.name, cur);
       stats.removed++;
@@ -164,7 +186,7 @@ export class Importer {
     const n = this.ns.get(ino);
     if (!n) return;
     const nlink = Math.max(0, n.nlink - 1);
-    if (nlink > 0 || n.opens > 0) this.ns.update(ino, { nlink });
+    if (nlink > 0 || n.opens > 0) this.ns.update(ino, { nlink, opens: nlink > 0 ? undefined : n.opens });
     else this.ns.remove(ino);
   }
 
@@ -190,7 +212,10 @@ export class Importer {
       uid: o.uid,
       gid: o.gid,
       mtime: nowSpec(),
-      key: null,
+      // Its marker's key, which may hold an object (`dir/`, the only thing
+      // a directory with a derived key has in R2): an rmdir or a rename
+      // deletes it then, or the old directory came back with the next listing.
+      key: prefix,
       parent: dir.ino,
       fromR2: true,
     });

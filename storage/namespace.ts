@@ -28,7 +28,8 @@ export function blob(b: Uint8Array): ArrayBuffer {
     : (b.slice().buffer as ArrayBuffer);
 }
 
-function toInode(r: Row): Inode {
+/** An inode from its row; `opens` is counted in memory (Namespace.openCount), not read from the row. */
+function toInode(r: Row, opens: number): Inode {
   const t = (p: string): Timespec => ({ sec: r[`${p}_sec`] as number, nsec: r[`${p}_nsec`] as number });
   const mode = r.mode as number;
   return {
@@ -53,7 +54,7 @@ function toInode(r: Row): Inode {
     parent: r.parent as number,
     baseLen: r.base_len as number,
     dirty: (r.dirty as number) !== 0,
-    opens: r.opens as number,
+    opens,
     fromR2: (r.from_r2 as number) !== 0,
     replaced: r.replaced as number,
   };
@@ -158,6 +159,16 @@ export class Namespace {
    */
   onContentGone: ((ino: number, key: string | null) => void) | null = null;
   private readonly cache = new Map<number, Inode>();
+  /**
+   * Fids open on each inode, across sessions (only inodes with some). Kept
+   * in memory, not in the inode row: an open and a clunk write nothing
+   * (opening a file to read it needs no durable write). The share's object
+   * counts them again from the fid rows when it starts (worker/session.ts
+   * says which fids have rows). The row's `opens` column is written only
+   * for an inode that lost its last name while open, so that fsck (and a
+   * restart) can tell it from an unreachable one.
+   */
+  private readonly opens = new Map<number, number>();
   /** Directories' listed_at, read on every lookup to decide on revalidation. */
   private readonly listed = new Map<number, number | null>();
 
@@ -186,7 +197,29 @@ export class Namespace {
     const hit = this.cache.get(ino);
     if (hit) return hit;
     const rows = this.sql.exec(`SELECT ${INODE_COLS} FROM inode WHERE ino = ?`, ino).toArray();
-    return rows.length ? this.remember(toInode(rows[0]!)) : null;
+    return rows.length ? this.remember(this.decode(rows[0]!)) : null;
+  }
+
+  private decode(r: Row): Inode {
+    return toInode(r, this.opens.get(r.ino as number) ?? 0);
+  }
+
+  /** Fids open on the inode. */
+  openCount(ino: number): number {
+    return this.opens.get(ino) ?? 0;
+  }
+
+  /** Sets the number of fids open on the inode (no SQLite write). */
+  setOpenCount(ino: number, n: number): void {
+    if (n > 0) this.opens.set(ino, n);
+    else this.opens.delete(ino);
+    const hit = this.cache.get(ino);
+    if (hit && hit.opens !== n) this.cache.set(ino, Object.freeze({ ...hit, opens: n }));
+  }
+
+  /** Inodes with open fids. */
+  openInodes(): number[] {
+    return [...this.opens.keys()];
   }
 
   /** Caches a freshly read inode; the oldest entry goes when the cache is full. */
@@ -206,7 +239,7 @@ export class Namespace {
         blob(name),
       )
       .toArray();
-    return rows.length ? this.remember(toInode(rows[0]!)) : null;
+    return rows.length ? this.remember(this.decode(rows[0]!)) : null;
   }
 
   /** Up to `limit` entries of a directory after entry id `afterId`, in id order. */
@@ -221,7 +254,7 @@ export class Namespace {
         limit,
       )
       .toArray()
-      .map((r) => ({ id: r.id as number, name: new Uint8Array(r.name as ArrayBuffer), inode: toInode(r) }));
+      .map((r) => ({ id: r.id as number, name: new Uint8Array(r.name as ArrayBuffer), inode: this.decode(r) }));
   }
 
   hasEntries(dir: number): boolean {
@@ -244,7 +277,13 @@ export class Namespace {
   }
 
   setListedAt(ino: number, ms: number | null): void {
+    const before = this.listedAt(ino);
     this.noteListed(ino, ms);
+    // A directory listed before is listed again every revalidation period
+    // (on a walk, a pure read): only the first time, which makes its nlink
+    // known, needs a row write. A later time lost to a restart makes the next
+    // lookup list it again sooner: an R2 call, never a wrong answer.
+    if (before !== null && ms !== null) return;
     this.cache.delete(ino); // its nlink is known from now on (toInode)
     this.sql.exec(`UPDATE inode SET listed_at = ? WHERE ino = ?`, ms, ino);
   }
@@ -413,10 +452,15 @@ export class Namespace {
     return false;
   }
 
-  /** Every open count back to zero (after a restart no fid survives). */
-  resetOpens(): void {
-    this.cache.clear();
-    this.sql.exec(`UPDATE inode SET opens = 0 WHERE opens != 0`);
+  /**
+   * Inodes that lost their last name, and changed files that wait for a
+   * close to be published: what fids that a restart lost may have held.
+   */
+  heldByFids(): number[] {
+    return this.sql
+      .exec(`SELECT ino FROM inode WHERE ino != ? AND (nlink = 0 OR (dirty = 1 AND publish_after IS NULL))`, ROOT_INO)
+      .toArray()
+      .map((r) => r.ino as number);
   }
 
   setTarget(ino: number, target: Uint8Array): void {

@@ -21,10 +21,16 @@
 //   coalesce into the next publish. Failures back off and retry.
 // - Directories publish as `dir/` marker objects; an object at a key that
 //   no inode uses any more is deleted through the job table.
+// - A path whose key would pass R2's 1,024 bytes publishes at its derived
+//   key (keys.ts), with `edge9p-dir` in its metadata: the key of its
+//   directory's marker, relative to the share's prefix, so another tool can
+//   follow those up to a plain key and read the whole path back. (The path
+//   itself does not fit: R2 takes 8 KiB of metadata, Miniflare 2 KiB, and a
+//   path may be 4 KiB or, step by step, longer.)
 
 import { S_IF, S_IFMT } from "../protocol/index.ts";
 import type { Journal } from "./journal.ts";
-import { dirPrefixOf, keyOf } from "./keys.ts";
+import { KEY_MAX, LONG_DIR, objectKeyOf, rootOf } from "./keys.ts";
 import { formatTime } from "./metadata.ts";
 import type { Namespace } from "./namespace.ts";
 import { MAX_PARTS, partSizeFor } from "./r2-limits.ts";
@@ -71,7 +77,7 @@ export interface PublishStats {
  * reads the times this one had, to the nanosecond; and a device's numbers as
  * `rdev` (decimal dev_t, as stormfs and geesefs write it: storage/metadata.ts).
  */
-export function metadataOf(i: Inode): Record<string, string> {
+export function metadataOf(i: Inode, extra?: Record<string, string>): Record<string, string> {
   const meta: Record<string, string> = {
     mode: String(i.mode),
     uid: String(i.uid),
@@ -82,8 +88,11 @@ export function metadataOf(i: Inode): Record<string, string> {
   };
   const type = i.mode & S_IFMT;
   if (type === S_IF.CHR || type === S_IF.BLK) meta.rdev = String(i.rdev);
-  return meta;
+  return extra ? { ...meta, ...extra } : meta;
 }
+
+/** The metadata key naming, on an object at a derived key, its directory's marker (relative to the prefix). */
+export const DIR_META = "edge9p-dir";
 
 export class Publisher {
   readonly stats: PublishStats = { puts: 0, multiparts: 0, deletes: 0, conflicts: 0, failures: 0 };
@@ -123,6 +132,20 @@ export class Publisher {
       this.ns.update(ino, { publish_after: at });
       this.epoch++;
     }
+  }
+
+  /**
+   * The close of a file whose create scheduled it: published `delayMs`
+   * after the close, unless at least half of that is left already (then
+   * nothing is written: the close of a file written quickly waits on no
+   * write).
+   */
+  scheduleAfterClose(ino: number, delayMs: number): void {
+    const cur = this.ns.sqlStorage.exec(`SELECT publish_after FROM inode WHERE ino = ?`, ino).toArray()[0];
+    const prev = cur?.publish_after as number | null | undefined;
+    if (prev !== null && prev !== undefined && prev >= this.now() + delayMs / 2) return;
+    this.ns.update(ino, { publish_after: this.now() + delayMs });
+    this.epoch++;
   }
 
   /** Any change to an inode's content, metadata or place. */
@@ -268,8 +291,9 @@ export class Publisher {
       this.ns.update(ino, { publish_after: null });
       return;
     }
-    if (target === "" || target.length > 1024) {
-      // The share's root has no object; a key over 1024 bytes cannot exist.
+    if (target === "" || new TextEncoder().encode(target).byteLength > KEY_MAX) {
+      // The share's root has no object. (Derived keys keep every other one
+      // within R2's limit: this only guards against a bug there.)
       this.ns.update(ino, { dirty: 0, publish_after: null });
       return;
     }
@@ -296,10 +320,11 @@ export class Publisher {
     const gen = this.generation.get(ino) ?? 0;
     const landed = this.landedAt(ino, target);
     try {
+      const meta = metadataOf(node, this.placeOf(path, target));
       const result =
         type === S_IF.REG && node.size > this.ns.options.multipartThreshold
-          ? await this.multipart(node, target, landed)
-          : await this.put(node, target, type, landed);
+          ? await this.multipart(node, target, landed, meta)
+          : await this.put(node, target, type, landed, meta);
       if (result === null) return; // multipart goes on in the next run
       this.lastPut.set(target, this.now());
       this.attempts.delete(ino);
@@ -364,13 +389,12 @@ export class Publisher {
   }
 
   /** One conditional PUT (on `landed`, the etag a cut upload of ours left there, if any). Returns the new etag. */
-  private async put(node: Inode, target: string, type: number, landed: string | null): Promise<string> {
+  private async put(node: Inode, target: string, type: number, landed: string | null, customMetadata: Record<string, string>): Promise<string> {
     const size = type === S_IF.REG ? node.size : 0;
     const release = await this.d.reserve(size);
     try {
       const body = await this.content(node, type);
       const bucket = this.d.bucket();
-      const customMetadata = metadataOf(node);
       // Compare-and-swap against what we last saw at this key.
       const expect = landed ?? (node.key === target ? node.etag : null);
       const onlyIf: R2Conditional | Headers = expect ? { etagMatches: expect } : new Headers({ "If-None-Match": "*" });
@@ -402,7 +426,7 @@ export class Publisher {
    * A multipart upload, PARTS_PER_RUN parts per call. Returns the etag when
    * complete, null when parts remain (the inode is rescheduled at once).
    */
-  private async multipart(node: Inode, target: string, landed: string | null): Promise<string | null> {
+  private async multipart(node: Inode, target: string, landed: string | null, customMetadata: Record<string, string>): Promise<string | null> {
     const sql = this.ns.sqlStorage;
     const bucket = this.d.bucket();
     let row = sql.exec(`SELECT * FROM upload WHERE ino = ?`, node.ino).toArray()[0];
@@ -418,7 +442,7 @@ export class Publisher {
         if (head !== null && head.etag !== landed) await this.keepConflict(target);
       }
       const partSize = partSizeFor(node.size);
-      const up = await bucket.createMultipartUpload(target, { customMetadata: metadataOf(node) });
+      const up = await bucket.createMultipartUpload(target, { customMetadata });
       sql.exec(
         `INSERT INTO upload (ino, key, upload_id, part_size, size, version) VALUES (?, ?, ?, ?, ?, ?)`,
         node.ino,
@@ -534,10 +558,16 @@ export class Publisher {
     return (r?.etag as string | undefined) ?? null;
   }
 
-  /** The key an inode publishes at from its path: `dir/` for a directory. */
+  /** The key an inode publishes at from its path: `dir/` for a directory; a derived key for a path too long (keys.ts). */
   private keyFor(node: Inode, path: Uint8Array[]): string {
-    const prefix = this.ns.options.prefix;
-    return (node.mode & S_IFMT) === S_IF.DIR ? dirPrefixOf(prefix, path) : keyOf(prefix, path);
+    return objectKeyOf(this.ns.options.prefix, path, (node.mode & S_IFMT) === S_IF.DIR);
+  }
+
+  /** For an object at a derived key: `edge9p-dir`, its directory's marker key below the prefix. */
+  private placeOf(path: Uint8Array[], target: string): Record<string, string> | undefined {
+    const root = rootOf(this.ns.options.prefix);
+    if (!target.startsWith(`${root}${LONG_DIR}/`)) return undefined;
+    return { [DIR_META]: objectKeyOf(this.ns.options.prefix, path.slice(0, -1), true).slice(root.length) };
   }
 
   private async deleteObject(key: string): Promise<void> {

@@ -14,7 +14,7 @@ import { Clock } from "./clock.ts";
 import { ContentCache } from "./content-cache.ts";
 import { Importer } from "./importer.ts";
 import { Journal } from "./journal.ts";
-import { KEY_MAX, NAME_MAX, checkNewName, dirPrefixOf } from "./keys.ts";
+import { NAME_MAX, checkNewName, checkNotReserved } from "./keys.ts";
 import { LockTable } from "./locks.ts";
 import { COOKIE_DOT, COOKIE_DOTDOT, Namespace, afterIdOf, cookieOf, nextVersion } from "./namespace.ts";
 import { Publisher } from "./publisher.ts";
@@ -71,6 +71,14 @@ export class ShareFs {
   private counted: R2Bucket;
   /** Cache fills on their way, by key and etag: concurrent readers of one file share one R2 get. */
   private readonly filling = new Map<string, Promise<Uint8Array | "gone" | "changed" | null>>();
+  /**
+   * New files whose publish time their create set (create): their close
+   * moves it later only when less than half of publish_delay_ms is left, so
+   * a file renamed just after its close (editors, git, tar) is still
+   * published once, at its final name. In memory: after a restart a close
+   * keeps what is set.
+   */
+  private readonly scheduledByCreate = new Set<number>();
 
   constructor(
     sql: SqlStorage,
@@ -378,9 +386,14 @@ export class ShareFs {
 
   // ---- changes ----------------------------------------------------------
 
-  /** A directory ready for a new entry `name`: fresh from R2, name unused, key within limits. */
+  /**
+   * A directory ready for a new entry `name`: fresh from R2, name unused
+   * and not the reserved one. Any path length goes: an object whose key
+   * would pass R2's 1,024 bytes gets a derived key (keys.ts).
+   */
   private async prepareNew(dirIno: number, name: Uint8Array): Promise<Inode> {
-    const nameStr = checkNewName(name);
+    checkNewName(name);
+    checkNotReserved(dirIno === ROOT_INO, name);
     const dir0 = this.get(dirIno);
     if (!isDir(dir0)) throw new P9Error(ERRNO.ENOTDIR);
     await this.refresh(dir0);
@@ -388,10 +401,6 @@ export class ShareFs {
     const path = this.ns.pathOf(dir.ino);
     if (path === null) throw new P9Error(ERRNO.ENOENT, "the directory was removed");
     this.checkDepth(path);
-    // The object key must fit R2's 1024 bytes (a directory also needs its '/').
-    if (new TextEncoder().encode(dirPrefixOf(this.opts.prefix, path) + nameStr).byteLength + 1 > KEY_MAX) {
-      throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
-    }
     if (this.ns.lookup(dir.ino, name) !== null) throw new P9Error(ERRNO.EEXIST);
     return dir;
   }
@@ -422,7 +431,14 @@ export class ShareFs {
   /** Tlcreate: a new regular file (mode's type bits are ignored). */
   async create(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
     const dir = await this.prepareNew(dirIno, name);
-    return this.makeNode(dir, name, S_IF.REG | (mode & 0o7777), uid, gid);
+    const node = this.makeNode(dir, name, S_IF.REG | (mode & 0o7777), uid, gid);
+    // Scheduled now, in the create's own writes, rather than at its close:
+    // the close of a file written soon after (create, write, close, as an
+    // untar does) then finds it scheduled and writes nothing, so its Rclunk
+    // does not wait on a write. Still open when due, it waits for the close.
+    this.publisher.schedule(node.ino, this.opts.publishDelayMs);
+    this.scheduledByCreate.add(node.ino);
+    return node;
   }
 
   async mkdir(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
@@ -498,6 +514,7 @@ export class ShareFs {
   async rename(oldDirIno: number, oldName: Uint8Array, newDirIno: number, newName: Uint8Array): Promise<void> {
     checkNewName(newName);
     checkNewName(oldName);
+    checkNotReserved(newDirIno === ROOT_INO, newName);
     for (const ino of [oldDirIno, newDirIno]) {
       const d = this.get(ino);
       if (!isDir(d)) throw new P9Error(ERRNO.ENOTDIR);
@@ -513,8 +530,6 @@ export class ShareFs {
     const newPath = this.ns.pathOf(newDir.ino);
     if (newPath === null) throw new P9Error(ERRNO.ENOENT);
     this.checkDepth(newPath);
-    const key = new TextEncoder().encode(dirPrefixOf(this.opts.prefix, newPath)).byteLength + newName.byteLength + 1;
-    if (key > KEY_MAX) throw new P9Error(ERRNO.ENAMETOOLONG, "the path would exceed R2's 1024-byte keys");
     if (dst) {
       if (isDir(src) && !isDir(dst)) throw new P9Error(ERRNO.ENOTDIR);
       if (!isDir(src) && isDir(dst)) throw new P9Error(ERRNO.EISDIR);
@@ -542,7 +557,8 @@ export class ShareFs {
     const wasPrimary = this.ns.primaryLink(node.ino);
     this.ns.unlink(dirIno, name);
     const nlink = isDir(node) ? 0 : node.nlink - 1;
-    this.ns.update(node.ino, { nlink: Math.max(0, nlink), ctime: this.tick() });
+    // An inode kept open after its last name has its open count in its row (fsck: not unreachable).
+    this.ns.update(node.ino, { nlink: Math.max(0, nlink), ctime: this.tick(), opens: nlink > 0 ? undefined : node.opens });
     this.publisher.changed(node.ino);
     if (nlink > 0) {
       // Still linked elsewhere: if this was the path its object lives at, move it.
@@ -560,6 +576,7 @@ export class ShareFs {
 
   /** An inode with no name and no open fid: its object and its journal go. */
   private forget(node: Inode): void {
+    this.scheduledByCreate.delete(node.ino);
     if (node.key !== null) this.publisher.deleteKey(node.key, node.etag);
     // (ns.remove below drops its cache entry and readahead: onContentGone.)
     this.journal.clear(node.ino);
@@ -695,7 +712,10 @@ export class ShareFs {
       from_r2: 0,
     });
     this.publisher.changed(ino);
-    if (this.journal.fileBytes(ino) > JOURNAL_PER_FILE_PUBLISH) this.publisher.schedule(ino, 0);
+    if (this.journal.fileBytes(ino) > JOURNAL_PER_FILE_PUBLISH) {
+      this.publisher.schedule(ino, 0);
+      this.scheduledByCreate.delete(ino);
+    }
     return bytes.byteLength;
   }
 
@@ -720,33 +740,50 @@ export class ShareFs {
     this.publisher.changed(ino);
   }
 
-  /** A fid was opened on the inode. */
+  /** A fid was opened on the inode (counted in memory: Namespace.openCount). */
   opened(ino: number): void {
-    const node = this.ns.get(ino);
-    if (node) this.ns.update(ino, { opens: node.opens + 1 });
+    if (this.ns.get(ino)) this.ns.setOpenCount(ino, this.ns.openCount(ino) + 1);
   }
 
   /** A fid open on the inode was clunked (or its session ended). */
   closed(ino: number): void {
     const node = this.ns.get(ino);
     if (!node) return;
-    const opens = Math.max(0, node.opens - 1);
-    this.ns.update(ino, { opens });
+    const opens = Math.max(0, this.ns.openCount(ino) - 1);
+    this.ns.setOpenCount(ino, opens);
     if (opens > 0) return;
     // Removed while open (a directory too: rmdir while a process had it open): it goes now.
     if (node.nlink === 0 && this.ns.pathOf(ino) === null) {
       this.forget(node);
       return;
     }
-    if (node.dirty) this.publisher.schedule(ino, this.opts.publishDelayMs);
+    if (!node.dirty) return;
+    if (this.scheduledByCreate.delete(ino)) this.publisher.scheduleAfterClose(ino, this.opts.publishDelayMs);
+    else this.publisher.schedule(ino, this.opts.publishDelayMs);
   }
 
-  /** Every open count back to zero (after a restart no fid survives). */
-  resetOpens(): void {
-    this.ns.resetOpens();
-    for (const r of this.ns.sqlStorage.exec(`SELECT ino FROM inode WHERE nlink = 0`).toArray()) {
-      const n = this.ns.get(r.ino as number);
-      if (n && this.ns.pathOf(n.ino) === null) this.forget(n);
+  /**
+   * The share's object starts: `inos` are the inodes of the open fids that
+   * have rows (worker/session-store.ts), one entry per fid.
+   */
+  countOpens(inos: Iterable<number>): void {
+    for (const ino of inos) this.ns.setOpenCount(ino, this.ns.openCount(ino) + 1);
+  }
+
+  /**
+   * After a restart ended sessions: fids that had no row yet (a plain
+   * session writes its fids in batches, worker/session.ts) are gone with
+   * them, and so is what they held. An inode they kept after its last name
+   * went is forgotten, and a changed file that waited for their close is
+   * scheduled for publishing, as their clunks would have done.
+   */
+  settleLostFids(): void {
+    for (const ino of this.ns.heldByFids()) {
+      if (this.ns.openCount(ino) > 0) continue;
+      const node = this.ns.get(ino);
+      if (!node) continue;
+      if (node.nlink === 0 && this.ns.pathOf(ino) === null) this.forget(node);
+      else if (node.dirty) this.publisher.schedule(ino, this.opts.publishDelayMs);
     }
   }
 

@@ -7,6 +7,7 @@ import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER } 
 import { CONFIG_VAR, type Config, OPERATOR_TOKENS_SECRET, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
 import { FILE_RESPONSE_HEADERS } from "./files.ts";
+import { PATH_MAX } from "../storage/keys.ts";
 import { needsOriginCheck, refusedHost, refusedOrigin } from "./origins.ts";
 import { LINK_DEFAULT_S, LINK_EXPIRES, LINK_MAX_S, LINK_SIGNATURE, encodePath } from "./links.ts";
 import { FILE_HEADER, LINK_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
@@ -221,7 +222,8 @@ export function createApp() {
     path: z
       .string()
       .min(1, "names a file of the share")
-      .refine((p) => !p.split("/").some((n) => n === "." || n === ".." || n.includes("\0")), "has no '.', '..' or NUL names"),
+      .refine((p) => !p.split("/").some((n) => n === "." || n === ".." || n.includes("\0")), "has no '.', '..' or NUL names")
+      .refine((p) => new TextEncoder().encode(p).byteLength < PATH_MAX, `has fewer than ${PATH_MAX} bytes (PATH_MAX)`),
     expires_in: z.number().int().min(1).max(LINK_MAX_S).default(LINK_DEFAULT_S),
   });
   app.post("/v1/shares/:share/links", json, findShare, shareToken, async (c) => {

@@ -26,7 +26,8 @@ const shareName = z
 
 const prefix = z
   .string()
-  .max(512, "at most 512 bytes, so that paths under it still fit R2's 1024-byte keys")
+  // Bytes, not characters: a derived key (storage/keys.ts) is the prefix and at most 335 bytes more.
+  .refine((p) => new TextEncoder().encode(p).byteLength <= 512, "at most 512 bytes, so that paths under it still fit R2's 1024-byte keys")
   .refine((p) => !p.startsWith("/"), "no leading '/': R2 keys have no root")
   .refine(
     (p) => p === "" || p.replace(/\/$/, "").split("/").every((s) => s !== "" && s !== "." && s !== ".."),
@@ -264,6 +265,12 @@ export const ConfigSchema = z
      * not be able to cut its sessions off.
      */
     operator_token_hashes: z.array(tokenHash).default([]),
+    /**
+     * What the share objects write to the log (wrangler tail, the console of
+     * npm start): "info" also names sessions resumed, swept or closed for
+     * not reading; "error" only what went wrong; "off" nothing.
+     */
+    log: z.enum(["info", "error", "off"]).default("info"),
   })
   .superRefine((c, ctx) => {
     if (c.inflight_bytes < c.msize_cap) {

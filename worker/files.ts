@@ -6,6 +6,7 @@
 // (dispositionOf, FILE_RESPONSE_HEADERS).
 
 import { ERRNO, P9Error } from "../protocol/index.ts";
+import { PATH_MAX } from "../storage/keys.ts";
 import { ROOT_INO } from "../storage/schema.ts";
 import { type ShareFs, isDir, isReg } from "../storage/share-fs.ts";
 import type { Inode } from "../storage/types.ts";
@@ -109,6 +110,7 @@ export function decodePath(path: string): string[] | null {
 }
 
 export const BAD_ENCODING = "the file's path is not valid percent-encoded UTF-8 (RFC 3986 section 2.1)";
+export const TOO_LONG = `the file's path has ${PATH_MAX} bytes or more, past PATH_MAX (ENAMETOOLONG)`;
 
 function problem(status: number, error: string, headers: Record<string, string> = {}): Response {
   return Response.json({ error }, { status, headers });
@@ -156,6 +158,8 @@ async function resolve(fs: ShareFs, names: string[]): Promise<Inode> {
 export async function serveFile(fs: ShareFs, path: string, req: Request): Promise<Response> {
   const names = decodePath(path);
   if (names === null) return problem(400, BAD_ENCODING);
+  // As Linux's getname answers a path of PATH_MAX bytes or more: ENAMETOOLONG.
+  if (new TextEncoder().encode(names.join("/")).byteLength >= PATH_MAX) return problem(400, TOO_LONG);
   const shown = JSON.stringify(names.join("/"));
   let node: Inode;
   try {

@@ -1,6 +1,8 @@
 // Session state kept in the share object's SQLite, so that a session goes on
 // after the object hibernates (its memory is dropped, its sockets stay): the
-// negotiated version and msize, and every fid with its open state.
+// negotiated version and msize, and every fid with its open state. When
+// each is written (at once, or in a batch after a burst) is the session's
+// choice (worker/session.ts); this file only reads and writes rows.
 
 import type { Dialect } from "../protocol/index.ts";
 import type { KeptReply } from "./session.ts";
@@ -86,7 +88,12 @@ const FID_COLUMNS = ["sid", "fid", "kind", "ino", "top", "uid", "open_flags", "o
 const SESSION_COLUMNS = ["sid", "dialect", "msize", "started", "active", "secret", "seq", "gen", "detached_at"];
 
 export class SessionStore {
-  /** Fids held by every session of the share (EDGE9P.max_share_fids bounds it). */
+  /**
+   * Fids held by every session of the share (EDGE9P.max_share_fids bounds
+   * it): a session in memory counts its fids as it takes and drops them
+   * (worker/session.ts), one not in memory (not yet restored after a
+   * hibernation, or waiting for its client) by its rows.
+   */
   fidTotal = 0;
 
   constructor(private readonly sql: SqlStorage) {
@@ -158,9 +165,9 @@ export class SessionStore {
     return (this.sql.exec(`SELECT min(detached_at) AS t FROM session`).one().t as number | null) ?? null;
   }
 
+  /** A numbered request's reply, kept by tag (it replaces the tag's last one). */
   keepReply(sid: string, tag: number, seq: number, bytes: Uint8Array): void {
     this.sql.exec(`INSERT OR REPLACE INTO reply (sid, tag, seq, bytes) VALUES (?, ?, ?, ?)`, sid, tag, seq, bytes.slice().buffer as ArrayBuffer);
-    this.noteSeq(sid, seq);
   }
 
   /** Numbers up to `seq` are used (for a session restored after hibernation). */
@@ -168,8 +175,9 @@ export class SessionStore {
     this.sql.exec(`UPDATE session SET seq = max(seq, ?) WHERE sid = ?`, seq, sid);
   }
 
-  dropReply(sid: string, tag: number): void {
-    this.sql.exec(`DELETE FROM reply WHERE sid = ? AND tag = ?`, sid, tag);
+  /** Kept replies the client has seen (it used their tags again). */
+  dropReplies(sid: string, tags: Iterable<number>): void {
+    for (const tag of tags) this.sql.exec(`DELETE FROM reply WHERE sid = ? AND tag = ?`, sid, tag);
   }
 
   keptReplies(sid: string): Map<number, KeptReply> {
@@ -203,7 +211,13 @@ export class SessionStore {
   }
 
   load(sid: string): SessionRecord | null {
-    const rows = this.sql.exec(`SELECT sid, dialect, msize, secret, seq, detached_at FROM session WHERE sid = ?`, sid).toArray();
+    const rows = this.sql
+      .exec(
+        `SELECT sid, dialect, msize, secret, max(seq, coalesce((SELECT max(seq) FROM reply WHERE reply.sid = session.sid), 0)) AS seq,
+           detached_at FROM session WHERE sid = ?`,
+        sid,
+      )
+      .toArray();
     if (!rows.length) return null;
     const r = rows[0]!;
     return {
@@ -237,9 +251,8 @@ export class SessionStore {
       }));
   }
 
-  /** Adds (`isNew`) or updates a fid. */
-  putFid(sid: string, f: FidState, isNew: boolean): void {
-    if (isNew) this.fidTotal++;
+  /** Writes a fid's row (adds or replaces it). */
+  putFid(sid: string, f: FidState): void {
     this.sql.exec(
       `INSERT OR REPLACE INTO fid (sid, fid, kind, ino, top, uid, open_flags, open_gen, dir_offset, dir_cookie, data,
          xattr_name, xattr_flags)
@@ -261,16 +274,25 @@ export class SessionStore {
   }
 
   deleteFid(sid: string, fid: number): void {
-    this.fidTotal -= this.sql.exec(`DELETE FROM fid WHERE sid = ? AND fid = ? RETURNING fid`, sid, fid).toArray().length;
+    this.sql.exec(`DELETE FROM fid WHERE sid = ? AND fid = ?`, sid, fid);
   }
 
-  clearFids(sid: string): void {
-    this.fidTotal -= this.sql.exec(`DELETE FROM fid WHERE sid = ? RETURNING fid`, sid).toArray().length;
+  /** Inodes of the open node fids that have rows, one entry per fid (the share's open counts when its object starts). */
+  openNodes(): number[] {
+    return this.sql
+      .exec(`SELECT ino FROM fid WHERE kind = 'node' AND open_flags IS NOT NULL`)
+      .toArray()
+      .map((r) => r.ino as number);
   }
 
-  /** Ends a session: its fids are released. */
-  end(sid: string): void {
-    this.clearFids(sid);
+  /**
+   * Ends a session: its rows go. `inMemory` false: the session was not in
+   * memory, so its fids were counted by their rows, and are uncounted now
+   * (a session in memory uncounted them as it dropped them).
+   */
+  end(sid: string, inMemory: boolean): void {
+    const gone = this.sql.exec(`DELETE FROM fid WHERE sid = ? RETURNING fid`, sid).toArray().length;
+    if (!inMemory) this.fidTotal -= gone;
     this.sql.exec(`DELETE FROM reply WHERE sid = ?`, sid);
     this.sql.exec(`DELETE FROM session WHERE sid = ?`, sid);
   }
@@ -293,7 +315,7 @@ export class SessionStore {
     }
     for (const sid of gone) {
       for (const f of this.fids(sid)) release(f);
-      this.end(sid);
+      this.end(sid, false);
     }
     return gone;
   }

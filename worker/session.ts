@@ -1,6 +1,27 @@
 // One 9P session per WebSocket: negotiated version and msize, the fid table,
 // the requests in flight. Requests run concurrently and reply in any order;
 // handlers interleave at every await, so they re-check state after each one.
+//
+// What is written to SQLite, and when (worker/session-store.ts). In
+// production a reply that follows a storage write waits until the write is
+// durable (the output gate), so a session writes only what it could not do
+// without:
+// - A plain session's fids are written in a batch after a burst (the
+//   object's flush, within FLUSH_MS of the first change), and only those
+//   still changed then: a walk and its clunk inside one burst write
+//   nothing. The object cannot hibernate while the flush is pending (a
+//   pending timer keeps it awake: docs/platform.md), so the fids are in
+//   SQLite whenever its memory goes that way. A restart (deploy, crash)
+//   closes every socket, which ends a plain session anyway: what it had not
+//   written is what would be released at once; the object settles what those
+//   fids held when it starts (ShareFs.settleLostFids).
+// - A resumable session outlives a restart, so its fids are written before
+//   the reply (the client may use a fid as soon as its Rwalk arrives), as
+//   are its numbered requests' replies (a replay must get the same one).
+//   Its request numbers and the kept replies its client has seen are
+//   written in the batch: a restart is followed by a resume, whose hello
+//   says the numbers again, and a stale kept reply is never sent (its
+//   number is never replayed once its tag was used again).
 
 import {
   type Dialect,
@@ -79,7 +100,12 @@ export interface SessionHost {
   log(msg: string): void;
   /** Called after each request: the object re-arms its alarm for the publisher. */
   changed(): void;
+  /** The session has state to write in a batch: the object calls writeBatch() within FLUSH_MS. */
+  deferFlush(): void;
 }
+
+/** How long after a plain session's first unwritten change its fids are written (ms). */
+export const FLUSH_MS = 1000;
 
 interface InFlight {
   readonly ctl: AbortController;
@@ -96,6 +122,14 @@ export class Session {
   dialect: Dialect | null = null;
   msize = 0;
   private readonly fids = new Map<number, FidState>();
+  /** Fids that have a row in SQLite (as of the last write). */
+  private readonly persisted = new Set<number>();
+  /** Fids whose row differs from memory, to write in the next batch (plain sessions). */
+  private readonly dirty = new Set<number>();
+  /** Tags whose kept reply's row is to go in the next batch (resumable sessions). */
+  private readonly seenTags = new Set<number>();
+  /** The request number in the session's row. */
+  private seqWritten = 0;
   private readonly inflight = new Map<number, InFlight>();
   private closed = false;
   /** When the session's activity was last written down (ms). */
@@ -147,9 +181,12 @@ export class Session {
     s.msize = rec.msize;
     s.resumable = rec.resumable;
     s.lastSeq = rec.seq;
+    s.seqWritten = rec.seq;
     s.detached = rec.detachedAt !== null;
+    // Counted already (SessionStore.fidTotal, the open counts): they have rows.
     for (const f of host.store.fids(sid)) {
       s.fids.set(f.fid, f);
+      s.persisted.add(f.fid);
       if (f.data) s.holdBuffer(f, true);
     }
     for (const [tag, r] of host.store.keptReplies(sid)) s.kept.set(tag, r);
@@ -196,7 +233,7 @@ export class Session {
     this.detached = false;
     this.replaying = h.replay > 0 ? { left: h.replay, seqs: [...h.seqs], running: new Set(this.inflight.keys()) } : null;
     this.lastSeq = h.next - 1;
-    this.host.store.noteSeq(this.sid, this.lastSeq);
+    this.host.deferFlush();
     this.releaseEarly(true);
   }
 
@@ -242,7 +279,56 @@ export class Session {
   private seen(tag: number): void {
     if (!this.kept.has(tag)) return;
     this.kept.delete(tag);
-    this.host.store.dropReply(this.sid, tag);
+    this.seenTags.add(tag);
+    this.host.deferFlush();
+  }
+
+  /**
+   * Writes what waits for the batch: a plain session's changed fids, a
+   * resumable session's request number and the rows of the replies its
+   * client has seen. Nothing once the session ended (its rows are gone).
+   */
+  writeBatch(): void {
+    if (this.closed) return;
+    for (const n of this.dirty) {
+      const f = this.fids.get(n);
+      if (f) {
+        this.host.store.putFid(this.sid, f);
+        this.persisted.add(n);
+      } else if (this.persisted.delete(n)) {
+        this.host.store.deleteFid(this.sid, n);
+      }
+    }
+    this.dirty.clear();
+    if (this.seenTags.size) {
+      this.host.store.dropReplies(this.sid, this.seenTags);
+      this.seenTags.clear();
+    }
+    if (this.lastSeq > this.seqWritten) {
+      this.host.store.noteSeq(this.sid, this.lastSeq);
+      this.seqWritten = this.lastSeq;
+    }
+  }
+
+  /** A fid changed: written now (resumable), or in the next batch. */
+  private fidChanged(n: number): void {
+    if (this.closed) return; // its rows go with the session
+    if (this.resumable) {
+      const f = this.fids.get(n);
+      if (f) {
+        this.host.store.putFid(this.sid, f);
+        this.persisted.add(n);
+      } else if (this.persisted.delete(n)) {
+        this.host.store.deleteFid(this.sid, n);
+      }
+      return;
+    }
+    // Made and dropped within one batch: nothing to write.
+    if (!this.fids.has(n) && !this.persisted.has(n)) this.dirty.delete(n);
+    else {
+      this.dirty.add(n);
+      this.host.deferFlush();
+    }
   }
 
   get fs(): ShareFs {
@@ -291,7 +377,8 @@ export class Session {
     if (prev?.open && prev.kind === "node" && !(f.open && f.ino === prev.ino)) this.host.fs.closed(prev.ino);
     if (f.open && f.kind === "node" && !(prev?.open && prev.ino === f.ino)) this.host.fs.opened(f.ino);
     this.fids.set(f.fid, f);
-    this.host.store.putFid(this.sid, f, !prev);
+    if (!prev) this.host.store.fidTotal++;
+    this.fidChanged(f.fid);
   }
 
   /** Xattr buffers by fid: their size and the budget they hold. */
@@ -335,7 +422,8 @@ export class Session {
       this.buffers.delete(n);
     }
     this.fids.delete(n);
-    this.host.store.deleteFid(this.sid, n);
+    this.host.store.fidTotal--;
+    this.fidChanged(n);
     if (f.open && f.kind === "node") {
       this.host.fs.forgetStream(`${this.sid}/${n}`); // its readahead (handlers/read.ts streamOf)
       this.host.fs.closed(f.ino);
@@ -479,7 +567,7 @@ export class Session {
         // A flushed request that gave up sends nothing: Rflush answers for it.
         // Its number is still used up (a restored session counts on from it).
         if (signal.aborted && !this.closed) {
-          if (seq > 0) this.host.store.noteSeq(this.sid, seq);
+          if (seq > 0) this.host.deferFlush();
           return;
         }
         out = this.errorFor(msg, e);
@@ -518,6 +606,9 @@ export class Session {
     if (seq > 0) {
       this.kept.set(tag, { seq, bytes });
       this.host.store.keepReply(this.sid, tag, seq, bytes);
+      // Its row replaces the tag's last one: nothing left to drop for it.
+      this.seenTags.delete(tag);
+      this.host.deferFlush();
     }
     if (this.detached) {
       for (const t of tickets) this.host.outbox.unused(t);

@@ -8,6 +8,7 @@ import {
   ACK_SUBPROTOCOL,
   PLATFORM_MSIZE_CEILING_SOURCE,
   RESUME_HEADER,
+  nameOfId,
   RESUME_WINDOW_HEADER,
   SECRET_HEADER,
   SESSION_HEADER,
@@ -25,10 +26,12 @@ import { linkKeyOf, linkKeysOf, refusedLink, rotateLinkKey, signLink } from "./l
 import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
+import { type Log, logAt } from "./log.ts";
 import { HANDLERS } from "./handlers/index.ts";
 import { Outbox } from "./outbox.ts";
 import { SessionStore } from "./session-store.ts";
-import { type SessionHost, Session } from "./session.ts";
+import { FLUSH_MS, type SessionHost, Session } from "./session.ts";
+import { SqlMeter, type WriteTally } from "./sql-meter.ts";
 
 /** Header the worker sets when it hands a request to the object. */
 export const SHARE_HEADER = "X-Edge9p-Share";
@@ -64,6 +67,14 @@ export interface ShareStats {
   readahead: ReadaheadStats;
   /** R2 calls since the object was constructed, by method. */
   r2Calls: R2Calls;
+  /**
+   * SQLite rows written since the object was constructed, by what wrote
+   * them: each 9P request type (by the type byte of the messages
+   * received), "fid flush" (the batch of worker/session.ts), "alarm",
+   * "fetch" (a socket's opening, the files route), "close", "start" (the
+   * constructor), "text" (acks, a resume's hello), "other".
+   */
+  writes: Record<string, WriteTally>;
 }
 
 interface Attachment {
@@ -84,6 +95,7 @@ interface Ready {
 }
 
 export class ShareObject extends DurableObject<Env> {
+  private readonly meter: SqlMeter;
   private readonly sql: SqlStorage;
   private readonly store: SessionStore;
   /**
@@ -106,14 +118,51 @@ export class ShareObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.meter = new SqlMeter(ctx.storage.sql);
+    this.sql = this.meter.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v)`);
     this.store = new SessionStore(this.sql);
-    // Counts constructions: each wake-up from hibernation is one.
-    this.sql.exec(`INSERT INTO meta (k, v) VALUES ('boots', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`);
-    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
-    if (rows.length) this.init(rows[0]!.v as string);
-    this.sweep();
+    this.meter.run("start", () => {
+      // Counts constructions: each wake-up from hibernation is one.
+      this.sql.exec(`INSERT INTO meta (k, v) VALUES ('boots', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`);
+      const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
+      if (rows.length) this.init(rows[0]!.v as string);
+      this.sweep();
+    });
+  }
+
+  /**
+   * Log lines at EDGE9P.log's level (errors only if the configuration does
+   * not parse). Read per line: configOf parses once per isolate.
+   */
+  private get log(): Log {
+    const c = configOf(this.env);
+    return logAt(c.ok ? c.config.log : "error");
+  }
+
+  /** The pending batch write of the sessions' state (worker/session.ts), if any. */
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * Writes the sessions' batched state within FLUSH_MS. The timer also
+   * keeps the object from hibernating before it has run (an object with a
+   * pending timer is not idle: docs/platform.md).
+   */
+  private deferFlush(): void {
+    if (this.flushTimer !== null) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.meter.run("fid flush", () => this.flushSessions());
+    }, FLUSH_MS);
+  }
+
+  private flushSessions(): void {
+    try {
+      for (const s of this.sessions.values()) s.writeBatch();
+    } catch (e) {
+      // The object is going away (a restart): what was not written goes with its sockets.
+      this.log.error(`ShareObject.flushSessions: ${(e as Error).message}`);
+    }
   }
 
   /**
@@ -133,7 +182,9 @@ export class ShareObject extends DurableObject<Env> {
       if (f.open && f.kind === "node") fs?.closed(f.ino);
     });
     for (const sid of swept) fs?.locks.dropSession(sid);
-    if (swept.length) console.log(`swept ${swept.length} sessions whose sockets are gone`);
+    // Fids of those sessions that had no row yet were lost with them.
+    if (swept.length) fs?.settleLostFids();
+    if (swept.length) this.log.info(`swept ${swept.length} sessions whose sockets are gone`);
     this.evictDetached();
     // Resumable sessions left waiting for their clients end by the alarm.
     if (swept.length || this.store.oldestDetached() !== null) this.ctx.waitUntil(this.scheduleAlarm());
@@ -144,12 +195,12 @@ export class ShareObject extends DurableObject<Env> {
     if (this.ready?.name === name) return this.ready;
     const c = configOf(this.env);
     if (!c.ok) {
-      console.error(c.error);
+      this.log.error(c.error);
       return null;
     }
     const share = c.config.shares[name];
     if (!share) {
-      console.error(`share ${name} is no longer configured`);
+      this.log.error(`share ${name} is no longer configured`);
       return null;
     }
     const oname = objectName(share);
@@ -181,11 +232,13 @@ export class ShareObject extends DurableObject<Env> {
         cacheBytes: c.config.content_cache_bytes,
         cacheFileBytes: c.config.content_cache_file_bytes,
       },
-      (msg) => console.log(`[${name}] ${msg}`),
+      (msg) => this.log.info(`[${name}] ${msg}`),
       (n) => this.budget!.acquire(n),
       // Readahead and cache fills hold bytes for a while: never the budget's last half, which replies keep.
       (n) => this.budget!.tryAcquire(n, this.budget!.limit / 2),
     );
+    // Open counts live in memory (storage/namespace.ts): counted again from the fids that have rows.
+    fs.countOpens(this.store.openNodes());
     this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('share', ?)`, name);
     this.budget ??= new ByteBudget(c.config.inflight_bytes);
     this.ready = { name, share, config: c.config, fs };
@@ -216,11 +269,12 @@ export class ShareObject extends DurableObject<Env> {
         if (sid !== null) this.endSession(sid, ws);
         this.closeSocket(ws, code, reason);
       },
-      log: (msg) => console.log(`[${r.name}] ${msg}`),
+      log: (msg) => this.log.info(`[${r.name}] ${msg}`),
       // Most requests schedule nothing: skip the async work unless the publisher's epoch moved.
       changed: () => {
         if ((this.ready?.fs.publisher.epoch ?? 0) !== this.alarmEpoch) this.ctx.waitUntil(this.scheduleAlarm());
       },
+      deferFlush: () => this.deferFlush(),
     };
   }
 
@@ -238,7 +292,7 @@ export class ShareObject extends DurableObject<Env> {
         // other ends.
         cut: (reason) => {
           this.notReading++;
-          console.log(`[${r.name}] session ${a?.sid}: ${reason}; closing (${CLOSE.NOT_READING})`);
+          this.log.info(`[${r.name}] session ${a?.sid}: ${reason}; closing (${CLOSE.NOT_READING})`);
           const s = a ? this.sessions.get(a.sid) : undefined;
           if (s && !s.resumable) return s.end(CLOSE.NOT_READING, reason);
           this.closeSocket(ws, CLOSE.NOT_READING, reason);
@@ -297,7 +351,7 @@ export class ShareObject extends DurableObject<Env> {
       await this.armAlarm();
     } catch (e) {
       // The object is going away (a restart): the next start re-arms it.
-      console.error(`ShareObject.scheduleAlarm: ${(e as Error).message}`);
+      this.log.error(`ShareObject.scheduleAlarm: ${(e as Error).message}`);
     }
   }
 
@@ -323,6 +377,10 @@ export class ShareObject extends DurableObject<Env> {
 
   /** Runs what is due; may run more than once for one time (handlers are idempotent). */
   override async alarm(): Promise<void> {
+    return this.meter.run("alarm", () => this.runAlarm());
+  }
+
+  private async runAlarm(): Promise<void> {
     this.alarmAt = null;
     this.alarmEpoch = -1;
     try {
@@ -330,7 +388,7 @@ export class ShareObject extends DurableObject<Env> {
       this.endUnresumed();
       await this.ready?.fs.runDue();
     } catch (e) {
-      console.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
+      this.log.error(`ShareObject.alarm: ${(e as Error).stack ?? e}`);
     }
     this.alarmAt = null;
     this.alarmEpoch = -1;
@@ -348,7 +406,7 @@ export class ShareObject extends DurableObject<Env> {
     const over = this.store.countDetached() - max;
     if (over <= 0) return;
     for (const sid of this.store.longestDetached(over)) {
-      console.log(`session ${sid}: ended while waiting for its client: more than ${max} sessions wait (EDGE9P.max_detached_sessions)`);
+      this.log.info(`session ${sid}: ended while waiting for its client: more than ${max} sessions wait (EDGE9P.max_detached_sessions)`);
       this.endSession(sid, null);
     }
   }
@@ -356,7 +414,7 @@ export class ShareObject extends DurableObject<Env> {
   /** Ends the resumable sessions whose clients did not come back within the window. */
   private endUnresumed(): void {
     for (const sid of this.store.detachedBefore(Date.now() - this.resumeWindow())) {
-      console.log(`session ${sid}: not resumed within ${this.resumeWindow()} ms; ended`);
+      this.log.info(`session ${sid}: not resumed within ${this.resumeWindow()} ms; ended`);
       this.endSession(sid, null);
     }
   }
@@ -417,6 +475,10 @@ export class ShareObject extends DurableObject<Env> {
   }
 
   override async fetch(request: Request): Promise<Response> {
+    return this.meter.run("fetch", () => this.serve(request));
+  }
+
+  private async serve(request: Request): Promise<Response> {
     const name = request.headers.get(SHARE_HEADER);
     const r = name ? this.init(name) : null;
     if (!r) return new Response("share not configured\n", { status: 500 });
@@ -474,7 +536,7 @@ export class ShareObject extends DurableObject<Env> {
       const refused = await this.resume(server, r, resume, acks);
       if (refused) {
         // Accepted to say why with a close code (an HTTP error reaches no WebSocket client's code).
-        console.log(`refused a resume: ${refused}`);
+        this.log.info(`refused a resume: ${refused}`);
         server.close(CLOSE.RESUME_REFUSED, refused.slice(0, 120));
       } else {
         headers[SESSION_HEADER] = resume.split(".")[0]!;
@@ -523,7 +585,7 @@ export class ShareObject extends DurableObject<Env> {
     s.resume(this.host(ws, r));
     this.sessions.set(sid, s);
     this.bySocket.set(ws, s);
-    console.log(`[${r.name}] session ${sid} resumed`);
+    this.log.info(`[${r.name}] session ${sid} resumed`);
     return null;
   }
 
@@ -563,6 +625,7 @@ export class ShareObject extends DurableObject<Env> {
         windowMax: 0,
       },
       r2Calls: { ...(this.ready?.fs.r2Calls ?? { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 }) },
+      writes: this.meter.snapshot(),
     };
   }
 
@@ -597,11 +660,13 @@ export class ShareObject extends DurableObject<Env> {
         ws.close(CLOSE.SESSION_LOST, "session state is gone: reconnect");
         return;
       }
-      if (typeof message === "string") return s.text(message);
+      if (typeof message === "string") return this.meter.run("text", () => s.text(message));
       // Not awaited: workerd delivers a socket's next message only once this
       // handler returns, and requests must run concurrently (many tags in
       // flight, replies in any order). waitUntil keeps the object alive for it.
-      this.ctx.waitUntil(s.receive(new Uint8Array(message)).catch((e) => this.failed(ws, e)));
+      const bytes = new Uint8Array(message);
+      const kind = bytes.byteLength > 4 ? nameOfId(bytes[4]!) : "short message";
+      this.ctx.waitUntil(this.meter.run(kind, () => s.receive(bytes)).catch((e) => this.failed(ws, e)));
     } catch (e) {
       this.failed(ws, e);
     }
@@ -609,7 +674,7 @@ export class ShareObject extends DurableObject<Env> {
 
   /** A request failed outside every handler: log it and end that session only. */
   private failed(ws: WebSocket, e: unknown): void {
-    console.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
+    this.log.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
     try {
       this.forget(ws);
       ws.close(CLOSE.INTERNAL, "internal error");
@@ -619,6 +684,10 @@ export class ShareObject extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.meter.run("close", () => this.closed(ws, code, reason));
+  }
+
+  private closed(ws: WebSocket, code: number, reason: string): void {
     try {
       // A client that closes normally is done with its session; any other
       // end may be a drop that a resumable client comes back from.
@@ -628,14 +697,16 @@ export class ShareObject extends DurableObject<Env> {
       // and 1015 are reserved and cannot be sent.
       ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE.NORMAL : code, reason);
     } catch (e) {
-      console.error(`ShareObject.webSocketClose: ${(e as Error).message}`);
+      this.log.error(`ShareObject.webSocketClose: ${(e as Error).message}`);
     }
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    console.error(`ShareObject.webSocketError: ${error instanceof Error ? error.message : String(error)}`);
-    this.forget(ws);
-    this.socketGone(ws);
+    this.log.error(`ShareObject.webSocketError: ${error instanceof Error ? error.message : String(error)}`);
+    this.meter.run("close", () => {
+      this.forget(ws);
+      this.socketGone(ws);
+    });
   }
 
   /**
@@ -677,7 +748,7 @@ export class ShareObject extends DurableObject<Env> {
     }
     this.sessions.delete(sid);
     if (ws) this.bySocket.delete(ws);
-    this.store.end(sid);
+    this.store.end(sid, s !== null);
     this.ready?.fs.locks.dropSession(sid);
     this.ctx.waitUntil(this.scheduleAlarm());
   }

@@ -80,6 +80,37 @@ describe("edge9p file commands", () => {
     expect(ls.stdout.toString()).toBe(Array.from({ length: 10 }, (_, i) => `d${i}/\n`).join(""));
   }, 300_000);
 
+  it("cp -r over an existing copy replaces each file's bytes (shorter ones too) and mode, both ways", async () => {
+    const src = join(tmp, "ow-src");
+    const back = join(tmp, "ow-back");
+    const files = Array.from({ length: 60 }, (_, i) => join(src, `d${i % 3}`, `f${i}.bin`));
+    const fill = (round: number) => {
+      files.forEach((f, i) => {
+        mkdirSync(join(f, ".."), { recursive: true });
+        // The second round is shorter: what the first left past its end must go.
+        writeFileSync(f, randomBytes(round === 0 ? 3000 + i : 10 + i));
+        chmodSync(f, round === 0 ? 0o644 : 0o600);
+      });
+    };
+    expect((await runEdge9p(["mkdir", `${share}/ow`])).code).toBe(0);
+    fill(0);
+    expect((await runEdge9p(["cp", "-r", src, `${share}/ow`])).code).toBe(0);
+    expect((await runEdge9p(["cp", "-r", `${share}/ow/ow-src`, back])).code).toBe(0);
+    fill(1);
+    // Into the existing directory: ow/ow-src and back/ow-src already hold every file.
+    const up = await runEdge9p(["cp", "-r", src, `${share}/ow`]);
+    expect(up.code, up.stderr).toBe(0);
+    const down = await runEdge9p(["cp", "-r", `${share}/ow/ow-src`, back]);
+    expect(down.code, down.stderr).toBe(0);
+    const a = tree(src);
+    const b = tree(join(back, "ow-src"));
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    for (const [k, [mode, data]] of a) {
+      expect(b.get(k)![0], k).toBe(mode);
+      expect(Buffer.compare(b.get(k)![1], data), k).toBe(0);
+    }
+  }, 120_000);
+
   it("cat of a missing file exits 1 with the path and the reason; a bad URL exits 2", async () => {
     const r = await runEdge9p(["cat", `${share}/tree/no-such.txt`]);
     expect(r.code).toBe(1);

@@ -50,6 +50,8 @@ export interface LocalGateway {
   restart(): Promise<void>;
   stop(): Promise<void>;
   pid(): number | undefined;
+  /** The port of wrangler's inspector (DevTools protocol: CPU profiles of the worker). */
+  inspectorPort(): number;
 }
 
 /** The part of the R2 binding the tests use (the proxy's types are loose). */
@@ -80,6 +82,21 @@ export async function operatorGet(url: string): Promise<Response> {
   }
 }
 
+/**
+ * An R2 call through wrangler's platform proxy, tried once more when its
+ * connection broke (a 64 MiB put failed so with EPIPE, "fetch failed", in a
+ * loaded CI run); every call here is idempotent.
+ */
+async function onceMore<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    if (!(e instanceof TypeError) || !["EPIPE", "ECONNRESET", "UND_ERR_SOCKET"].includes(code ?? "")) throw e;
+    return call();
+  }
+}
+
 const DEFAULT_CONFIG = {
   shares: { dev: { binding: "DEV_BUCKET", bucket: "edge9p-dev", prefix: "" } },
   // SHA-256 of OPERATOR_TOKEN.
@@ -95,9 +112,10 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
   let out = "";
   let child: ChildProcess | null = null;
   let proxy: { env: Record<string, unknown>; dispose(): Promise<void> } | null = null;
+  let inspector = 0;
 
   const launch = async () => {
-    const inspector = await freePort();
+    inspector = await freePort();
     child = spawn(
       process.execPath,
       [
@@ -175,16 +193,19 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
       return {
         ...b,
         put: (key, value, o) =>
-          b.put(key, typeof value === "string" || value.constructor === Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : new Uint8Array(value), o),
-        get: (key) => b.get(key),
-        delete: (keys) => b.delete(keys),
-        list: (o) => b.list(o),
+          onceMore(() =>
+            b.put(key, typeof value === "string" || value.constructor === Uint8Array && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : new Uint8Array(value), o),
+          ),
+        get: (key) => onceMore(() => b.get(key)),
+        delete: (keys) => onceMore(() => b.delete(keys)),
+        list: (o) => onceMore(() => b.list(o)),
       };
     },
     output: () => out,
     kill,
     restart: launch,
     pid: () => child?.pid,
+    inspectorPort: () => inspector,
     async stop() {
       await kill();
       await proxy?.dispose();
