@@ -17,8 +17,12 @@
 // Eviction is an approximate LRU in generations: each entry carries the
 // generation of its last use; the generation moves on after every eighth of
 // the bound filled; eviction takes the oldest generations first (insertion
-// order within one). A hit writes its row only when its generation is old,
-// so a warm cache's reads write nothing (a read's reply waits on no write).
+// order within one). A hit writes nothing: when its generation is old it
+// marks the entry in memory, and the owner has the marks written after the
+// reply (writeMarks), as it has the fills (put). In production a reply that
+// follows a storage write waits until the write is durable (the output gate),
+// so no read's reply waits on the cache. A mark lost to a restart only makes
+// the entry look older than it is.
 //
 // Rows hold at most CHUNK bytes (SQLite in a Durable Object takes 2 MB a
 // row): an entry's first chunk lives in its own row, the rest in cache_chunk.
@@ -56,6 +60,8 @@ export interface CacheOptions {
   maxBytes: number;
   /** The largest object it keeps. */
   fileMaxBytes: number;
+  /** A hit marked an entry as used: call writeMarks() once the reply is out (absent: written at once). */
+  marked?: () => void;
 }
 
 export interface CacheStats {
@@ -81,6 +87,8 @@ export class ContentCache {
   /** Bytes filled since the generation moved on. */
   private genFilled = 0;
   private readonly counts = { hits: 0, misses: 0, fills: 0, fillsFromPublish: 0, evictions: 0, drops: 0 };
+  /** Entries hit since their generation moved on, to be moved to the current one (writeMarks). */
+  private readonly marks = new Set<number>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -129,9 +137,19 @@ export class ContentCache {
       into.set(new Uint8Array(part.part as ArrayBuffer, 0, take), at);
       at += take;
     }
-    if ((row.gen as number) < this.gen) this.sql.exec(`UPDATE cache_entry SET gen = ? WHERE id = ?`, this.gen, id);
+    if ((row.gen as number) < this.gen && !this.marks.has(id)) {
+      this.marks.add(id);
+      if (this.opts.marked) this.opts.marked();
+      else this.writeMarks();
+    }
     this.counts.hits++;
     return true;
+  }
+
+  /** Moves the entries hit since their generation moved on to the current one. */
+  writeMarks(): void {
+    for (const id of this.marks) this.sql.exec(`UPDATE cache_entry SET gen = ? WHERE id = ? AND gen < ?`, this.gen, id, this.gen);
+    this.marks.clear();
   }
 
   /** Keeps the bytes of the object (key, etag), replacing whatever the key had. */
@@ -187,6 +205,8 @@ export class ContentCache {
 
   /** Evicts the least recently used entries until at most `target` bytes are held. */
   private evict(target: number): void {
+    // What was used recently must count as such before anything goes.
+    this.writeMarks();
     while (this.total > Math.max(0, target)) {
       const rows = this.sql.exec(`SELECT id FROM cache_entry ORDER BY gen, id LIMIT 64`).toArray();
       if (rows.length === 0) {

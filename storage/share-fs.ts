@@ -25,6 +25,8 @@ import { modeAfterChown, modeAfterWrite } from "./setid.ts";
 import type { Entry, Inode, ShareOptions, StatFs, Timespec } from "./types.ts";
 import { Xattrs } from "./xattrs.ts";
 
+/** What the share object's stats call the content cache's deferred writes (worker/sql-meter.ts). */
+export const CACHE_WRITES = "cache fill";
 /** PATH_MAX: the longest symlink target Linux reads. */
 const SYMLINK_MAX = 4096;
 const STATFS_BSIZE = 4096;
@@ -71,6 +73,9 @@ export class ShareFs {
   private counted: R2Bucket;
   /** Cache fills on their way, by key and etag: concurrent readers of one file share one R2 get. */
   private readonly filling = new Map<string, Promise<Uint8Array | "gone" | "changed" | null>>();
+  /** Fills whose bytes came from R2 and whose rows wait for their replies to be sent (writeCache). */
+  private readonly fills: { key: string; etag: string; bytes: Uint8Array; done: () => void }[] = [];
+  private cacheWriteQueued = false;
   /**
    * New files whose publish time their create set (create): their close
    * moves it later only when less than half of publish_delay_ms is left, so
@@ -88,10 +93,21 @@ export class ShareFs {
     reserve: (n: number) => Promise<() => void> = async () => () => {},
     /** Takes bytes of the share's budget for a while, if there is room (readahead, cache fills); null if not. */
     private readonly hold: (n: number) => (() => void) | null = () => () => {},
+    /**
+     * Runs `f` after the reply of the request now running has been sent, its
+     * SQLite rows counted as `what` (the share object meters them). A reply
+     * that follows a storage write waits until the write is durable (the
+     * output gate), so the content cache writes nothing before a reply.
+     */
+    private readonly afterReply: (what: string, f: () => void) => void = (_what, f) => void setTimeout(f, 0),
   ) {
     this.counted = countedBucket(bucket, this.r2Calls);
     this.ns = new Namespace(sql, opts);
-    this.cache = new ContentCache(sql, { maxBytes: opts.cacheBytes ?? 0, fileMaxBytes: opts.cacheFileBytes ?? 0 });
+    this.cache = new ContentCache(sql, {
+      maxBytes: opts.cacheBytes ?? 0,
+      fileMaxBytes: opts.cacheFileBytes ?? 0,
+      marked: () => this.queueCacheWrite(),
+    });
     this.readahead = new Readahead({
       windowMax: opts.readaheadBytes ?? 0,
       fetch: async (key, etag, offset, length, signal) => {
@@ -301,15 +317,17 @@ export class ShareFs {
       p = this.getRange(key, etag, 0, size).then(
         (r) => {
           if (r instanceof Uint8Array) {
-            // After the reply: a fill is a write, and a reply that follows a write waits until it is durable.
-            setTimeout(() => {
-              try {
-                this.cache.put(key, etag, r);
-              } finally {
+            // Written after the reply (writeCache); until then readers of the file share these bytes.
+            this.fills.push({
+              key,
+              etag,
+              bytes: r,
+              done: () => {
                 this.filling.delete(id);
                 release();
-              }
-            }, 0);
+              },
+            });
+            this.queueCacheWrite();
           } else {
             this.filling.delete(id);
             release();
@@ -325,6 +343,33 @@ export class ShareFs {
       this.filling.set(id, p);
     }
     return p;
+  }
+
+  /** Asks for the cache's pending rows (fills, LRU marks) to be written once the current reply is out. */
+  private queueCacheWrite(): void {
+    if (this.cacheWriteQueued) return;
+    this.cacheWriteQueued = true;
+    this.afterReply(CACHE_WRITES, () => this.writeCache());
+  }
+
+  /**
+   * The content cache's deferred rows: the LRU marks of hits, then the fills
+   * (whose evictions take the least recently used, marks applied). An entry
+   * written late is still right: it is one object version's bytes, by key
+   * and etag, whatever the file became meanwhile.
+   */
+  private writeCache(): void {
+    this.cacheWriteQueued = false;
+    const fills = this.fills.splice(0);
+    try {
+      this.cache.writeMarks();
+      for (const f of fills) this.cache.put(f.key, f.etag, f.bytes);
+    } catch (e) {
+      // The object is going away (a restart), or SQLite refused: the cache is only an optimisation.
+      this.log(`content cache: ${(e as Error).message}`);
+    } finally {
+      for (const f of fills) f.done();
+    }
   }
 
   /**

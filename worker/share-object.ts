@@ -70,7 +70,8 @@ export interface ShareStats {
   /**
    * SQLite rows written since the object was constructed, by what wrote
    * them: each 9P request type (by the type byte of the messages
-   * received), "fid flush" (the batch of worker/session.ts), "alarm",
+   * received), "fid flush" (the batch of worker/session.ts), "cache fill"
+   * (the content cache's rows, after the replies: storage/share-fs.ts), "alarm",
    * "fetch" (a socket's opening, the files route), "close", "start" (the
    * constructor), "text" (acks, a resume's hello), "other".
    */
@@ -236,6 +237,12 @@ export class ShareObject extends DurableObject<Env> {
       (n) => this.budget!.acquire(n),
       // Readahead and cache fills hold bytes for a while: never the budget's last half, which replies keep.
       (n) => this.budget!.tryAcquire(n, this.budget!.limit / 2),
+      // The content cache's writes, after the reply: a 9P reply is sent in the
+      // same run of microtasks as its read ends (Session.run: handler, reply,
+      // outbox.send, no await between), so a timer runs after it; and its
+      // rows are counted as their own kind, not as the request's (a timer
+      // keeps the async context it was set in).
+      (what, f) => void setTimeout(() => this.meter.run(what, f), 0),
     );
     // Open counts live in memory (storage/namespace.ts): counted again from the fids that have rows.
     fs.countOpens(this.store.openNodes());
