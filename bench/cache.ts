@@ -20,6 +20,12 @@ const MiB = 1024 * 1024;
 const BIG = 64 * MiB;
 const FILES = 1000;
 const RUNS = 3;
+/**
+ * Warm reads of the small files: about a second each, so one alone is mostly
+ * the machine's noise (measured: 534 to 1,566 files/s from one run to the
+ * next on one gateway); the median of these.
+ */
+const WARM_RUNS = 5;
 
 interface Calls {
   get: number;
@@ -129,7 +135,8 @@ async function suite(gw: LocalGateway, big: Uint8Array): Promise<Suite> {
   const s2 = await stats(gw);
   const first = await readSmall(gw);
   const s3 = await stats(gw);
-  const second = await readSmall(gw);
+  const warm: number[] = [];
+  for (let i = 0; i < WARM_RUNS; i++) warm.push(await readSmall(gw));
   const s4 = await stats(gw);
   return {
     seq: median(seqRuns),
@@ -138,7 +145,7 @@ async function suite(gw: LocalGateway, big: Uint8Array): Promise<Suite> {
     diodcat: dc.length ? median(dc) : null,
     first,
     firstCalls: { ...delta(s2.r2Calls, s3.r2Calls), put: 0 },
-    second,
+    second: median(warm),
     secondCalls: { ...delta(s3.r2Calls, s4.r2Calls), put: 0 },
   };
 }
@@ -193,11 +200,11 @@ export async function cacheBench(latencyMs = 30): Promise<{ latencyMs: number; r
       met: null,
     },
     {
-      what: `second read of the same ${FILES} files`,
+      what: `second read of the same ${FILES} files (median of ${WARM_RUNS} reads)`,
       unit: "files/s",
       near: near.second,
       far: far.second,
-      calls: callsText(far.secondCalls),
+      calls: callsText(far.secondCalls, WARM_RUNS),
       target: ">= 0.80 of 0 ms, 0 R2 get",
       met: ratio(near.second, far.second) >= 0.8 && far.secondCalls.get === 0,
     },
