@@ -4,8 +4,8 @@ import { defineConfig } from "vitest/config";
 // Projects: plain Node for the protocol core, the bridge and the CLI
 // (against a real local gateway); workerd (through Miniflare, with real R2
 // and Durable Object storage) for everything that runs in the gateway; and
-// the Linux guest and the browser, run on their own by npm run test:guest
-// and npm run test:browser.
+// the Linux guest, the browser and the browser VM, run on their own by npm
+// run test:guest, npm run test:browser and npm run test:browser-vm.
 export default defineConfig({
   test: {
     projects: [
@@ -42,6 +42,18 @@ export default defineConfig({
           // What the page shows is waited for, not timed: on a loaded machine
           // a first screen can take more than expect.poll's default second.
           expect: { poll: { timeout: 30_000 } },
+        },
+      },
+      {
+        // A Linux guest in v86 in Chromium, mounting a share over the
+        // WebSocket with no bridge (npm run test:browser-vm): emulated, so
+        // every wait is generous.
+        test: {
+          name: "browser-vm",
+          include: ["test/browser-vm/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
         },
       },
       {

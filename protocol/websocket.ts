@@ -76,4 +76,6 @@ export const CLOSE = {
   DRAIN: 4005,
   /** The client left its replies unread past the session's window (EDGE9P.session_window_bytes). */
   NOT_READING: 4006,
+  /** The session was opened through a signed 9P URL, and the share's links were rotated (revoked). */
+  REVOKED: 4007,
 } as const;

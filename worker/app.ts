@@ -3,14 +3,14 @@
 
 import { type Context, Hono, type Next } from "hono";
 import { authorize, authorizeOperator } from "./auth.ts";
-import { PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER } from "../protocol/index.ts";
 import { CONFIG_VAR, type Config, OPERATOR_TOKENS_SECRET, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
 import { FILE_RESPONSE_HEADERS } from "./files.ts";
 import { PATH_MAX } from "../storage/keys.ts";
 import { needsOriginCheck, refusedHost, refusedOrigin } from "./origins.ts";
-import { LINK_DEFAULT_S, LINK_EXPIRES, LINK_MAX_S, LINK_SIGNATURE, encodePath } from "./links.ts";
-import { FILE_HEADER, LINK_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
+import { LINK_ACCESS, LINK_DEFAULT_S, LINK_EXPIRES, LINK_MAX_S, LINK_SIGNATURE, encodePath } from "./links.ts";
+import { FILE_HEADER, LINK_HEADER, NINEP_LINK_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
 import { z } from "zod";
 
 type Vars = { config: Config; share: ShareConfig; shareName: string; signedLink: string | null };
@@ -110,6 +110,22 @@ export function createApp() {
     const signature = url.searchParams.get(LINK_SIGNATURE);
     if (signature !== null && !c.req.header("Authorization")) {
       c.set("signedLink", `${url.searchParams.get(LINK_EXPIRES) ?? ""} ${signature}`);
+      return next();
+    }
+    return shareToken(c, next);
+  };
+
+  // A signed 9P URL (worker/links.ts) stands in for the token, for clients
+  // that can send neither a header nor a subprotocol (browser VMs). Its
+  // signature is checked whenever present, token or not, so its read-only
+  // scope holds; the share's object checks it, since only it holds the key.
+  // A URL without its signature is no credential: the token is asked for.
+  const ninePAccess = async (c: Context<Env9p>, next: Next) => {
+    const url = new URL(c.req.url);
+    const signature = url.searchParams.get(LINK_SIGNATURE);
+    if (signature !== null) {
+      const p = (k: string) => (url.searchParams.get(k) ?? "").replaceAll(" ", "");
+      c.set("signedLink", `${p(LINK_EXPIRES)} ${p(LINK_ACCESS)} ${signature.replaceAll(" ", "")}`);
       return next();
     }
     return shareToken(c, next);
@@ -217,25 +233,48 @@ export function createApp() {
   });
 
   // A link to one file that works without the token until it expires, for
-  // browsers and anything else that cannot send a header.
-  const LinkRequest = z.strictObject({
+  // browsers and anything else that cannot send a header; or ("kind": "9p")
+  // a URL of the share's 9P route, for clients that cannot send one either.
+  const expiresIn = z.number().int().min(1).max(LINK_MAX_S).default(LINK_DEFAULT_S);
+  const FileLinkRequest = z.strictObject({
+    kind: z.literal("file").optional(),
     path: z
       .string()
       .min(1, "names a file of the share")
       .refine((p) => !p.split("/").some((n) => n === "." || n === ".." || n.includes("\0")), "has no '.', '..' or NUL names")
       .refine((p) => new TextEncoder().encode(p).byteLength < PATH_MAX, `has fewer than ${PATH_MAX} bytes (PATH_MAX)`),
-    expires_in: z.number().int().min(1).max(LINK_MAX_S).default(LINK_DEFAULT_S),
+    expires_in: expiresIn,
   });
+  const NinePLinkRequest = z.strictObject({
+    kind: z.literal("9p"),
+    read_only: z.boolean().default(false),
+    expires_in: expiresIn,
+  });
+  const LINK_FORMS = `{"path": "a/file", "expires_in": seconds up to ${LINK_MAX_S}} or {"kind": "9p", "read_only": false, "expires_in": seconds}`;
   app.post("/v1/shares/:share/links", json, findShare, shareToken, async (c) => {
-    const body = await c.req.json().catch(() => undefined);
-    const parsed = LinkRequest.safeParse(body);
+    const body: unknown = await c.req.json().catch(() => undefined);
+    const nineP = typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "9p";
+    const parsed = nineP ? NinePLinkRequest.safeParse(body) : FileLinkRequest.safeParse(body);
     if (!parsed.success) {
       const i = parsed.error.issues[0]!;
-      return problem(400, `links wants JSON {"path": "a/file", "expires_in": seconds up to ${LINK_MAX_S}}: ${i.path.join(".") || "body"} ${i.message}`);
+      return problem(400, `links wants JSON ${LINK_FORMS}: ${i.path.join(".") || "body"} ${i.message}`);
+    }
+    const stub = c.env.SHARE.getByName(objectName(c.var.share));
+    if (parsed.data.kind === "9p") {
+      const expires = Math.floor(Date.now() / 1000) + parsed.data.expires_in;
+      // A read-only share's URL says so: the URL tells what it opens.
+      const access = parsed.data.read_only || c.var.share.read_only ? "ro" : "rw";
+      const signature = await stub.sign9pUrl(c.var.shareName, access, expires);
+      const url = new URL(`/v1/shares/${encodeURIComponent(c.var.shareName)}/9p`, c.var.config.base_url || c.req.url);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      url.searchParams.set(LINK_EXPIRES, String(expires));
+      url.searchParams.set(LINK_ACCESS, access);
+      url.searchParams.set(LINK_SIGNATURE, signature);
+      return c.json({ url: url.toString(), expires: new Date(expires * 1000).toISOString(), read_only: access === "ro" });
     }
     const encoded = encodePath(parsed.data.path);
     const expires = Math.floor(Date.now() / 1000) + parsed.data.expires_in;
-    const signature = await c.env.SHARE.getByName(objectName(c.var.share)).signFileLink(c.var.shareName, encoded, expires);
+    const signature = await stub.signFileLink(c.var.shareName, encoded, expires);
     // On base_url where one is set; else on the request's host, which the
     // host check has vouched for.
     const url = new URL(`/v1/shares/${encodeURIComponent(c.var.shareName)}/files/${encoded}`, c.var.config.base_url || c.req.url);
@@ -244,17 +283,23 @@ export function createApp() {
     return c.json({ url: url.toString(), expires: new Date(expires * 1000).toISOString() });
   });
 
-  app.get("/v1/shares/:share/9p", findShare, shareToken, async (c) => {
+  // The 9P session. An upgrade that offers no subprotocol is plain 9P: a
+  // browser VM's `new WebSocket(url)` (v86) can offer none. One that offers
+  // protocols must offer ours; RFC 6455 section 4.1 has the client fail a
+  // 101 that names a protocol it did not offer, so the object names one only
+  // when some were offered.
+  app.get("/v1/shares/:share/9p", findShare, ninePAccess, async (c) => {
     if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
       return problem(426, "this is a 9P-over-WebSocket endpoint: connect with a WebSocket (subprotocol 9p)");
     }
-    const offered = (c.req.header("Sec-WebSocket-Protocol") ?? "").split(",").map((s) => s.trim());
-    if (!offered.includes(SUBPROTOCOL)) {
-      return problem(400, `WebSocket subprotocol must include "${SUBPROTOCOL}" (offered: ${offered.filter(Boolean).join(", ") || "none"})`);
+    const offered = (c.req.header("Sec-WebSocket-Protocol") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    if (offered.length > 0 && !offered.includes(SUBPROTOCOL) && !offered.includes(ACK_SUBPROTOCOL)) {
+      return problem(400, `WebSocket subprotocol must include "${SUBPROTOCOL}" or "${ACK_SUBPROTOCOL}" (offered: ${offered.join(", ")})`);
     }
     const stub = c.env.SHARE.getByName(objectName(c.var.share));
     const headers = clientHeaders(c.req.raw.headers);
     headers.set(SHARE_HEADER, c.var.shareName);
+    if (c.var.signedLink !== null) headers.set(NINEP_LINK_HEADER, c.var.signedLink);
     return stub.fetch(new Request(c.req.raw, { headers }));
   });
 

@@ -91,14 +91,16 @@ export const ShareSchema = z.strictObject({
   file_mode: perm.default(0o644),
   dir_mode: perm.default(0o755),
   /**
-   * Whether clients that speak plain 9P (subprotocol "9p" alone) may open the
-   * share. They show they read their replies only by using tags again, which
-   * a hostile client can fake, so only "9p.ack" clients (the bridge, the CLI,
-   * the share browser) are held to a bound they cannot cheat
-   * (worker/outbox.ts). Unset: allowed on a local gateway, refused on a
-   * deployed one.
+   * Whether clients that speak plain 9P (subprotocol "9p" alone, or none, as
+   * browser VMs offer) may open the share. They show they read their replies
+   * only by using tags again, which a hostile client can fake, so only
+   * "9p.ack" clients (the bridge, the CLI, the share browser) are held to a
+   * bound they cannot cheat (worker/outbox.ts). "signed": only through a
+   * signed 9P URL (POST .../links {"kind": "9p"}), so only clients that a
+   * token holder sent one to, until it expires or the links are rotated.
+   * Unset: allowed on a local gateway, refused on a deployed one.
    */
-  plain_9p: z.boolean().optional(),
+  plain_9p: z.union([z.boolean(), z.literal("signed")]).optional(),
   /**
    * Whether clients may make block and character devices here (Tmknod,
    * 9P2000.u Tcreate with DMDEVICE); false answers EPERM. A device node made

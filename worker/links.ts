@@ -7,12 +7,21 @@
 // (which may be public) sign nothing. An operator revokes every link of a
 // share at once by rotating that key (POST /v1/shares/:share/links/rotate,
 // `edge9p rotate-links`).
+//
+// Signed 9P URLs are the same for a share's 9P route, for clients that can
+// send neither a header nor a subprotocol (v86's virtio-9p proxy opens
+// `new WebSocket(url)` and nothing more): the URL carries its expiry, its
+// access ("rw" or "ro") and an HMAC over share, access and expiry, with the
+// same key, so the same rotation revokes them.
 
 import { fromHex, hex } from "./auth.ts";
 
 /** The query parameters of a signed link. */
 export const LINK_EXPIRES = "expires";
 export const LINK_SIGNATURE = "signature";
+/** A signed 9P URL's third parameter: "rw", or "ro" for a read-only session. */
+export const LINK_ACCESS = "access";
+export type Access = "rw" | "ro";
 /** A link lives an hour unless asked otherwise, a week at most. */
 export const LINK_DEFAULT_S = 3600;
 export const LINK_MAX_S = 7 * 24 * 3600;
@@ -24,6 +33,16 @@ function message(share: string, encodedPath: string, expires: number): Uint8Arra
   return enc.encode(`edge9p-link\n${share}\n${encodedPath}\n${expires}`);
 }
 
+/**
+ * What a 9P URL signs: share, access, expiry, under a first line of its own,
+ * so no file link's signature is a 9P URL's (a percent-encoded path and a
+ * share name hold no newline, so neither message can be made to read as
+ * the other).
+ */
+function message9p(share: string, access: Access, expires: number): Uint8Array {
+  return enc.encode(`edge9p-9p\n${share}\n${access}\n${expires}`);
+}
+
 async function hmacKey(raw: Uint8Array): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 }
@@ -31,6 +50,11 @@ async function hmacKey(raw: Uint8Array): Promise<CryptoKey> {
 /** The signature of a link, in hex. */
 export async function signLink(key: Uint8Array, share: string, encodedPath: string, expires: number): Promise<string> {
   return hex(await crypto.subtle.sign("HMAC", await hmacKey(key), message(share, encodedPath, expires)));
+}
+
+/** The signature of a 9P URL, in hex. */
+export async function sign9pUrl(key: Uint8Array, share: string, access: Access, expires: number): Promise<string> {
+  return hex(await crypto.subtle.sign("HMAC", await hmacKey(key), message9p(share, access, expires)));
 }
 
 export type LinkCheck = "ok" | "expired" | "revoked" | "bad";
@@ -41,11 +65,21 @@ export type LinkCheck = "ok" | "expired" | "revoked" | "bad";
  * retired (POST /links/rotate).
  */
 export async function checkLink(keys: LinkKeys, share: string, encodedPath: string, expires: string, signature: string, nowS: number): Promise<LinkCheck> {
-  if (!/^\d{1,12}$/.test(expires) || !/^[0-9a-f]{64}$/.test(signature)) return "bad";
+  if (!/^\d{1,12}$/.test(expires)) return "bad";
+  return verified(keys, message(share, encodedPath, Number(expires)), Number(expires), signature, nowS);
+}
+
+/** checkLink for a 9P URL: its access must be "rw" or "ro", and signed. */
+export async function check9pUrl(keys: LinkKeys, share: string, access: string, expires: string, signature: string, nowS: number): Promise<LinkCheck> {
+  if (!/^\d{1,12}$/.test(expires) || (access !== "rw" && access !== "ro")) return "bad";
+  return verified(keys, message9p(share, access, Number(expires)), Number(expires), signature, nowS);
+}
+
+async function verified(keys: LinkKeys, msg: Uint8Array, expires: number, signature: string, nowS: number): Promise<LinkCheck> {
+  if (!/^[0-9a-f]{64}$/.test(signature)) return "bad";
   const sig = fromHex(signature);
-  const msg = message(share, encodedPath, Number(expires));
   // subtle.verify compares in constant time.
-  if (await crypto.subtle.verify("HMAC", await hmacKey(keys.current), sig, msg)) return Number(expires) < nowS ? "expired" : "ok";
+  if (await crypto.subtle.verify("HMAC", await hmacKey(keys.current), sig, msg)) return expires < nowS ? "expired" : "ok";
   for (const old of keys.retired()) {
     if (await crypto.subtle.verify("HMAC", await hmacKey(old), sig, msg)) return "revoked";
   }
@@ -123,6 +157,24 @@ export async function refusedLink(link: string | null, keys: (nowS: number) => L
     bad: "this link's signature is not valid for this file",
   }[verdict];
   return Response.json({ error: why }, { status: 403 });
+}
+
+/**
+ * For a 9P upgrade that came with a signed URL instead of a token (`link`:
+ * "EXPIRES ACCESS SIGNATURE", as the worker passes it): the access it
+ * grants, or the 403 saying why it grants none.
+ */
+export async function check9pLink(link: string, keys: (nowS: number) => LinkKeys, share: string): Promise<{ access: Access } | { refused: Response }> {
+  const [expires = "", access = "", signature = ""] = link.split(" ");
+  const now = Math.floor(Date.now() / 1000);
+  const verdict = await check9pUrl(keys(now), share, access, expires, signature, now);
+  if (verdict === "ok") return { access: access as Access };
+  const why = {
+    expired: "this 9P URL has expired: ask for a new one",
+    revoked: "this 9P URL was revoked (the share's links were rotated): ask for a new one",
+    bad: `this 9P URL's signature is not valid for share ${share}`,
+  }[verdict];
+  return { refused: Response.json({ error: why }, { status: 403 }) };
 }
 
 /** A path of the share as a URL path: each name percent-encoded, joined by '/'. */

@@ -22,7 +22,7 @@ import type { ReadaheadStats } from "../storage/readahead.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { serveFile } from "./files.ts";
-import { linkKeyOf, linkKeysOf, refusedLink, rotateLinkKey, signLink } from "./links.ts";
+import { type Access, check9pLink, linkKeyOf, linkKeysOf, refusedLink, rotateLinkKey, sign9pUrl, signLink } from "./links.ts";
 import { CLOSE } from "./close-codes.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
@@ -39,6 +39,8 @@ export const SHARE_HEADER = "X-Edge9p-Share";
 export const FILE_HEADER = "X-Edge9p-File";
 /** Header the worker sets for a signed link instead of a token: "EXPIRES SIGNATURE", checked here. */
 export const LINK_HEADER = "X-Edge9p-Link";
+/** Header the worker sets for a signed 9P URL instead of a token: "EXPIRES ACCESS SIGNATURE", checked here. */
+export const NINEP_LINK_HEADER = "X-Edge9p-9p-Link";
 export { SUBPROTOCOL };
 
 export interface ShareStats {
@@ -86,6 +88,10 @@ interface Attachment {
   acks?: boolean;
   /** A socket replaced by a resume: its late messages must not reach the session. */
   stale?: boolean;
+  /** Opened through a read-only signed 9P URL: every change answers EROFS. */
+  readOnly?: boolean;
+  /** Opened through a signed 9P URL: rotating the share's links ends it. */
+  signed?: boolean;
 }
 
 interface Ready {
@@ -253,6 +259,8 @@ export class ShareObject extends DurableObject<Env> {
   }
 
   private host(ws: WebSocket, r: Ready): SessionHost {
+    // The socket's own scope (a read-only 9P URL) narrows the share's.
+    const scopedReadOnly = (ws.deserializeAttachment() as Attachment | null)?.readOnly === true;
     return {
       fs: r.fs,
       store: this.store,
@@ -262,7 +270,7 @@ export class ShareObject extends DurableObject<Env> {
         msizeCap: r.config.msize_cap,
         capSource: "EDGE9P.msize_cap",
         iounit: r.config.iounit,
-        readOnly: r.share.read_only,
+        readOnly: r.share.read_only || scopedReadOnly,
         maxFids: r.config.max_fids,
         maxInflight: r.config.max_inflight,
         maxShareFids: r.config.max_share_fids,
@@ -466,11 +474,27 @@ export class ShareObject extends DurableObject<Env> {
     return signLink(linkKeyOf(this.sql), name, encodedPath, expires);
   }
 
-  /** Revokes every signed link of the share (POST /v1/shares/NAME/links/rotate); when, in seconds. */
+  /** The signature of a 9P URL of the share. */
+  async sign9pUrl(name: string, access: Access, expires: number): Promise<string> {
+    return sign9pUrl(linkKeyOf(this.sql), name, access, expires);
+  }
+
+  /**
+   * Revokes every signed link of the share (POST /v1/shares/NAME/links/rotate);
+   * when, in seconds. Sessions opened through a 9P URL end too (4007): a
+   * leaked URL is revoked for whoever is already connected with it, not only
+   * for whoever comes next.
+   */
   async rotateLinks(name: string): Promise<number | null> {
     if (!this.init(name)) return null;
     const now = Math.floor(Date.now() / 1000);
     rotateLinkKey(this.sql, now);
+    for (const ws of this.ctx.getWebSockets()) {
+      const a = ws.deserializeAttachment() as Attachment | null;
+      if (!a?.signed || a.stale) continue;
+      this.endSession(a.sid, ws);
+      this.closeSocket(ws, CLOSE.REVOKED, "the share's signed URLs were revoked (links rotated): ask for a new one");
+    }
     return now;
   }
 
@@ -493,6 +517,15 @@ export class ShareObject extends DurableObject<Env> {
     if (file !== null) {
       const refused = await refusedLink(request.headers.get(LINK_HEADER), (now) => linkKeysOf(this.sql, now), name!, file);
       return refused ?? serveFile(r.fs, file, request);
+    }
+    // A signed 9P URL instead of a token: refused (403, why) before anything
+    // else, and its access kept with the socket.
+    const link = request.headers.get(NINEP_LINK_HEADER);
+    let access: Access | null = null;
+    if (link !== null) {
+      const v = await check9pLink(link, (now) => linkKeysOf(this.sql, now), name!);
+      if ("refused" in v) return v.refused;
+      access = v.access;
     }
     // Sockets still open or closing (a closed socket's unread replies stay
     // in workerd until its peer goes) and resumable sessions waiting for
@@ -521,26 +554,29 @@ export class ShareObject extends DurableObject<Env> {
         { status: 503, headers: { "Retry-After": "5" } },
       );
     }
-    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
+    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
     const acks = offered.includes(ACK_SUBPROTOCOL);
-    if (!acks && !r.share.plain_9p) {
-      return Response.json(
-        {
-          error: `share ${name} takes only clients that acknowledge what they read (WebSocket subprotocol "${ACK_SUBPROTOCOL}", as edge9p bridge, the CLI and the share browser offer); plain 9P clients need EDGE9P.shares.${name}.plain_9p = true`,
-        },
-        { status: 400 },
-      );
+    const plain = r.share.plain_9p;
+    if (!acks && plain !== true && !(plain === "signed" && access !== null)) {
+      const error =
+        plain === "signed"
+          ? `share ${name} takes plain 9P clients only through a signed 9P URL (POST /v1/shares/${name}/links {"kind": "9p"}); others must offer WebSocket subprotocol "${ACK_SUBPROTOCOL}"`
+          : `share ${name} takes only clients that acknowledge what they read (WebSocket subprotocol "${ACK_SUBPROTOCOL}", as edge9p bridge, the CLI and the share browser offer); plain 9P clients need EDGE9P.shares.${name}.plain_9p = true or "signed"`;
+      return Response.json({ error }, { status: 400 });
     }
+    const scope: Pick<Attachment, "readOnly" | "signed"> = access === null ? {} : { signed: true, ...(access === "ro" ? { readOnly: true } : {}) };
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     const headers: Record<string, string> = {
-      "Sec-WebSocket-Protocol": acks ? ACK_SUBPROTOCOL : SUBPROTOCOL,
       "X-Edge9p-Msize-Max": String(r.config.msize_cap),
       "X-Edge9p-Msize-Reason": r.config.msize_cap < 33_554_432 ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
     };
+    // Only a protocol the client offered (RFC 6455 section 4.1: it fails
+    // the connection otherwise, and Chromium does): none for none.
+    if (offered.length > 0) headers["Sec-WebSocket-Protocol"] = acks ? ACK_SUBPROTOCOL : SUBPROTOCOL;
     if (resume && resume !== "new") {
-      const refused = await this.resume(server, r, resume, acks);
+      const refused = await this.resume(server, r, resume, acks, scope);
       if (refused) {
         // Accepted to say why with a close code (an HTTP error reaches no WebSocket client's code).
         this.log.info(`refused a resume: ${refused}`);
@@ -559,7 +595,7 @@ export class ShareObject extends DurableObject<Env> {
       headers[SECRET_HEADER] = secret;
       headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
     }
-    server.serializeAttachment({ sid, gen: 0, acks } satisfies Attachment);
+    server.serializeAttachment({ sid, gen: 0, acks, ...scope } satisfies Attachment);
     this.sessions.set(sid, Session.start(sid, this.host(server, r), secretHash));
     headers[SESSION_HEADER] = sid;
     return new Response(null, { status: 101, webSocket: client, headers });
@@ -569,7 +605,7 @@ export class ShareObject extends DurableObject<Env> {
    * Moves a resumable session onto a new socket; returns why not, if not.
    * The old socket, if the object still holds it, is closed as stale.
    */
-  private async resume(ws: WebSocket, r: Ready, token: string, acks: boolean): Promise<string | null> {
+  private async resume(ws: WebSocket, r: Ready, token: string, acks: boolean, scope: Pick<Attachment, "readOnly" | "signed">): Promise<string | null> {
     const [sid, secret] = token.split(".");
     if (!sid || !secret) return `${RESUME_HEADER} must be "new" or "<session>.<secret>"`;
     const rec = this.store.resumeOf(sid);
@@ -586,7 +622,8 @@ export class ShareObject extends DurableObject<Env> {
       this.bySocket.delete(old);
       this.closeSocket(old, CLOSE.REPLACED, "the session was resumed on another connection");
     }
-    ws.serializeAttachment({ sid, gen, acks } satisfies Attachment);
+    // The new socket's own credential decides its scope, whatever the old one's was.
+    ws.serializeAttachment({ sid, gen, acks, ...scope } satisfies Attachment);
     const s = this.sessions.get(sid) ?? Session.restore(sid, this.host(ws, r));
     if (!s) return `session ${sid} cannot be resumed: its state is gone`;
     s.resume(this.host(ws, r));

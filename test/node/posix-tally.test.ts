@@ -3,7 +3,8 @@
 // script cut short or exiting badly never passes.
 
 import { describe, expect, it } from "vitest";
-import { PosixTally, failed, table } from "../posix/tally.ts";
+import { V9FS_LIMITS } from "../posix/client-limits.ts";
+import { PosixTally, failed, real, table } from "../posix/tally.ts";
 
 const OUTPUT = [
   "@@posix fs 9p 6.1.0-50-amd64",
@@ -71,12 +72,40 @@ describe("pjdfstest tally", () => {
     expect(t.files.map(failed)).toEqual([true, false]);
   });
 
+  it("counts the lines the 9p client makes fail apart, on a 9p run only: that file and those numbers, nothing else", () => {
+    const out = [
+      "@@posix begin utimensat/08.t",
+      "1..9",
+      "ok 4",
+      "not ok 5 - tried 'lstat x atime_ns', expected 100000000, got 0",
+      "not ok 6 - tried 'lstat x mtime_ns', expected 200000000, got 0",
+      "not ok 7 - tried 'lstat x birthtime_ns', expected 200000000, got 0",
+      "@@posix end utimensat/08.t 0",
+      "@@posix begin utimensat/07.t",
+      "1..1",
+      "not ok 5 - tried 'x', expected 0, got EPERM",
+      "@@posix end utimensat/07.t 0",
+      "",
+    ].join("\n");
+    const on9p = new PosixTally(undefined, V9FS_LIMITS);
+    on9p.push(out);
+    expect(on9p.files.map((f) => [f.test, f.client, real(f), failed(f)])).toEqual([
+      ["utimensat/08.t", 2, 1, true],
+      ["utimensat/07.t", 0, 1, true],
+    ]);
+    expect(on9p.files[0]!.clientLines).toHaveLength(2);
+    expect(on9p.totals()).toMatchObject({ notOk: 4, client: 2, real: 2 });
+    const onTmpfs = new PosixTally();
+    onTmpfs.push(out);
+    expect(onTmpfs.totals()).toMatchObject({ notOk: 4, client: 0, real: 4 });
+  });
+
   it("prints a row per directory and the total", () => {
     const t = new PosixTally();
     t.push(OUTPUT, 0);
     const lines = table(t).split("\n");
-    expect(lines[0]).toMatch(/^directory\s+files\s+tests\s+ok\s+not ok\s+TODO\s+real\s+missing\s+time$/);
-    expect(lines.find((l) => l.startsWith("chmod"))).toMatch(/^chmod\s+2\s+9\s+5\s+2\s+1\s+1\s+2\s+0:00$/);
-    expect(lines.at(-1)).toMatch(/^total\s+3\s+11\s+7\s+2\s+1\s+1\s+2\s+0:00$/);
+    expect(lines[0]).toMatch(/^directory\s+files\s+tests\s+ok\s+not ok\s+TODO\s+9p client\s+real\s+missing\s+time$/);
+    expect(lines.find((l) => l.startsWith("chmod"))).toMatch(/^chmod\s+2\s+9\s+5\s+2\s+1\s+0\s+1\s+2\s+0:00$/);
+    expect(lines.at(-1)).toMatch(/^total\s+3\s+11\s+7\s+2\s+1\s+0\s+1\s+2\s+0:00$/);
   });
 });

@@ -1,36 +1,39 @@
 // npm run test:posix: pjdfstest (vendor/pjdfstest, upstream, unmodified) in
 // the project's Linux guest, on a share mounted through edge9p bridge from a
 // local wrangler dev gateway (9p2000.L, msize 1 MiB, access=client, as root),
-// or on the guest's own tmpfs as the reference. Prints every real failure
+// or on the guest's own tmpfs, or on diod (a local 9P server, Debian's
+// package) serving a host directory, as references. Prints every real failure
 // (not ok without # TODO), then per-directory and total counts and times.
 //
-//   npm run test:posix -- [--dirs chmod,rename/09.t,...] [--tmpfs] [--report]
+//   npm run test:posix -- [--dirs chmod,rename/09.t,...] [--tmpfs | --diod] [--report]
 //                         [--timeout S] [--test-timeout S]
 //
 // Exit 0 when nothing failed (or with --report, whenever the suite ran to its
 // end); 1 on a real failure, a missing test, a script that did not exit 0, or
 // a harness error; 2 on bad usage. Environment: EDGE9P_POSIX_DIRS (as
-// --dirs), EDGE9P_POSIX_FS=tmpfs (as --tmpfs), EDGE9P_POSIX_REPORT=1 (as
+// --dirs), EDGE9P_POSIX_FS=tmpfs|diod (as --tmpfs, --diod), EDGE9P_POSIX_REPORT=1 (as
 // --report). Output kept in test-output/posix/: FS.tap (the guest's output,
 // written as it comes) and FS.json (per-file counts).
 
-import { execFile } from "node:child_process";
-import { appendFileSync, mkdirSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type Bridge, startBridge } from "../../bridge/bridge.ts";
-import { type LocalGateway, ROOT, startLocalGateway } from "../support/local-gateway.ts";
+import { type LocalGateway, ROOT, freePort, startLocalGateway } from "../support/local-gateway.ts";
 import { runGuest, setupGuest } from "../guest/support.ts";
+import { V9FS_LIMITS } from "./client-limits.ts";
 import { type FileResult, PosixTally, clock, failed, missing, real, table } from "./tally.ts";
 
-const USAGE = `usage: npm run test:posix -- [--dirs LIST] [--tmpfs] [--report] [--timeout S] [--test-timeout S]
+const USAGE = `usage: npm run test:posix -- [--dirs LIST] [--tmpfs | --diod] [--report] [--timeout S] [--test-timeout S]
   --dirs LIST         comma-separated tests/ directories or files (chmod,rename/09.t); default all
   --tmpfs             run on the guest's tmpfs (the reference) instead of the gateway
+  --diod              run on diod serving a fresh host directory, through the same 9p mount
   --report            print the results and exit 0 even with failures (1 still if the run broke)
   --timeout S         bound on the whole guest run (default 21600)
   --test-timeout S    bound on one .t file (default 900)
-env: EDGE9P_POSIX_DIRS, EDGE9P_POSIX_FS=tmpfs|gateway, EDGE9P_POSIX_REPORT=1`;
+env: EDGE9P_POSIX_DIRS, EDGE9P_POSIX_FS=gateway|tmpfs|diod, EDGE9P_POSIX_REPORT=1`;
 
 function usage(msg: string): never {
   console.error(`test:posix: ${msg}\n${USAGE}`);
@@ -54,6 +57,7 @@ function parseArgs(argv: string[]) {
     if (a === "--dirs") o.dirs = argv[++i] ?? usage("--dirs wants a list");
     else if (a.startsWith("--dirs=")) o.dirs = a.slice(7);
     else if (a === "--tmpfs") o.fs = "tmpfs";
+    else if (a === "--diod") o.fs = "diod";
     else if (a === "--report") o.report = true;
     else if (a === "--timeout") o.timeout = num(a, argv[++i]);
     else if (a === "--test-timeout") o.testTimeout = num(a, argv[++i]);
@@ -62,7 +66,7 @@ function parseArgs(argv: string[]) {
       process.exit(0);
     } else usage(`unknown argument ${a}`);
   }
-  if (o.fs !== "gateway" && o.fs !== "tmpfs") usage(`EDGE9P_POSIX_FS must be gateway or tmpfs, not ${o.fs}`);
+  if (o.fs !== "gateway" && o.fs !== "tmpfs" && o.fs !== "diod") usage(`EDGE9P_POSIX_FS must be gateway, tmpfs or diod, not ${o.fs}`);
   return o;
 }
 
@@ -92,10 +96,12 @@ writeFileSync(tapFile, "");
 
 let gw: LocalGateway | undefined;
 let bridge: Bridge | undefined;
+let diod: ChildProcess | undefined;
 const bridgeLog: string[] = [];
 const abort = new AbortController();
 const cleanup = async () => {
   abort.abort();
+  diod?.kill();
   await bridge?.close();
   await gw?.stop();
 };
@@ -107,29 +113,45 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 
 let port = 1;
+let mountOpts = "access=client";
 if (opts.fs === "gateway") {
   gw = await startLocalGateway();
   bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev"), log: (l) => bridgeLog.push(l) });
   port = bridge.port!;
+} else if (opts.fs === "diod") {
+  // diod as root, no authentication (-n), exporting a fresh directory (the
+  // aname); the guest attaches as root (diod looks the name up on the host).
+  const dir = mkdtempSync(join(tmpdir(), "edge9p-posix-diod-"));
+  port = await freePort();
+  diod = spawn("diod", ["-f", "-n", "-l", `127.0.0.1:${port}`, "-e", dir, "-L", "stderr"], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 500));
+  if (diod.exitCode !== null) usage("diod did not start (apt-get install diod; root needed)");
+  mountOpts = `access=client,uname=root,aname=${dir}`;
 }
 const where =
   opts.fs === "gateway"
     ? "a share of a local wrangler dev gateway, through edge9p bridge (9p2000.L, msize 1 MiB, access=client)"
-    : "the guest's tmpfs (reference)";
+    : opts.fs === "diod"
+      ? "diod serving a host directory (reference; 9p2000.L, msize 1 MiB, access=client)"
+      : "the guest's tmpfs (reference)";
 console.error(`test:posix: ${source} on ${where}: ${items.join(",")}`);
 
-const tally = new PosixTally((f) => {
-  const bad = failed(f) ? `  FAILED (${real(f)} real, ${missing(f)} missing, status ${f.status ?? "none"})` : "";
-  console.error(`  ${f.test.padEnd(18)} ${String(f.ok).padStart(4)} ok ${String(f.notOk).padStart(4)} not ok ${(f.ms / 1000).toFixed(1).padStart(7)} s${bad}`);
-});
+const tally = new PosixTally(
+  (f) => {
+    const bad = failed(f) ? `  FAILED (${real(f)} real, ${missing(f)} missing, status ${f.status ?? "none"})` : "";
+    const client = f.client ? `  (${f.client} lost by the 9p client)` : "";
+    console.error(`  ${f.test.padEnd(18)} ${String(f.ok).padStart(4)} ok ${String(f.notOk).padStart(4)} not ok ${(f.ms / 1000).toFixed(1).padStart(7)} s${bad}${client}`);
+  },
+  opts.fs === "tmpfs" ? [] : V9FS_LIMITS,
+);
 const guest = await runGuest(readFileSync(join(ROOT, "test/posix/guest.sh"), "utf8"), {
   port,
   msize: 1 << 20,
-  opts: "access=client",
+  opts: mountOpts,
   noMount: opts.fs === "tmpfs",
   timeout: opts.timeout,
   files: [`${pjd}:/files/pjdfstest`],
-  args: [opts.fs === "gateway" ? "9p" : "tmpfs", String(opts.testTimeout), ...items],
+  args: [opts.fs === "tmpfs" ? "tmpfs" : "9p", String(opts.testTimeout), ...items],
   signal: abort.signal,
   onStdout: (chunk) => {
     appendFileSync(tapFile, chunk);
@@ -156,11 +178,19 @@ if (failures.length) {
     for (const l of f.other) console.log(`  | ${l}`);
   }
 }
+const lost = tally.files.filter((f) => f.client > 0);
+if (lost.length) {
+  console.log(`\nNot ok lines the guest's 9p client makes fail before any server sees them (test/posix/client-limits.ts; not counted as real):\n`);
+  for (const f of lost) {
+    console.log(`${f.test}: ${V9FS_LIMITS.find((c) => c.test === f.test)!.why}`);
+    for (const l of f.clientLines) console.log(`  ${l}`);
+  }
+}
 console.log(`\npjdfstest (${source}) on ${where}`);
 if (tally.fsLine) console.log(`guest: Linux ${tally.fsLine.split(" ")[1] ?? ""}, file system type ${tally.fsLine.split(" ")[0]}`);
 console.log(`\n${table(tally)}\n`);
 console.log(
-  `${tot.ok.toLocaleString("en-US")} ok, ${tot.notOk.toLocaleString("en-US")} not ok (${tot.todo} TODO, ${tot.real.toLocaleString("en-US")} real), ` +
+  `${tot.ok.toLocaleString("en-US")} ok, ${tot.notOk.toLocaleString("en-US")} not ok (${tot.todo} TODO, ${tot.client} 9p client, ${tot.real.toLocaleString("en-US")} real), ` +
     `${tot.missing} missing, ${tot.badStatus} files with a bad exit; tests ${clock(tot.ms)}, whole run ${clock(Date.now() - t0)}`,
 );
 writeFileSync(

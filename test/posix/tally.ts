@@ -9,11 +9,15 @@
 //   not ok  "not ok N" lines
 //   TODO    "not ok N # TODO ...": a deviation the suite itself expects on
 //           this OS (misc.sh's todo()), not a failure
-//   real    not ok without # TODO
+//   9p client  not ok lines listed in client-limits.ts: what the guest's 9p
+//           client loses before any server sees it (a 9p run only)
+//   real    not ok without # TODO, and not such a line
 //   missing tests the plan ("1..N") announced that never printed a line (the
 //           script died or was killed by the per-file timeout)
 // A file fails when it has a real failure or a missing test, or exits with a
 // status other than 0.
+
+import type { ClientLimit } from "./client-limits.ts";
 
 export interface FileResult {
   /** DIR/NN.t */
@@ -23,8 +27,12 @@ export interface FileResult {
   ok: number;
   notOk: number;
   todo: number;
-  /** The "not ok" lines without # TODO, as printed. */
+  /** Not ok lines that client-limits.ts says the 9p client makes fail. */
+  client: number;
+  /** The "not ok" lines without # TODO, as printed, but for the client's. */
   failures: string[];
+  /** The client's not ok lines, as printed. */
+  clientLines: string[];
   /** Lines that are neither TAP nor markers (shell errors), the first few. */
   other: string[];
   /** The script's exit status as guest.sh printed it; null until its end marker. */
@@ -38,6 +46,7 @@ export interface Totals {
   ok: number;
   notOk: number;
   todo: number;
+  client: number;
   real: number;
   missing: number;
   /** Files whose status was not 0. */
@@ -47,7 +56,7 @@ export interface Totals {
 
 const OTHER_KEPT = 10;
 
-export const real = (f: FileResult) => f.notOk - f.todo;
+export const real = (f: FileResult) => f.notOk - f.todo - f.client;
 export const missing = (f: FileResult) => Math.max(0, (f.planned ?? 0) - f.ok - f.notOk);
 /** Whether the file has anything that is not a pass: a real failure, a missing test, a bad status. */
 export const failed = (f: FileResult) => real(f) > 0 || missing(f) > 0 || f.status !== "0" || f.planned === null;
@@ -62,7 +71,14 @@ export class PosixTally {
   private began = 0;
   private rest = "";
 
-  constructor(private readonly onEnd?: (f: FileResult) => void) {}
+  /**
+   * `limits`: the lines the 9p client makes fail (client-limits.ts), for a
+   * run on a 9p mount; none for tmpfs.
+   */
+  constructor(
+    private readonly onEnd?: (f: FileResult) => void,
+    private readonly limits: ClientLimit[] = [],
+  ) {}
 
   /** A piece of the guest's output; lines may be split across pieces. */
   push(chunk: string, now = Date.now()): void {
@@ -83,7 +99,7 @@ export class PosixTally {
     if ((m = /^@@posix begin (\S+)$/.exec(l))) {
       if (this.cur) this.finish(null, now);
       const test = m[1]!;
-      this.cur = { test, dir: test.split("/")[0]!, planned: null, ok: 0, notOk: 0, todo: 0, failures: [], other: [], status: null, ms: 0 };
+      this.cur = { test, dir: test.split("/")[0]!, planned: null, ok: 0, notOk: 0, todo: 0, client: 0, failures: [], clientLines: [], other: [], status: null, ms: 0 };
       this.began = now;
     } else if ((m = /^@@posix end (\S+) (\S+)$/.exec(l))) {
       if (this.cur?.test === m[1]) this.finish(m[2]!, now);
@@ -97,13 +113,17 @@ export class PosixTally {
     } else if (this.cur) {
       const f = this.cur;
       if ((m = /^1\.\.(\d+)/.exec(l))) f.planned = Number(m[1]);
-      else if ((m = /^(not )?ok \d+/.exec(l))) {
+      else if ((m = /^(not )?ok (\d+)/.exec(l))) {
         const todo = /#\s*TODO\b/.test(l);
         if (!m[1]) f.ok++;
         else {
           f.notOk++;
+          const num = Number(m[2]);
           if (todo) f.todo++;
-          else f.failures.push(l);
+          else if (this.limits.some((c) => c.test === f.test && c.numbers.includes(num))) {
+            f.client++;
+            f.clientLines.push(l);
+          } else f.failures.push(l);
         }
       } else if (l.trim() && f.other.length < OTHER_KEPT) f.other.push(l);
     }
@@ -131,13 +151,14 @@ export class PosixTally {
 }
 
 export function totals(fs: FileResult[]): Totals {
-  const t: Totals = { files: 0, planned: 0, ok: 0, notOk: 0, todo: 0, real: 0, missing: 0, badStatus: 0, ms: 0 };
+  const t: Totals = { files: 0, planned: 0, ok: 0, notOk: 0, todo: 0, client: 0, real: 0, missing: 0, badStatus: 0, ms: 0 };
   for (const f of fs) {
     t.files++;
     t.planned += f.planned ?? 0;
     t.ok += f.ok;
     t.notOk += f.notOk;
     t.todo += f.todo;
+    t.client += f.client;
     t.real += real(f);
     t.missing += missing(f);
     if (f.status !== "0") t.badStatus++;
@@ -159,8 +180,8 @@ const n = (x: number) => x.toLocaleString("en-US");
 
 /** The per-directory table and the total row, as aligned text. */
 export function table(tally: PosixTally): string {
-  const head = ["directory", "files", "tests", "ok", "not ok", "TODO", "real", "missing", "time"];
-  const row = (name: string, t: Totals) => [name, n(t.files), n(t.planned), n(t.ok), n(t.notOk), n(t.todo), n(t.real), n(t.missing), clock(t.ms)];
+  const head = ["directory", "files", "tests", "ok", "not ok", "TODO", "9p client", "real", "missing", "time"];
+  const row = (name: string, t: Totals) => [name, n(t.files), n(t.planned), n(t.ok), n(t.notOk), n(t.todo), n(t.client), n(t.real), n(t.missing), clock(t.ms)];
   const rows = [head, ...tally.byDir().map(([d, t]) => row(d, t)), row("total", tally.totals())];
   const width = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(width[i]!) : c.padStart(width[i]!))).join("  ");

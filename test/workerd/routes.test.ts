@@ -58,12 +58,15 @@ describe("routes", () => {
     expect((await r.json()) as object).toMatchObject({ error: expect.stringMatching(/connect with a WebSocket/) });
   });
 
-  it("refuses a WebSocket without the 9p subprotocol with 400", async () => {
+  it("refuses a WebSocket that offers protocols but not 9p with 400; one that offers none is plain 9P, and its 101 names none", async () => {
     const r = await upgrade("main", { "Sec-WebSocket-Protocol": "chat, mqtt" });
     expect(r.status).toBe(400);
-    expect(await r.json()).toEqual({ error: 'WebSocket subprotocol must include "9p" (offered: chat, mqtt)' });
+    expect(await r.json()).toEqual({ error: 'WebSocket subprotocol must include "9p" or "9p.ack" (offered: chat, mqtt)' });
     const none = await exports.default.fetch("http://gateway/v1/shares/main/9p", { headers: { Upgrade: "websocket" } });
-    expect(none.status).toBe(400);
+    expect(none.status).toBe(101);
+    expect(none.headers.get("Sec-WebSocket-Protocol")).toBeNull();
+    none.webSocket!.accept();
+    none.webSocket!.close(1000);
   });
 
   it("accepts the upgrade with subprotocol 9p and says the msize ceiling", async () => {
