@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { diodBench } from "./diod.ts";
+import { cacheBench, cacheTable } from "./cache.ts";
 import { distanceBench } from "./distance.ts";
 import { lockBench } from "./locks.ts";
 import { memoryBench, unreadBench } from "./memory.ts";
@@ -210,7 +211,12 @@ console.log(
   `\nTgetattr round trips on one session: ${writes.getattrPerSec.toFixed(0)}/s; one file at a time is 4 round trips, 2 of them with a durable write`,
 );
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, distance, writes, sizedRepliesRatio: ratio };
+console.log("\n## Readahead and the content cache at a distance (R2 calls held 30 ms against R2 in the process)\n");
+const cache = await cacheBench();
+console.log(cacheTable(cache));
+console.log(`\nreadahead window at ${cache.latencyMs} ms: grew to ${(cache.window / 2 ** 20).toFixed(0)} MiB (EDGE9P.readahead_bytes)`);
+
+const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, distance, writes, cache, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({

@@ -26,6 +26,8 @@ export interface FaultLog {
   injected: boolean;
   /** Refused as R2 refuses a second write of a key within a second. */
   rateLimited?: boolean;
+  /** A ranged get's range (offset and length), for tests of which bytes were fetched. */
+  range?: { offset: number; length: number };
 }
 
 /** R2's error for too many writes to one key (it allows about one a second). */
@@ -53,8 +55,8 @@ export class FaultyBucket {
   }
 
   /** Runs one call through the faults: returns its answer. */
-  private async call<T>(method: R2Method, key: string, run: () => Promise<T>): Promise<T> {
-    const late = await this.gate(method, key);
+  private async call<T>(method: R2Method, key: string, run: () => Promise<T>, range?: FaultLog["range"]): Promise<T> {
+    const late = await this.gate(method, key, range);
     const answer = await run();
     if (late === Infinity) await new Promise(() => {});
     if (late > 0) await new Promise((r) => setTimeout(r, late));
@@ -62,9 +64,10 @@ export class FaultyBucket {
   }
 
   /** Applies a fault before the call; returns how long to hold its answer. */
-  private async gate(method: R2Method, key: string): Promise<number> {
+  private async gate(method: R2Method, key: string, range?: FaultLog["range"]): Promise<number> {
     const f = this.faults.find((x) => x.method === method && (x.key === undefined || key.startsWith(x.key)) && x.times !== 0);
     const log: FaultLog = { method, key, injected: f !== undefined && f.kind !== "delay" && f.kind !== "late-answer" && f.kind !== "lost-answer" };
+    if (range) log.range = range;
     this.calls.push(log);
     if (method === "put" && this.opts.sameKeyPerSecond && !log.injected) {
       const last = this.lastPut.get(key);
@@ -89,7 +92,7 @@ export class FaultyBucket {
   /** The wrapper, typed as the binding it stands for. */
   asBucket(): R2Bucket {
     const inner = this.inner;
-    const call = <T>(m: R2Method, k: string, run: () => Promise<T>) => this.call(m, k, run);
+    const call = <T>(m: R2Method, k: string, run: () => Promise<T>, range?: FaultLog["range"]) => this.call(m, k, run, range);
     const wrapUpload = (u: R2MultipartUpload): R2MultipartUpload =>
       ({
         key: u.key,
@@ -100,7 +103,7 @@ export class FaultyBucket {
       }) as R2MultipartUpload;
     return {
       head: (k: string) => call("head", k, () => inner.head(k)),
-      get: (k: string, o?: R2GetOptions) => call("get", k, () => inner.get(k, o as never)),
+      get: (k: string, o?: R2GetOptions) => call("get", k, () => inner.get(k, o as never), rangeOf(o)),
       put: (k: string, v: never, o?: R2PutOptions) => call("put", k, () => inner.put(k, v, o)),
       list: (o?: R2ListOptions) => call("list", o?.prefix ?? "", () => inner.list(o)),
       delete: (k: string | string[]) => call("delete", Array.isArray(k) ? k.join(",") : k, () => inner.delete(k)),
@@ -109,4 +112,10 @@ export class FaultyBucket {
       resumeMultipartUpload: (k: string, id: string) => wrapUpload(inner.resumeMultipartUpload(k, id)),
     } as unknown as R2Bucket;
   }
+}
+
+/** The {offset, length} range of a get's options, if it names one that way. */
+function rangeOf(o?: R2GetOptions): FaultLog["range"] {
+  const r = o?.range as { offset?: number; length?: number } | undefined;
+  return r && typeof r.offset === "number" && typeof r.length === "number" ? { offset: r.offset, length: r.length } : undefined;
 }

@@ -152,6 +152,12 @@ export interface InodeUpdate {
 const INODE_CACHE_MAX = 8192;
 
 export class Namespace {
+  /**
+   * Called when an inode's object stops being its content: another tool
+   * replaced it (replaceContent: the old key's bytes), or the inode went
+   * (remove). The share's content cache and readahead drop what they hold.
+   */
+  onContentGone: ((ino: number, key: string | null) => void) | null = null;
   private readonly cache = new Map<number, Inode>();
   /**
    * Fids open on each inode, across sessions (only inodes with some). Kept
@@ -331,6 +337,10 @@ export class Namespace {
 
   /** Forgets an inode that no entry and no open fid refers to any more. */
   remove(ino: number): void {
+    if (this.onContentGone) {
+      const gone = this.get(ino);
+      if (gone) this.onContentGone(ino, gone.key);
+    }
     this.cache.delete(ino);
     this.listed.delete(ino);
     this.sql.exec(`DELETE FROM inode WHERE ino = ?`, ino);
@@ -371,6 +381,7 @@ export class Namespace {
   ): void {
     const cur = this.get(ino);
     if (!cur) return;
+    this.onContentGone?.(ino, cur.key);
     this.update(ino, {
       size: c.size,
       base_len: c.size,

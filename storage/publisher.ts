@@ -58,6 +58,8 @@ export interface PublisherDeps {
   reserve: (n: number) => Promise<() => void>;
   log: (msg: string) => void;
   now?: () => number;
+  /** A regular file's bytes were put as one object (the content cache keeps them: they were just in the journal). */
+  published?: (oldKey: string | null, key: string, etag: string, body: Uint8Array) => void;
 }
 
 export interface PublishStats {
@@ -403,6 +405,7 @@ export class Publisher {
         res = await bucket.put(target, body, { customMetadata });
       }
       this.stats.puts++;
+      if (type === S_IF.REG) this.d.published?.(node.key, target, res!.etag, body);
       return res!.etag;
     } finally {
       release();

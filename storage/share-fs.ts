@@ -11,17 +11,22 @@
 import { type DevNumbers, ERRNO, P9Error, S_IF, S_IFMT, encodeDev, validDev } from "../protocol/index.ts";
 import { type CheckReport, checkNamespace } from "./fsck.ts";
 import { Clock } from "./clock.ts";
+import { ContentCache } from "./content-cache.ts";
 import { Importer } from "./importer.ts";
 import { Journal } from "./journal.ts";
 import { NAME_MAX, checkNewName, checkNotReserved } from "./keys.ts";
 import { LockTable } from "./locks.ts";
 import { COOKIE_DOT, COOKIE_DOTDOT, Namespace, afterIdOf, cookieOf, nextVersion } from "./namespace.ts";
 import { Publisher } from "./publisher.ts";
+import { type R2Calls, countedBucket, noCalls } from "./r2-calls.ts";
+import { Readahead } from "./readahead.ts";
 import { ROOT_INO } from "./schema.ts";
 import { modeAfterChown, modeAfterWrite } from "./setid.ts";
 import type { Entry, Inode, ShareOptions, StatFs, Timespec } from "./types.ts";
 import { Xattrs } from "./xattrs.ts";
 
+/** What the share object's stats call the content cache's deferred writes (worker/sql-meter.ts). */
+export const CACHE_WRITES = "cache fill";
 /** PATH_MAX: the longest symlink target Linux reads. */
 const SYMLINK_MAX = 4096;
 const STATFS_BSIZE = 4096;
@@ -56,8 +61,21 @@ export class ShareFs {
   readonly publisher: Publisher;
   readonly locks: LockTable;
   readonly xattrs: Xattrs;
+  /** Small files' R2 bytes in SQLite, by key and etag (content-cache.ts). */
+  readonly cache: ContentCache;
+  /** Sequential readers' next ranges, fetched ahead (readahead.ts). */
+  readonly readahead: Readahead;
+  /** R2 calls made, by method. */
+  readonly r2Calls: R2Calls = noCalls();
   private readonly importer: Importer;
   private readonly clock: Clock;
+  /** The binding as set, and the same counting its calls (what every call goes through). */
+  private counted: R2Bucket;
+  /** Cache fills on their way, by key and etag: concurrent readers of one file share one R2 get. */
+  private readonly filling = new Map<string, Promise<Uint8Array | "gone" | "changed" | null>>();
+  /** Fills whose bytes came from R2 and whose rows wait for their replies to be sent (writeCache). */
+  private readonly fills: { key: string; etag: string; bytes: Uint8Array; done: () => void }[] = [];
+  private cacheWriteQueued = false;
   /**
    * New files whose publish time their create set (create): their close
    * moves it later only when less than half of publish_delay_ms is left, so
@@ -73,8 +91,36 @@ export class ShareFs {
     private readonly opts: ShareOptions,
     private readonly log: (msg: string) => void = () => {},
     reserve: (n: number) => Promise<() => void> = async () => () => {},
+    /** Takes bytes of the share's budget for a while, if there is room (readahead, cache fills); null if not. */
+    private readonly hold: (n: number) => (() => void) | null = () => () => {},
+    /**
+     * Runs `f` after the reply of the request now running has been sent, its
+     * SQLite rows counted as `what` (the share object meters them). A reply
+     * that follows a storage write waits until the write is durable (the
+     * output gate), so the content cache writes nothing before a reply.
+     */
+    private readonly afterReply: (what: string, f: () => void) => void = (_what, f) => void setTimeout(f, 0),
   ) {
+    this.counted = countedBucket(bucket, this.r2Calls);
     this.ns = new Namespace(sql, opts);
+    this.cache = new ContentCache(sql, {
+      maxBytes: opts.cacheBytes ?? 0,
+      fileMaxBytes: opts.cacheFileBytes ?? 0,
+      marked: () => this.queueCacheWrite(),
+    });
+    this.readahead = new Readahead({
+      windowMax: opts.readaheadBytes ?? 0,
+      fetch: async (key, etag, offset, length, signal) => {
+        const r = await this.getRange(key, etag, offset, length, signal);
+        return r instanceof Uint8Array ? r : null;
+      },
+      hold: (n) => this.hold(n),
+    });
+    // Another tool replaced an object (a listing saw a new etag), or an inode went: its bytes are no one's now.
+    this.ns.onContentGone = (ino, key) => {
+      if (key !== null) this.cache.drop(key);
+      this.readahead.cancelIno(ino);
+    };
     this.clock = new Clock(BigInt((this.ns.meta("clock_ns") as string | null) ?? "0"));
     this.journal = new Journal(sql, (n) => this.ns.setMeta("journal_bytes", n), (this.ns.meta("journal_bytes") as number | null) ?? 0);
     this.locks = new LockTable(sql, { perSession: opts.maxLocksPerSession, perInode: opts.maxLocksPerInode, perShare: opts.maxLocks });
@@ -82,17 +128,23 @@ export class ShareFs {
     this.publisher = new Publisher({
       ns: this.ns,
       journal: this.journal,
-      bucket: () => this.bucket,
+      bucket: () => this.counted,
       read: (f, off, into) => this.readContent(f, off, into),
       reserve,
       log,
+      // The bytes just uploaded are the new object's: the next read needs no R2 get.
+      published: (oldKey, key, etag, body) => {
+        if (oldKey !== null && oldKey !== key) this.cache.drop(oldKey);
+        this.cache.put(key, etag, body, true);
+      },
     });
-    this.importer = new Importer(this.ns, () => this.bucket, opts.prefix, log, this.publisher);
+    this.importer = new Importer(this.ns, () => this.counted, opts.prefix, log, this.publisher);
   }
 
   /** Swaps the R2 binding (tests inject faults through a wrapper). */
   setBucket(b: R2Bucket): void {
     this.bucket = b;
+    this.counted = countedBucket(b, this.r2Calls);
   }
 
   get r2(): R2Bucket {
@@ -177,16 +229,22 @@ export class ShareFs {
    * `pin` (the etag the reader opened): if another writer replaced the
    * object meanwhile, the read fails with ESTALE rather than mix versions.
    */
-  async read(file: Inode, offset: number, into: Uint8Array, signal?: AbortSignal, pin?: string | null): Promise<number> {
-    return this.readContent(file, offset, into, signal, pin === undefined ? file.etag : pin);
+  async read(file: Inode, offset: number, into: Uint8Array, signal?: AbortSignal, pin?: string | null, stream?: string): Promise<number> {
+    return this.readContent(file, offset, into, signal, pin === undefined ? file.etag : pin, stream);
   }
 
+  /**
+   * The file's bytes: its R2 object's (from the content cache, a stream's
+   * readahead or R2 itself, all pinned to one object version), zeros past
+   * base_len, and the journal over both.
+   */
   private async readContent(
     file: Inode,
     offset: number,
     into: Uint8Array,
     signal?: AbortSignal,
     pin: string | null = file.etag,
+    stream?: string,
   ): Promise<number> {
     const length = Math.min(into.byteLength, Math.max(0, file.size - offset));
     if (length === 0) return 0;
@@ -194,28 +252,144 @@ export class ShareFs {
     const r2End = Math.min(offset + length, file.baseLen);
     // R2 throws on an empty range (or any range of an empty object): never ask.
     if (r2End > offset && file.key !== null && !this.journal.covers(file.ino, offset, r2End)) {
-      let obj = await this.bucket.get(file.key, {
-        range: { offset, length: r2End - offset },
-        onlyIf: pin ? { etagMatches: pin } : undefined,
-      });
-      if (obj === null || !("body" in obj)) {
+      const got = await this.objectBytes(file, file.key, pin, offset, view.subarray(0, r2End - offset), signal, stream);
+      if (got !== "ok") {
         // Our own publish may have moved or rewritten the object meanwhile:
         // the content is the same, read it where it is now.
         const now = this.ns.get(file.ino);
         if (now && now.replaced === file.replaced && now.key !== null && (now.key !== file.key || now.etag !== file.etag)) {
-          return this.readContent(now, offset, into, signal, now.etag);
+          return this.readContent(now, offset, into, signal, now.etag, stream);
         }
-        if (obj === null) throw new P9Error(ERRNO.ESTALE, "the object is gone from R2");
+        if (got === "gone") throw new P9Error(ERRNO.ESTALE, "the object is gone from R2");
         await this.noteChanged(file);
         throw new P9Error(ERRNO.ESTALE, "the object changed in R2 while open");
       }
-      const n = await readInto((obj as R2ObjectBody).body, view, r2End - offset, signal);
-      if (n !== r2End - offset) throw new P9Error(ERRNO.EIO, `R2 returned ${n} of ${r2End - offset} bytes`);
       // The zero-initialised rest of `view` is the hole past baseLen.
     }
     // Re-read the journal after the await: it may have changed meanwhile.
     this.journal.overlay(file.ino, offset, view);
     return length;
+  }
+
+  /**
+   * Bytes [offset, offset + part.length) of the object (key, pin) into
+   * `part`: from the content cache; for a small file not in it, the whole
+   * object from R2 into the cache; for a larger one, from what the reader's
+   * stream fetched ahead; else one R2 range get.
+   */
+  private async objectBytes(
+    file: Inode,
+    key: string,
+    pin: string | null,
+    offset: number,
+    part: Uint8Array,
+    signal?: AbortSignal,
+    stream?: string,
+  ): Promise<"ok" | "gone" | "changed"> {
+    if (pin !== null) {
+      if (this.cache.read(key, pin, offset, part)) return "ok";
+      // A dirty file will be published as a new object: its old one is not worth keeping.
+      if (this.cache.takes(file.baseLen) && !file.dirty) {
+        const whole = await this.fill(key, pin, file.baseLen);
+        if (whole instanceof Uint8Array) {
+          part.set(whole.subarray(offset, offset + part.byteLength));
+          return "ok";
+        }
+        if (whole !== null) return whole;
+        // No room in the budget to hold the whole file: read just the range.
+      } else if (stream !== undefined) {
+        const served = this.readahead.read(stream, { ino: file.ino, key, etag: pin, end: file.baseLen }, offset, part, signal);
+        if (served !== null && (await served)) return "ok";
+      }
+    }
+    const r = await this.getRange(key, pin, offset, part.byteLength, signal, part);
+    return r instanceof Uint8Array ? "ok" : r;
+  }
+
+  /** The first `size` bytes of a small object, read once from R2 and kept in the cache. */
+  private fill(key: string, etag: string, size: number): Promise<Uint8Array | "gone" | "changed" | null> {
+    const id = `${etag}\n${key}`;
+    let p = this.filling.get(id);
+    if (!p) {
+      const release = this.hold(size);
+      if (!release) return Promise.resolve(null);
+      // Not aborted with the request that started it: others may wait on it too (it is one small file).
+      p = this.getRange(key, etag, 0, size).then(
+        (r) => {
+          if (r instanceof Uint8Array) {
+            // Written after the reply (writeCache); until then readers of the file share these bytes.
+            this.fills.push({
+              key,
+              etag,
+              bytes: r,
+              done: () => {
+                this.filling.delete(id);
+                release();
+              },
+            });
+            this.queueCacheWrite();
+          } else {
+            this.filling.delete(id);
+            release();
+          }
+          return r;
+        },
+        (e) => {
+          this.filling.delete(id);
+          release();
+          throw e;
+        },
+      );
+      this.filling.set(id, p);
+    }
+    return p;
+  }
+
+  /** Asks for the cache's pending rows (fills, LRU marks) to be written once the current reply is out. */
+  private queueCacheWrite(): void {
+    if (this.cacheWriteQueued) return;
+    this.cacheWriteQueued = true;
+    this.afterReply(CACHE_WRITES, () => this.writeCache());
+  }
+
+  /**
+   * The content cache's deferred rows: the LRU marks of hits, then the fills
+   * (whose evictions take the least recently used, marks applied). An entry
+   * written late is still right: it is one object version's bytes, by key
+   * and etag, whatever the file became meanwhile.
+   */
+  private writeCache(): void {
+    this.cacheWriteQueued = false;
+    const fills = this.fills.splice(0);
+    try {
+      this.cache.writeMarks();
+      for (const f of fills) this.cache.put(f.key, f.etag, f.bytes);
+    } catch (e) {
+      // The object is going away (a restart), or SQLite refused: the cache is only an optimisation.
+      this.log(`content cache: ${(e as Error).message}`);
+    } finally {
+      for (const f of fills) f.done();
+    }
+  }
+
+  /**
+   * One R2 range get pinned to `pin`, into `into` (or a new buffer): the
+   * bytes, or "gone" (no object) or "changed" (another etag there now).
+   */
+  private async getRange(
+    key: string,
+    pin: string | null,
+    offset: number,
+    length: number,
+    signal?: AbortSignal,
+    into: Uint8Array = new Uint8Array(length),
+  ): Promise<Uint8Array | "gone" | "changed"> {
+    const obj = await this.counted.get(key, { range: { offset, length }, onlyIf: pin ? { etagMatches: pin } : undefined });
+    if (obj === null) return "gone";
+    if (!("body" in obj)) return "changed";
+    const n = await readInto((obj as R2ObjectBody).body, into, length, signal);
+    if (n !== length) throw new P9Error(ERRNO.EIO, `R2 returned ${n} of ${length} bytes`);
+    return into;
   }
 
   private async noteChanged(file: Inode): Promise<void> {
@@ -229,7 +403,7 @@ export class ShareFs {
     if (cached) return cached;
     if (link.key === null || link.size > SYMLINK_MAX) throw new P9Error(ERRNO.EIO, "symlink without a target");
     // A symlink put by s3fs: the object's content is the target.
-    const obj = await this.bucket.get(link.key);
+    const obj = await this.counted.get(link.key);
     if (obj === null) throw new P9Error(ERRNO.ESTALE);
     const target = new Uint8Array(await obj.arrayBuffer());
     this.ns.setTarget(link.ino, target);
@@ -449,6 +623,7 @@ export class ShareFs {
   private forget(node: Inode): void {
     this.scheduledByCreate.delete(node.ino);
     if (node.key !== null) this.publisher.deleteKey(node.key, node.etag);
+    // (ns.remove below drops its cache entry and readahead: onContentGone.)
     this.journal.clear(node.ino);
     this.locks.dropInode(node.ino);
     this.ns.remove(node.ino);
@@ -529,6 +704,7 @@ export class ShareFs {
   }
 
   private truncate(node: Inode, size: number): void {
+    this.contentChanging(node);
     const t = this.tick();
     this.journal.truncate(node.ino, size, { size: node.size, base: node.baseLen });
     this.publisher.truncated(node.ino, size);
@@ -567,6 +743,7 @@ export class ShareFs {
     if (this.journal.bytes + this.journal.growth(ino, at, bytes.byteLength, span) > this.opts.journalCap) {
       throw new P9Error(ERRNO.ENOSPC, JOURNAL_FULL);
     }
+    this.contentChanging(node);
     this.journal.write(ino, at, bytes, span);
     const t = this.tick();
     const mode = modeAfterWrite(node.mode, by);
@@ -585,6 +762,21 @@ export class ShareFs {
       this.scheduledByCreate.delete(ino);
     }
     return bytes.byteLength;
+  }
+
+  /**
+   * A write or truncate: the file will be published as a new object, so its
+   * old one's cache entry is not worth its room (dropped at the first change
+   * after a publish; later ones find it gone), and its streams' readahead goes.
+   */
+  private contentChanging(node: Inode): void {
+    if (!node.dirty && node.key !== null) this.cache.drop(node.key);
+    this.readahead.cancelIno(node.ino);
+  }
+
+  /** A fid was clunked: what its stream fetched ahead is no one's now. */
+  forgetStream(stream: string): void {
+    this.readahead.cancel(stream);
   }
 
   /** A metadata change outside setattr (an xattr): republished later with the rest. */

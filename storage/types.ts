@@ -91,4 +91,10 @@ export interface ShareOptions {
   maxLocks: number;
   /** Whether mknod may make block and character devices (EPERM otherwise). */
   deviceNodes: boolean;
+  /** The largest readahead window of a sequential reader (0 or absent: no readahead). */
+  readaheadBytes?: number;
+  /** Bytes the content cache may hold in SQLite (0 or absent: no cache). */
+  cacheBytes?: number;
+  /** The largest object the content cache keeps. */
+  cacheFileBytes?: number;
 }

@@ -10,6 +10,14 @@ import { MIN_MSIZE, PLATFORM_MSIZE_CEILING } from "../protocol/index.ts";
 import { MAX_OBJECT, MAX_PARTS } from "../storage/r2-limits.ts";
 
 const MiB = 1 << 20;
+/**
+ * Of a Durable Object's 10 GB of SQLite (docs/platform.md), what the write
+ * journal and the content cache may take together: 1 GB stays for the
+ * namespace, sessions, locks and SQLite's own pages.
+ */
+const STORAGE_FOR_CONTENT = 9_000_000_000;
+/** The content cache's size when none is configured (and the journal's cap leaves room for it). */
+const DEFAULT_CACHE_BYTES = 1024 * MiB;
 
 /** Share names appear in URLs and logs. */
 const shareName = z
@@ -201,6 +209,28 @@ export const ConfigSchema = z
      */
     list_shares: z.boolean().default(true),
     /**
+     * The largest readahead window: a file read sequentially through one fid
+     * gets up to this many bytes past the reader fetched from R2 before it
+     * asks (the window starts at one read and doubles with each sequential
+     * read). Held in inflight_bytes, never its last half; 0 turns it off.
+     * Unset: 16 MiB, or half of inflight_bytes if less.
+     */
+    readahead_bytes: z.number().int().min(0).max(48 * MiB).optional(),
+    /**
+     * Bytes of small files' content the share's object keeps in its SQLite
+     * (by key and etag, least recently used out first), so a second read
+     * costs no R2 call. The object's storage holds 10 GB in all: with the
+     * write journal's cap, at most 9 GB (STORAGE_FOR_CONTENT). Unset: 1 GiB,
+     * or what the journal's cap leaves of those 9 GB if less; 0 turns it off.
+     */
+    content_cache_bytes: z.number().int().min(0).max(8 * 1024 * MiB).optional(),
+    /**
+     * The largest file the content cache keeps (a read of one reads all of
+     * it, held in inflight_bytes meanwhile). Unset: 1 MiB, or half of
+     * inflight_bytes if less.
+     */
+    content_cache_file_bytes: z.number().int().min(0).max(32 * MiB).optional(),
+    /**
      * Development only: every R2 call's answer is held this long (ms), to
      * judge the gateway locally as R2 at a distance makes it (storage/latency.ts).
      * A deployed gateway refuses it: there R2 is already at a distance.
@@ -273,6 +303,27 @@ export const ConfigSchema = z
         message: `must be at most ${MAX_PARTS} x inflight_bytes (${MAX_PARTS * c.inflight_bytes}): a file is published in at most ${MAX_PARTS} parts, each held in memory within inflight_bytes`,
       });
     }
+    if (c.readahead_bytes !== undefined && c.readahead_bytes > c.inflight_bytes / 2) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["readahead_bytes"],
+        message: `must be at most half of inflight_bytes (${c.inflight_bytes / 2}): readahead never takes the half replies keep`,
+      });
+    }
+    if (c.content_cache_file_bytes !== undefined && c.content_cache_file_bytes > c.inflight_bytes / 2) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["content_cache_file_bytes"],
+        message: `must be at most half of inflight_bytes (${c.inflight_bytes / 2}): a cached file is read whole into memory from that budget`,
+      });
+    }
+    if (c.content_cache_bytes !== undefined && c.content_cache_bytes + c.journal_cap_bytes > STORAGE_FOR_CONTENT) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["content_cache_bytes"],
+        message: `with journal_cap_bytes (${c.journal_cap_bytes}) must be at most ${STORAGE_FOR_CONTENT}: both live in the object's 10 GB of SQLite, with room left for the namespace`,
+      });
+    }
     const names = Object.keys(c.shares);
     for (let i = 0; i < names.length; i++) {
       for (let j = i + 1; j < names.length; j++) {
@@ -287,7 +338,14 @@ export const ConfigSchema = z
         }
       }
     }
-  });
+  })
+  // Defaults that depend on other fields.
+  .transform((c) => ({
+    ...c,
+    readahead_bytes: c.readahead_bytes ?? Math.min(16 * MiB, Math.floor(c.inflight_bytes / 2)),
+    content_cache_bytes: c.content_cache_bytes ?? Math.max(0, Math.min(DEFAULT_CACHE_BYTES, STORAGE_FOR_CONTENT - c.journal_cap_bytes)),
+    content_cache_file_bytes: c.content_cache_file_bytes ?? Math.min(MiB, Math.floor(c.inflight_bytes / 2)),
+  }));
 
 export type Config = z.output<typeof ConfigSchema>;
 export type ShareConfig = z.output<typeof ShareSchema>;

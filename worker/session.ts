@@ -424,7 +424,10 @@ export class Session {
     this.fids.delete(n);
     this.host.store.fidTotal--;
     this.fidChanged(n);
-    if (f.open && f.kind === "node") this.host.fs.closed(f.ino);
+    if (f.open && f.kind === "node") {
+      this.host.fs.forgetStream(`${this.sid}/${n}`); // its readahead (handlers/read.ts streamOf)
+      this.host.fs.closed(f.ino);
+    }
   }
 
   /** Handles one WebSocket message; resolves once its reply (if any) is sent. */

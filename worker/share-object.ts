@@ -15,7 +15,10 @@ import {
   SUBPROTOCOL,
 } from "../protocol/index.ts";
 import { randomHex, sameText, sha256Hex } from "./auth.ts";
+import type { CacheStats } from "../storage/content-cache.ts";
 import type { PublishStats } from "../storage/publisher.ts";
+import type { R2Calls } from "../storage/r2-calls.ts";
+import type { ReadaheadStats } from "../storage/readahead.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { serveFile } from "./files.ts";
@@ -60,10 +63,17 @@ export interface ShareStats {
   notReading: number;
   /** Unread bytes on sockets the gateway closed whose peers have not gone yet. */
   strandedBytes: number;
+  /** The content cache: hits, misses, fills, evictions, bytes and entries held, its bounds. */
+  cache: CacheStats;
+  /** Readahead: reads served from it, misses, fetches, the windows. */
+  readahead: ReadaheadStats;
+  /** R2 calls since the object was constructed, by method. */
+  r2Calls: R2Calls;
   /**
    * SQLite rows written since the object was constructed, by what wrote
    * them: each 9P request type (by the type byte of the messages
-   * received), "fid flush" (the batch of worker/session.ts), "alarm",
+   * received), "fid flush" (the batch of worker/session.ts), "cache fill"
+   * (the content cache's rows, after the replies: storage/share-fs.ts), "alarm",
    * "fetch" (a socket's opening, the files route), "close", "start" (the
    * constructor), "text" (acks, a resume's hello), "other".
    */
@@ -225,9 +235,20 @@ export class ShareObject extends DurableObject<Env> {
         maxLocks: c.config.max_locks,
         // parseConfig settles it; refused if it somehow did not.
         deviceNodes: share.device_nodes === true,
+        readaheadBytes: c.config.readahead_bytes,
+        cacheBytes: c.config.content_cache_bytes,
+        cacheFileBytes: c.config.content_cache_file_bytes,
       },
       (msg) => this.log.info(`[${name}] ${msg}`),
       (n) => this.budget!.acquire(n),
+      // Readahead and cache fills hold bytes for a while: never the budget's last half, which replies keep.
+      (n) => this.budget!.tryAcquire(n, this.budget!.limit / 2),
+      // The content cache's writes, after the reply: a 9P reply is sent in the
+      // same run of microtasks as its read ends (Session.run: handler, reply,
+      // outbox.send, no await between), so a timer runs after it; and its
+      // rows are counted as their own kind, not as the request's (a timer
+      // keeps the async context it was set in).
+      (what, f) => void setTimeout(() => this.meter.run(what, f), 0),
     );
     // Open counts live in memory (storage/namespace.ts): counted again from the fids that have rows.
     fs.countOpens(this.store.openNodes());
@@ -633,6 +654,21 @@ export class ShareObject extends DurableObject<Env> {
       unreadBytes: [...this.outboxes.values()].reduce((n, o) => n + o.unread, 0),
       notReading: this.notReading,
       strandedBytes: this.stranded,
+      cache: this.ready?.fs.cache.stats() ?? { hits: 0, misses: 0, fills: 0, fillsFromPublish: 0, evictions: 0, drops: 0, bytes: 0, entries: 0, limitBytes: 0, fileLimitBytes: 0 },
+      readahead: this.ready?.fs.readahead.stats() ?? {
+        hits: 0,
+        misses: 0,
+        fetches: 0,
+        fetchedBytes: 0,
+        unusedBytes: 0,
+        cancels: 0,
+        fetching: 0,
+        streams: 0,
+        heldBytes: 0,
+        windowBytes: 0,
+        windowMax: 0,
+      },
+      r2Calls: { ...(this.ready?.fs.r2Calls ?? { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 }) },
       writes: this.meter.snapshot(),
     };
   }

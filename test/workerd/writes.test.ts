@@ -14,7 +14,7 @@ import { FLUSH_MS } from "../../worker/session.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
 import type { WriteTally } from "../../worker/sql-meter.ts";
 import { clunk, create, openFile, unlink, walkTo, writeAt } from "./support/fs.ts";
-import { BUCKET, mount, put, resumable, shareObject, sleep } from "./support/gateway.ts";
+import { BUCKET, mount, put, resumable, shareObject, sleep, text } from "./support/gateway.ts";
 
 type Writes = Record<string, WriteTally>;
 
@@ -34,9 +34,15 @@ const settle = () => sleep(FLUSH_MS * 2);
 
 const READS = ["Tgetattr", "Tread", "Treaddir", "Treadlink", "Tstatfs", "Txattrwalk"];
 
+/** Small files for the content cache (storage/content-cache.ts), read first by their tests. */
+const COLD = "read once from R2, then from the share's content cache";
+const AGED = "kept in the cache, then last used a generation ago";
+
 beforeAll(async () => {
   await put("main", "w/a.txt", "some bytes to read");
   await put("main", "w/b.txt", "more");
+  await put("main", "w/cold.txt", COLD);
+  await put("main", "w/aged.txt", AGED);
   const { client: c } = await mount();
   const d = await walkTo(c, "w");
   await c.request({ type: "Tsymlink", fid: d, name: "ln", symtgt: "a.txt", gid: 0 });
@@ -84,6 +90,70 @@ describe("rows written per request type", () => {
     // The xattr fids (walked and clunked within one batch) wrote nothing either.
     const perFid = (between(before, after, "Tclunk").rows + between(before, after, "fid flush").rows) / n;
     expect(perFid).toBeLessThan(0.1);
+  });
+
+  it("are 0 for a cold Tread of a small file, whose cache fill is written after the reply under its own kind, and 0 of any kind for a warm one", async () => {
+    const body = COLD;
+    const { client: c } = await mount();
+    const f = await openFile(c, "w/cold.txt", 0);
+    await settle();
+    const s0 = await shareObject().stats();
+    const cold = await c.request({ type: "Tread", fid: f, offset: 0n, count: 4096 });
+    expect(text(cold.data)).toBe(body);
+    await settle();
+    const s1 = await shareObject().stats();
+    expect(s1.r2Calls.get - s0.r2Calls.get).toBe(1);
+    expect(s1.cache.fills - s0.cache.fills).toBe(1);
+    // The fill's rows are its own (content-cache.ts), not the read's: its reply waited on no write.
+    expect(between(s0.writes, s1.writes, "Tread")).toEqual({ requests: 1, statements: 0, rows: 0 });
+    expect(between(s0.writes, s1.writes, "cache fill").rows).toBeGreaterThan(0);
+    // A warm read, from the same fid and from another session's: no R2 get and not one row written, of any kind.
+    const { client: d } = await mount();
+    const g = await openFile(d, "w/cold.txt", 0);
+    await settle();
+    const s2 = await shareObject().stats();
+    const warm = await c.request({ type: "Tread", fid: f, offset: 0n, count: 4096 });
+    const other = await d.request({ type: "Tread", fid: g, offset: 7n, count: 4096 });
+    expect(text(warm.data)).toBe(body);
+    expect(text(other.data)).toBe(body.slice(7));
+    await settle();
+    const s3 = await shareObject().stats();
+    expect(s3.r2Calls.get - s2.r2Calls.get).toBe(0);
+    expect(s3.cache.hits - s2.cache.hits).toBe(2);
+    expect(between(s2.writes, s3.writes, "Tread").requests).toBe(2);
+    const kinds = new Set([...Object.keys(s2.writes), ...Object.keys(s3.writes)]);
+    const rows = Object.fromEntries([...kinds].map((k) => [k, between(s2.writes, s3.writes, k).rows]).filter(([, n]) => n !== 0));
+    expect(rows).toEqual({});
+  });
+
+  it("are 0 for a warm Tread of an entry the cache's LRU counts as old: its mark is written after the reply, as its fill was", async () => {
+    const body = AGED;
+    const { client: c } = await mount();
+    const f = await openFile(c, "w/aged.txt", 0);
+    expect(text((await c.request({ type: "Tread", fid: f, offset: 0n, count: 4096 })).data)).toBe(body);
+    await settle();
+    // As if an eighth of the cache had been filled since its last use (content-cache.ts: the generation moved on).
+    const genOf = () =>
+      runInDurableObject(shareObject(), (_o: ShareObject, state) => {
+        const sql = state.storage.sql;
+        const now = (sql.exec(`SELECT v FROM meta WHERE k = 'cache_gen'`).toArray()[0]?.v as number | undefined) ?? 0;
+        const row = sql.exec(`SELECT gen FROM cache_entry WHERE key = 'main/w/aged.txt'`).one();
+        return { now, entry: row.gen as number };
+      });
+    await runInDurableObject(shareObject(), (_o: ShareObject, state) => {
+      state.storage.sql.exec(`UPDATE cache_entry SET gen = gen - 1 WHERE key = 'main/w/aged.txt'`);
+    });
+    const aged = await genOf();
+    expect(aged.entry).toBeLessThan(aged.now);
+    const s0 = await shareObject().stats();
+    expect(text((await c.request({ type: "Tread", fid: f, offset: 0n, count: 4096 })).data)).toBe(body);
+    await settle();
+    const s1 = await shareObject().stats();
+    expect(s1.cache.hits - s0.cache.hits).toBe(1);
+    expect(between(s0.writes, s1.writes, "Tread")).toEqual({ requests: 1, statements: 0, rows: 0 });
+    // One statement (SQLite counts its row and the LRU index entry).
+    expect(between(s0.writes, s1.writes, "cache fill").statements).toBe(1);
+    expect(await genOf()).toEqual({ now: aged.now, entry: aged.now });
   });
 
   it("are 0 per walk and per clunk of a plain session, and below 0.1 with its batch writes counted, in steady state", async () => {
@@ -142,14 +212,20 @@ describe("rows written per request type", () => {
     expect(between(before, after, "Tgetattr").rows).toBe(0);
   });
 
-  it("are in GET /v1/shares/NAME/stats", async () => {
+  it("are in GET /v1/shares/NAME/stats, with the content cache's, readahead's and R2's figures", async () => {
     const res = await exports.default.fetch("http://gateway/v1/shares/main/stats", {
       headers: { Authorization: "Bearer test-operator-token-0123456789abcdef" },
     });
-    const body = (await res.json()) as { writes: Writes };
+    const body = (await res.json()) as { writes: Writes; cache: Record<string, number>; readahead: Record<string, number>; r2Calls: Record<string, number> };
     expect(res.status).toBe(200);
     expect(body.writes.Twalk!.requests).toBeGreaterThan(0);
     expect(body.writes.Tgetattr).toMatchObject({ rows: 0 });
+    // Beside them, the content cache's figures (its fills' rows among the writes above), readahead's and R2's calls.
+    expect(body.writes["cache fill"]!.rows).toBeGreaterThan(0);
+    expect(body.cache).toMatchObject({ hits: expect.any(Number), fills: expect.any(Number), entries: expect.any(Number), limitBytes: 1024 * 1024 * 1024 });
+    expect(body.cache.fills).toBeGreaterThan(0);
+    expect(body.readahead).toMatchObject({ hits: expect.any(Number), windowMax: expect.any(Number), heldBytes: expect.any(Number) });
+    expect(body.r2Calls.get).toBeGreaterThan(0);
   });
 });
 

@@ -32,8 +32,14 @@ export async function readFile(s: Session, tag: number, f: FidState, offset: big
   if (want === 0) return allocRread(tag, 0).finish(0);
   await ctx.reserve(RREAD_FIXED + want);
   const r = allocRread(tag, want);
-  const n = await s.fs.read(node, at, r.data, ctx.signal);
+  // The fid is the reader's stream: its sequential reads get readahead (storage/readahead.ts).
+  const n = await s.fs.read(node, at, r.data, ctx.signal, undefined, streamOf(s.sid, f.fid));
   return r.finish(n);
+}
+
+/** The readahead stream of a session's fid. */
+export function streamOf(sid: string, fid: number): string {
+  return `${sid}/${fid}`;
 }
 
 export const read: HandlerTable = {
