@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { startBridge } from "../bridge/bridge.ts";
 import { type LocalGateway, operatorGet, startLocalGateway } from "../test/support/local-gateway.ts";
-import { mount9p, read9p } from "./clients.ts";
+import { mount9p, read9p, readSmall9p } from "./clients.ts";
 import { median, table } from "./stats.ts";
 
 const run = promisify(execFile);
@@ -59,24 +59,8 @@ async function stats(gw: LocalGateway): Promise<Stats> {
 
 const delta = (a: Calls, b: Calls) => ({ get: b.get - a.get, list: b.list - a.list, head: b.head - a.head });
 
-/** Reads every small file once, as cat does (walk, open, read, clunk); files per second. */
-async function readSmall(gw: LocalGateway): Promise<number> {
-  const m = await mount9p(gw.wsUrl("dev"), MiB);
-  const c = m.client;
-  const start = performance.now();
-  for (let i = 0; i < FILES; i++) {
-    const fid = c.allocFid();
-    await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: ["cachebench", "small", `f${i}`] });
-    await c.request({ type: "Tlopen", fid, flags: 0 });
-    const r = await c.request({ type: "Tread", fid, offset: 0n, count: 8192 });
-    if (r.data.byteLength !== 4096 || r.data[0] !== (i & 0xff)) throw new Error(`f${i}: ${r.data.byteLength} bytes`);
-    await c.request({ type: "Tclunk", fid });
-    c.releaseFid(fid);
-  }
-  const secs = (performance.now() - start) / 1000;
-  m.close();
-  return FILES / secs;
-}
+/** Reads every small file once; files per second. Each file's bytes are its number (suite). */
+const readSmall = (gw: LocalGateway) => readSmall9p(gw.wsUrl("dev"), ["cachebench", "small"], FILES, (i, d) => d.byteLength === 4096 && d[0] === (i & 0xff));
 
 /** diodcat of the big file at msize 1 MiB through edge9p bridge (one request in flight); MB/s, or null without diodcat. */
 async function diodcat(gw: LocalGateway): Promise<number | null> {

@@ -31,6 +31,34 @@ export async function mount9p(url: string, msize: number): Promise<Mounted> {
   return { client, close: () => ws.close() };
 }
 
+/**
+ * Reads the files `dir`/f0 ... f(count-1) of 4 KiB once each, one at a time
+ * as cat does (walk, open, read, clunk) on a session of its own; `check`
+ * (the file's number and bytes) may refuse what was read. Files per second.
+ */
+export async function readSmall9p(
+  url: string,
+  dir: string[],
+  count: number,
+  check: (i: number, data: Uint8Array) => boolean = (_, d) => d.byteLength === 4096,
+): Promise<number> {
+  const m = await mount9p(url, 1 << 20);
+  const c = m.client;
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const fid = c.allocFid();
+    await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: [...dir, `f${i}`] });
+    await c.request({ type: "Tlopen", fid, flags: 0 });
+    const r = await c.request({ type: "Tread", fid, offset: 0n, count: 8192 });
+    if (!check(i, r.data)) throw new Error(`${dir.join("/")}/f${i}: ${r.data.byteLength} bytes, not as written`);
+    await c.request({ type: "Tclunk", fid });
+    c.releaseFid(fid);
+  }
+  const secs = (performance.now() - start) / 1000;
+  m.close();
+  return count / secs;
+}
+
 /** Reads a whole file with `inFlight` Treads outstanding; returns seconds. */
 export async function read9p(m: Mounted, path: string[], size: number, inFlight: number): Promise<number> {
   const c = m.client;

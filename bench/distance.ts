@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import { type LocalGateway, startLocalGateway } from "../test/support/local-gateway.ts";
-import { mount9p, read9p } from "./clients.ts";
+import { mount9p, read9p, readSmall9p } from "./clients.ts";
 import { smallFiles } from "./write.ts";
 
 const MiB = 1024 * 1024;
@@ -20,24 +20,8 @@ export interface DistanceRow {
   far: number;
 }
 
-/** Reads every small file once (walk, open, read, clunk, as cat does); returns files per second. */
-async function readSmall(gw: LocalGateway): Promise<number> {
-  const m = await mount9p(gw.wsUrl("dev"), MiB);
-  const c = m.client;
-  const start = performance.now();
-  for (let i = 0; i < FILES; i++) {
-    const fid = c.allocFid();
-    await c.request({ type: "Twalk", fid: 0, newfid: fid, wnames: ["bench", "small4k", `f${i}`] });
-    await c.request({ type: "Tlopen", fid, flags: 0 });
-    const r = await c.request({ type: "Tread", fid, offset: 0n, count: 8192 });
-    if (r.data.byteLength !== 4096) throw new Error(`f${i}: ${r.data.byteLength} bytes`);
-    await c.request({ type: "Tclunk", fid });
-    c.releaseFid(fid);
-  }
-  const secs = (performance.now() - start) / 1000;
-  m.close();
-  return FILES / secs;
-}
+/** Reads every small file once; files per second. */
+const readSmall = (gw: LocalGateway) => readSmall9p(gw.wsUrl("dev"), ["bench", "small4k"], FILES);
 
 async function suites(gw: LocalGateway, big: Uint8Array): Promise<Record<string, number>> {
   const bucket = await gw.bucket();

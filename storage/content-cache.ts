@@ -64,6 +64,9 @@ export interface CacheOptions {
   marked?: () => void;
 }
 
+/** The figures of a share that has no cache yet (no session has attached). */
+export const noCache = (): CacheStats => ({ hits: 0, misses: 0, fills: 0, fillsFromPublish: 0, evictions: 0, drops: 0, bytes: 0, entries: 0, limitBytes: 0, fileLimitBytes: 0 });
+
 export interface CacheStats {
   hits: number;
   misses: number;

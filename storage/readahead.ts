@@ -67,6 +67,21 @@ export interface ReadaheadStats {
   windowMax: number;
 }
 
+/** The figures of a share that has no readahead yet (no session has attached). */
+export const noReadahead = (): ReadaheadStats => ({
+  hits: 0,
+  misses: 0,
+  fetches: 0,
+  fetchedBytes: 0,
+  unusedBytes: 0,
+  cancels: 0,
+  fetching: 0,
+  streams: 0,
+  heldBytes: 0,
+  windowBytes: 0,
+  windowMax: 0,
+});
+
 interface Chunk {
   off: number;
   len: number;
@@ -264,7 +279,7 @@ export class Readahead {
   stats(): ReadaheadStats {
     let windowBytes = 0;
     for (const s of this.streams.values()) windowBytes = Math.max(windowBytes, s.window);
-    return { ...this.counts, streams: this.streams.size, windowBytes, windowMax: this.counts.windowMax };
+    return { ...this.counts, streams: this.streams.size, windowBytes };
   }
 }
 

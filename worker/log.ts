@@ -12,10 +12,15 @@ export interface Log {
 }
 
 const quiet = () => {};
+const say = (msg: string) => console.log(msg);
+const complain = (msg: string) => console.error(msg);
+
+const LOGS: Record<LogLevel, Log> = {
+  info: { info: say, error: complain },
+  error: { info: quiet, error: complain },
+  off: { info: quiet, error: quiet },
+};
 
 export function logAt(level: LogLevel): Log {
-  return {
-    info: level === "info" ? (msg) => console.log(msg) : quiet,
-    error: level === "off" ? quiet : (msg) => console.error(msg),
-  };
+  return LOGS[level];
 }

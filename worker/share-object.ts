@@ -15,10 +15,10 @@ import {
   SUBPROTOCOL,
 } from "../protocol/index.ts";
 import { randomHex, sameText, sha256Hex } from "./auth.ts";
-import type { CacheStats } from "../storage/content-cache.ts";
+import { type CacheStats, noCache } from "../storage/content-cache.ts";
 import type { PublishStats } from "../storage/publisher.ts";
-import type { R2Calls } from "../storage/r2-calls.ts";
-import type { ReadaheadStats } from "../storage/readahead.ts";
+import { type R2Calls, noCalls } from "../storage/r2-calls.ts";
+import { type ReadaheadStats, noReadahead } from "../storage/readahead.ts";
 import { ShareFs } from "../storage/share-fs.ts";
 import { ByteBudget } from "./budget.ts";
 import { serveFile } from "./files.ts";
@@ -140,7 +140,8 @@ export class ShareObject extends DurableObject<Env> {
 
   /**
    * Log lines at EDGE9P.log's level (errors only if the configuration does
-   * not parse). Read per line: configOf parses once per isolate.
+   * not parse). Read per line: configOf parses once per isolate, and logAt
+   * hands out one Log per level.
    */
   private get log(): Log {
     const c = configOf(this.env);
@@ -654,21 +655,9 @@ export class ShareObject extends DurableObject<Env> {
       unreadBytes: [...this.outboxes.values()].reduce((n, o) => n + o.unread, 0),
       notReading: this.notReading,
       strandedBytes: this.stranded,
-      cache: this.ready?.fs.cache.stats() ?? { hits: 0, misses: 0, fills: 0, fillsFromPublish: 0, evictions: 0, drops: 0, bytes: 0, entries: 0, limitBytes: 0, fileLimitBytes: 0 },
-      readahead: this.ready?.fs.readahead.stats() ?? {
-        hits: 0,
-        misses: 0,
-        fetches: 0,
-        fetchedBytes: 0,
-        unusedBytes: 0,
-        cancels: 0,
-        fetching: 0,
-        streams: 0,
-        heldBytes: 0,
-        windowBytes: 0,
-        windowMax: 0,
-      },
-      r2Calls: { ...(this.ready?.fs.r2Calls ?? { get: 0, head: 0, put: 0, list: 0, delete: 0, multipart: 0 }) },
+      cache: this.ready?.fs.cache.stats() ?? noCache(),
+      readahead: this.ready?.fs.readahead.stats() ?? noReadahead(),
+      r2Calls: { ...(this.ready?.fs.r2Calls ?? noCalls()) },
       writes: this.meter.snapshot(),
     };
   }
