@@ -35,11 +35,14 @@ function pipelineReads(r: Raw, n: number) {
   for (let i = 0; i < n; i++) r.send(encode({ type: "Tread", tag: 100 + i, fid: 1, offset: BigInt(i * READ), count: READ }, L));
 }
 
+// One file's bytes for every test: made once, not 40 MiB of fresh garbage per test.
+const BIG = noise(40 * MiB, 4);
+
 const binary = (ms: (Uint8Array | string)[]) => ms.filter((m): m is Uint8Array => typeof m !== "string");
 
 describe("a client that does not read", () => {
   it("gets at most its window of replies over plain 9P, and more once it uses a tag again", { timeout: 60_000 }, async () => {
-    await put("main", "big.bin", noise(40 * MiB, 4));
+    await put("main", "big.bin", BIG);
     const r = await rawSession("main");
     await openBig(r);
     pipelineReads(r, 40);
@@ -67,7 +70,7 @@ describe("a client that does not read", () => {
   });
 
   it("gets at most its window with 9p.ack until it acknowledges a mark, then the rest", { timeout: 60_000 }, async () => {
-    await put("main", "big.bin", noise(40 * MiB, 4));
+    await put("main", "big.bin", BIG);
     const r = await rawSession("main", { "Sec-WebSocket-Protocol": `${ACK_SUBPROTOCOL}, 9p` });
     expect(r.res.headers.get("Sec-WebSocket-Protocol")).toBe(ACK_SUBPROTOCOL);
     await openBig(r);
@@ -103,7 +106,7 @@ describe("a client that does not read", () => {
   });
 
   it("leaves other sessions of the share working while it holds its window", { timeout: 60_000 }, async () => {
-    await put("main", "big.bin", noise(40 * MiB, 4));
+    await put("main", "big.bin", BIG);
     await put("main", "small.txt", "a bystander's file");
     const r = await rawSession("main");
     await openBig(r);
@@ -129,7 +132,7 @@ describe("a client that does not read", () => {
   });
 
   it("still gets a reply larger than its window, alone, without being cut", { timeout: 60_000 }, async () => {
-    await put("main", "big.bin", noise(40 * MiB, 4));
+    await put("main", "big.bin", BIG);
     const { client: c, closed } = await mount("main", 16 * MiB);
     let code = 0;
     void closed.then((x) => (code = x.code));
