@@ -177,7 +177,7 @@ export class Importer {
       else if (n) this.dropName(ino);
     }
     for (const d of dirs) {
-      this.ns.sqlStorage.exec(`DELETE FROM dirent WHERE parent = ?`, d);
+      this.ns.unlinkAll(d);
       this.ns.remove(d);
     }
   }

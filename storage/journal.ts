@@ -34,6 +34,12 @@ export interface FileSpan {
   base: number;
 }
 
+/** What a write changes in its inode's journal counts (InodeUpdate's increments). */
+export interface JournalChange {
+  jbytes_add: number;
+  hbytes_add: number;
+}
+
 /** Extent bytes a write or truncate takes away: all of them, and those at or past the file's base. */
 interface Taken {
   removed: number;
@@ -95,10 +101,14 @@ export class Journal {
     this.sql.exec(`DELETE FROM extent WHERE ino = ? AND off = ?`, ino, off);
   }
 
-  /** Changes a file's extent bytes by `dj` and its hole by `dh`, and the share's total by both. */
-  private account(ino: number, dj: number, dh: number): void {
+  /**
+   * Changes a file's extent bytes by `dj` and its hole by `dh`, and the
+   * share's total by both. With `row` false the caller writes the inode's
+   * columns in its own update (JournalChange).
+   */
+  private account(ino: number, dj: number, dh: number, row = true): void {
     if (dj === 0 && dh === 0) return;
-    this.sql.exec(`UPDATE inode SET jbytes = jbytes + ?, hbytes = hbytes + ? WHERE ino = ?`, dj, dh, ino);
+    if (row) this.sql.exec(`UPDATE inode SET jbytes = jbytes + ?, hbytes = hbytes + ? WHERE ino = ?`, dj, dh, ino);
     const known = this.perFile.get(ino);
     if (known !== undefined) this.perFile.set(ino, known + dj);
     this.total += dj + dh;
@@ -163,13 +173,26 @@ export class Journal {
     return Journal.taken(extents, from, to, base);
   }
 
-  /** Records a write to a file that stood at `f` before it. */
-  write(ino: number, off: number, data: Uint8Array, f: FileSpan): void {
+  /** A file just created: no extents, no hole (its first write then runs no query). */
+  noteEmpty(ino: number): void {
+    if (this.perFile.size >= PER_FILE_MAX) this.perFile.clear();
+    this.perFile.set(ino, 0);
+  }
+
+  /**
+   * Records a write to a file that stood at `f` before it. The inode's
+   * jbytes and hbytes change by what it returns: the caller adds them in
+   * the update it makes to the inode anyway (its size and times), one row
+   * write rather than two.
+   */
+  write(ino: number, off: number, data: Uint8Array, f: FileSpan): JournalChange {
     const end = off + data.byteLength;
-    const taken = this.cut(ino, off, end, f.base);
+    // No extents yet (a new or published file): nothing to cut or merge with.
+    const none = this.fileBytes(ino) === 0;
+    const taken = none ? { removed: 0, pastBase: 0 } : this.cut(ino, off, end, f.base);
     let at = 0;
     // Append to the extent that ends where this write starts, while small.
-    if (data.byteLength < MERGE_MAX) {
+    if (!none && data.byteLength < MERGE_MAX) {
       const prev = this.sql
         .exec(`SELECT off, len FROM extent WHERE ino = ? AND off < ? ORDER BY off DESC LIMIT 1`, ino, off)
         .toArray()[0];
@@ -186,7 +209,8 @@ export class Journal {
       this.put(ino, off + at, data.subarray(at, Math.min(data.byteLength, at + EXTENT_MAX)));
     }
     const c = Journal.change(off, data.byteLength, f, taken);
-    this.account(ino, c.dj, c.dh);
+    this.account(ino, c.dj, c.dh, false);
+    return { jbytes_add: c.dj, hbytes_add: c.dh };
   }
 
   /**

@@ -57,7 +57,42 @@ function toInode(r: Row, opens: number): Inode {
     opens,
     fromR2: (r.from_r2 as number) !== 0,
     replaced: r.replaced as number,
+    publishAfter: r.publish_after as number | null,
   };
+}
+
+/**
+ * A cached inode after an update that keeps what the row decode derives
+ * from other columns (nlink, from listed_at): the fields change as the
+ * row's columns do, so the entry stays what a fresh read would give.
+ */
+function patched(i: Inode, u: InodeUpdate): Inode {
+  const o: { -readonly [K in keyof Inode]: Inode[K] } = { ...i };
+  if (u.mode !== undefined) o.mode = u.mode;
+  if (u.uid !== undefined) o.uid = u.uid;
+  if (u.gid !== undefined) o.gid = u.gid;
+  if (u.size !== undefined) o.size = u.size;
+  if (u.version !== undefined) o.version = u.version;
+  if (u.key !== undefined) o.key = u.key;
+  if (u.etag !== undefined) o.etag = u.etag;
+  if (u.parent !== undefined) o.parent = u.parent;
+  if (u.base_len !== undefined) o.baseLen = u.base_len;
+  if (u.dirty !== undefined) o.dirty = u.dirty !== 0;
+  if (u.publish_after !== undefined) o.publishAfter = u.publish_after;
+  if (u.from_r2 !== undefined) o.fromR2 = u.from_r2 !== 0;
+  if (u.replaced !== undefined) o.replaced = u.replaced;
+  if (u.rdev !== undefined) o.rdev = u.rdev;
+  if (u.atime !== undefined) o.atime = u.atime;
+  if (u.mtime !== undefined) o.mtime = u.mtime;
+  if (u.ctime !== undefined) o.ctime = u.ctime;
+  return o;
+}
+
+/** A map key for (directory, name): names are bytes, compared exactly as SQLite compares the blobs. */
+function entryKey(parent: number, name: Uint8Array): string {
+  let s = `${parent}/`;
+  for (let i = 0; i < name.byteLength; i++) s += String.fromCharCode(name[i]!);
+  return s;
 }
 
 const INODE_COLS = [
@@ -86,6 +121,7 @@ const INODE_COLS = [
   "from_r2",
   "replaced",
   "listed_at",
+  "publish_after",
 ]
   .map((c) => `inode.${c} AS ${c}`)
   .join(", ");
@@ -117,6 +153,8 @@ export interface NewInode {
   fromR2: boolean;
   /** New files start dirty: they exist only in the namespace until published. */
   dirty?: boolean;
+  /** When the publisher uploads it (Publisher.scheduleNew), or absent. */
+  publishAfter?: number;
 }
 
 /** Inode columns a caller may change, by their SQL names. */
@@ -140,6 +178,9 @@ export interface InodeUpdate {
   atime?: Timespec;
   mtime?: Timespec;
   ctime?: Timespec;
+  /** Added to the journal counts (Journal.write's JournalChange); not part of Inode. */
+  jbytes_add?: number;
+  hbytes_add?: number;
 }
 
 /**
@@ -171,6 +212,16 @@ export class Namespace {
   private readonly opens = new Map<number, number>();
   /** Directories' listed_at, read on every lookup to decide on revalidation. */
   private readonly listed = new Map<number, number | null>();
+  /**
+   * Names found in directories: (directory, name) -> ino. Every walk looks
+   * its names up, and a create looks its directory's path up (pathOf, one
+   * primary link per level): a query each was a third of a small-file
+   * create's CPU (bench: create + write + close). Entries change only
+   * through link, unlink and unlinkAll below, which keep both maps right.
+   */
+  private readonly names = new Map<string, number>();
+  /** ino -> its first link (primaryLink), for pathOf and isWithin. */
+  private readonly primaries = new Map<number, { parent: number; name: Uint8Array }>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -232,6 +283,13 @@ export class Namespace {
   }
 
   lookup(parent: number, name: Uint8Array): Inode | null {
+    const k = entryKey(parent, name);
+    const known = this.names.get(k);
+    if (known !== undefined) {
+      const i = this.get(known);
+      if (i) return i;
+      this.names.delete(k);
+    }
     const rows = this.sql
       .exec(
         `SELECT ${INODE_COLS} FROM dirent JOIN inode ON inode.ino = dirent.ino WHERE dirent.parent = ? AND dirent.name = ?`,
@@ -239,7 +297,10 @@ export class Namespace {
         blob(name),
       )
       .toArray();
-    return rows.length ? this.remember(this.decode(rows[0]!)) : null;
+    if (!rows.length) return null;
+    const i = this.remember(this.decode(rows[0]!));
+    bounded(this.names, k, i.ino);
+    return i;
   }
 
   /** Up to `limit` entries of a directory after entry id `afterId`, in id order. */
@@ -295,8 +356,8 @@ export class Namespace {
     const row = this.sql
       .exec(
         `INSERT INTO inode (mode, uid, gid, size, nlink, rdev, key, etag, parent, from_r2, base_len, dirty, atime_sec, atime_nsec,
-           mtime_sec, mtime_nsec, ctime_sec, ctime_nsec, btime_sec, btime_nsec)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ino`,
+           mtime_sec, mtime_nsec, ctime_sec, ctime_nsec, btime_sec, btime_nsec, publish_after)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ino`,
         n.mode,
         n.uid,
         n.gid,
@@ -311,6 +372,7 @@ export class Namespace {
         n.key !== null ? (n.size ?? 0) : 0,
         n.dirty ? 1 : 0,
         ...[a.sec, a.nsec, n.mtime.sec, n.mtime.nsec, c.sec, c.nsec, b.sec, b.nsec],
+        n.publishAfter ?? null,
       )
       .one();
     return this.get(row.ino as number)!;
@@ -321,7 +383,12 @@ export class Namespace {
     const args: SqlStorageValue[] = [];
     for (const [k, v] of Object.entries(u)) {
       if (v === undefined) continue;
-      if (k === "atime" || k === "mtime" || k === "ctime") {
+      if (k === "jbytes_add" || k === "hbytes_add") {
+        if (v === 0) continue;
+        const col = k.slice(0, 6);
+        sets.push(`${col} = ${col} + ?`);
+        args.push(v as number);
+      } else if (k === "atime" || k === "mtime" || k === "ctime") {
         const t = v as Timespec;
         sets.push(`${k}_sec = ?`, `${k}_nsec = ?`);
         args.push(t.sec, t.nsec);
@@ -331,8 +398,13 @@ export class Namespace {
       }
     }
     if (!sets.length) return;
+    const hit = this.cache.get(ino);
     this.cache.delete(ino);
     this.sql.exec(`UPDATE inode SET ${sets.join(", ")} WHERE ino = ?`, ...args, ino);
+    // Kept up to date rather than read again (the next request on a file
+    // just written reads it: a clunk, a getattr). An nlink change goes back
+    // to the row: what a directory reports depends on more than the column.
+    if (hit && u.nlink === undefined) this.cache.set(ino, Object.freeze(patched(hit, u)));
   }
 
   /** Forgets an inode that no entry and no open fid refers to any more. */
@@ -343,6 +415,7 @@ export class Namespace {
     }
     this.cache.delete(ino);
     this.listed.delete(ino);
+    this.primaries.delete(ino);
     this.sql.exec(`DELETE FROM inode WHERE ino = ?`, ino);
     this.sql.exec(`DELETE FROM extent WHERE ino = ?`, ino);
     this.sql.exec(`DELETE FROM xattr WHERE ino = ?`, ino);
@@ -356,12 +429,26 @@ export class Namespace {
    */
   link(parent: number, name: Uint8Array, ino: number): void {
     this.sql.exec(`INSERT INTO dirent (parent, name, ino) VALUES (?, ?, ?)`, parent, blob(name), ino);
+    bounded(this.names, entryKey(parent, name), ino);
+    // A later link is never the first: a cached primary link stays right.
     if (this.isDirIno(ino)) this.addLinks(parent, 1);
   }
 
   unlink(parent: number, name: Uint8Array): void {
+    this.names.delete(entryKey(parent, name));
     const gone = this.sql.exec(`DELETE FROM dirent WHERE parent = ? AND name = ? RETURNING ino`, parent, blob(name)).toArray();
-    for (const r of gone) if (this.isDirIno(r.ino as number)) this.addLinks(parent, -1);
+    for (const r of gone) {
+      this.primaries.delete(r.ino as number);
+      if (this.isDirIno(r.ino as number)) this.addLinks(parent, -1);
+    }
+  }
+
+  /** Drops every entry of a directory that is going (the importer, for a prefix gone from R2). */
+  unlinkAll(parent: number): void {
+    const prefix = `${parent}/`;
+    for (const k of this.names.keys()) if (k.startsWith(prefix)) this.names.delete(k);
+    for (const [ino, l] of this.primaries) if (l.parent === parent) this.primaries.delete(ino);
+    this.sql.exec(`DELETE FROM dirent WHERE parent = ?`, parent);
   }
 
   private isDirIno(ino: number): boolean {
@@ -414,8 +501,13 @@ export class Namespace {
 
   /** The first name the inode has, and its directory (null for the root or an unlinked inode). */
   primaryLink(ino: number): { parent: number; name: Uint8Array } | null {
+    const hit = this.primaries.get(ino);
+    if (hit) return hit;
     const rows = this.sql.exec(`SELECT parent, name FROM dirent WHERE ino = ? ORDER BY id LIMIT 1`, ino).toArray();
-    return rows.length ? { parent: rows[0]!.parent as number, name: new Uint8Array(rows[0]!.name as ArrayBuffer) } : null;
+    if (!rows.length) return null;
+    const l = { parent: rows[0]!.parent as number, name: new Uint8Array(rows[0]!.name as ArrayBuffer) };
+    bounded(this.primaries, ino, l);
+    return l;
   }
 
   /** A name the inode has in some directory (null for the root or an unlinked inode). */
@@ -531,6 +623,12 @@ export class Namespace {
   get sqlStorage(): SqlStorage {
     return this.sql;
   }
+}
+
+/** Sets a cache entry; past INODE_CACHE_MAX entries the oldest goes. */
+function bounded<K, V>(m: Map<K, V>, k: K, v: V): void {
+  if (m.size >= INODE_CACHE_MAX && !m.has(k)) m.delete(m.keys().next().value!);
+  m.set(k, v);
 }
 
 /** A map key for a byte-string name. */

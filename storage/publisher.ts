@@ -126,8 +126,7 @@ export class Publisher {
   /** Publishes the inode after `delayMs` (sooner if already scheduled sooner). */
   schedule(ino: number, delayMs: number): void {
     const at = this.now() + delayMs;
-    const cur = this.ns.sqlStorage.exec(`SELECT publish_after FROM inode WHERE ino = ?`, ino).toArray()[0];
-    const prev = cur?.publish_after as number | null | undefined;
+    const prev = this.ns.get(ino)?.publishAfter;
     if (prev === null || prev === undefined || at < prev) {
       this.ns.update(ino, { publish_after: at });
       this.epoch++;
@@ -141,11 +140,20 @@ export class Publisher {
    * write).
    */
   scheduleAfterClose(ino: number, delayMs: number): void {
-    const cur = this.ns.sqlStorage.exec(`SELECT publish_after FROM inode WHERE ino = ?`, ino).toArray()[0];
-    const prev = cur?.publish_after as number | null | undefined;
+    const prev = this.ns.get(ino)?.publishAfter;
     if (prev !== null && prev !== undefined && prev >= this.now() + delayMs / 2) return;
     this.ns.update(ino, { publish_after: this.now() + delayMs });
     this.epoch++;
+  }
+
+  /**
+   * The publish time of an inode about to be created with it (in its own
+   * INSERT, NewInode.publishAfter): what schedule would set, without a
+   * second write.
+   */
+  scheduleNew(delayMs: number): number {
+    this.epoch++;
+    return this.now() + delayMs;
   }
 
   /** Any change to an inode's content, metadata or place. */

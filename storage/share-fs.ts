@@ -29,6 +29,8 @@ import { Xattrs } from "./xattrs.ts";
 export const CACHE_WRITES = "cache fill";
 /** PATH_MAX: the longest symlink target Linux reads. */
 const SYMLINK_MAX = 4096;
+/** How far ahead of the clock its persisted bound moves (tick). */
+const CLOCK_RESERVE_NS = 1_000_000_000n;
 const STATFS_BSIZE = 4096;
 /** Inodes a share may hold, as statfs reports it. */
 const STATFS_FILES = 2 ** 32;
@@ -69,6 +71,8 @@ export class ShareFs {
   readonly r2Calls: R2Calls = noCalls();
   private readonly importer: Importer;
   private readonly clock: Clock;
+  /** The time no restart goes back past (meta clock_ns): above every time handed out. */
+  private clockBound: bigint;
   /** The binding as set, and the same counting its calls (what every call goes through). */
   private counted: R2Bucket;
   /** Cache fills on their way, by key and etag: concurrent readers of one file share one R2 get. */
@@ -121,7 +125,8 @@ export class ShareFs {
       if (key !== null) this.cache.drop(key);
       this.readahead.cancelIno(ino);
     };
-    this.clock = new Clock(BigInt((this.ns.meta("clock_ns") as string | null) ?? "0"));
+    this.clockBound = BigInt((this.ns.meta("clock_ns") as string | null) ?? "0");
+    this.clock = new Clock(this.clockBound);
     this.journal = new Journal(sql, (n) => this.ns.setMeta("journal_bytes", n), (this.ns.meta("journal_bytes") as number | null) ?? 0);
     this.locks = new LockTable(sql, { perSession: opts.maxLocksPerSession, perInode: opts.maxLocksPerInode, perShare: opts.maxLocks });
     this.xattrs = new Xattrs(sql);
@@ -151,10 +156,21 @@ export class ShareFs {
     return this.bucket;
   }
 
-  /** A time later than any this share handed out before. */
+  /**
+   * A time later than any this share handed out before. What survives a
+   * restart is a bound above every time handed out (meta clock_ns), moved
+   * a second ahead when the clock reaches it: one row write a second of
+   * changes rather than one per change (two per small-file create). A
+   * restart then starts from the bound, so times handed out in the second
+   * after a restart may run up to a second ahead of the wall clock, and
+   * never repeat or go back.
+   */
   private tick(): Timespec {
     const t = this.clock.tick();
-    this.ns.setMeta("clock_ns", this.clock.lastNs.toString());
+    if (this.clock.lastNs >= this.clockBound) {
+      this.clockBound = this.clock.lastNs + CLOCK_RESERVE_NS;
+      this.ns.setMeta("clock_ns", this.clockBound.toString());
+    }
     return t;
   }
 
@@ -454,9 +470,10 @@ export class ShareFs {
     this.ns.update(dir.ino, { mtime: t, ctime: t });
   }
 
-  private makeNode(dir: Inode, name: Uint8Array, mode: number, uid: number, gid: number, rdev = 0): Inode {
+  private makeNode(dir: Inode, name: Uint8Array, mode: number, uid: number, gid: number, rdev = 0, publishAfter?: number): Inode {
     const t = this.tick();
     const node = this.ns.create({
+      publishAfter,
       mode,
       uid,
       gid,
@@ -476,12 +493,12 @@ export class ShareFs {
   /** Tlcreate: a new regular file (mode's type bits are ignored). */
   async create(dirIno: number, name: Uint8Array, mode: number, uid: number, gid: number): Promise<Inode> {
     const dir = await this.prepareNew(dirIno, name);
-    const node = this.makeNode(dir, name, S_IF.REG | (mode & 0o7777), uid, gid);
-    // Scheduled now, in the create's own writes, rather than at its close:
+    // Scheduled now, in the create's own row, rather than at its close:
     // the close of a file written soon after (create, write, close, as an
     // untar does) then finds it scheduled and writes nothing, so its Rclunk
     // does not wait on a write. Still open when due, it waits for the close.
-    this.publisher.schedule(node.ino, this.opts.publishDelayMs);
+    const node = this.makeNode(dir, name, S_IF.REG | (mode & 0o7777), uid, gid, 0, this.publisher.scheduleNew(this.opts.publishDelayMs));
+    this.journal.noteEmpty(node.ino);
     this.scheduledByCreate.add(node.ino);
     return node;
   }
@@ -744,10 +761,11 @@ export class ShareFs {
       throw new P9Error(ERRNO.ENOSPC, JOURNAL_FULL);
     }
     this.contentChanging(node);
-    this.journal.write(ino, at, bytes, span);
+    const counts = this.journal.write(ino, at, bytes, span);
     const t = this.tick();
     const mode = modeAfterWrite(node.mode, by);
     this.ns.update(ino, {
+      ...counts,
       size: Math.max(node.size, at + bytes.byteLength),
       mode: mode !== node.mode ? mode : undefined,
       version: nextVersion(node.version),

@@ -34,6 +34,8 @@ export interface Inode {
   readonly fromR2: boolean;
   /** Times another tool replaced the object under this file. */
   readonly replaced: number;
+  /** When the publisher is due to upload it (ms since the epoch), or null when not scheduled. */
+  readonly publishAfter: number | null;
 }
 
 export interface Timespec {
