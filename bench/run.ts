@@ -9,8 +9,7 @@ import { fileURLToPath } from "node:url";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { diodBench } from "./diod.ts";
-import { cacheBench, cacheTable } from "./cache.ts";
-import { distanceBench } from "./distance.ts";
+import { distanceBench, distanceTable } from "./distance.ts";
 import { lockBench } from "./locks.ts";
 import { memoryBench, unreadBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
@@ -182,16 +181,7 @@ console.log(
   ),
 );
 
-console.log("\n## At a distance: R2 calls held 30 ms (EDGE9P.r2_latency_ms) against R2 in the process\n");
-const distance = await distanceBench();
-console.log(
-  table(
-    ["what", "unit", "R2 at 0 ms", `R2 at ${distance.latencyMs} ms`, "ratio"],
-    distance.rows.map((r) => [r.what, r.unit, r.near.toFixed(1), r.far.toFixed(1), (r.far / r.near).toFixed(2)]),
-  ),
-);
-
-console.log("\n## Writes a reply waits on: SQLite rows per request (the share's stats), small files, cp -r (a gateway of its own)\n");
+console.log("\n## Writes a reply waits on: SQLite rows per request (the share's stats; a gateway of its own)\n");
 const writes = await writesBench();
 const yes = (m: boolean | null) => (m === null ? "" : m ? "met" : "MISSED");
 console.log(
@@ -202,21 +192,15 @@ console.log(
 );
 console.log("\n(Walks and clunks include their share of the sessions' batch writes. A resumable session writes its fid and its kept reply before each reply: no target.)\n");
 console.log(
-  table(
-    ["what", "files/s", "target", ""],
-    writes.rates.map((r) => [r.what, r.perSec.toFixed(0), r.target === null ? "" : `>= ${r.target}`, r.target === null ? "" : yes(r.perSec >= r.target)]),
-  ),
-);
-console.log(
-  `\nTgetattr round trips on one session: ${writes.getattrPerSec.toFixed(0)}/s; one file at a time is 4 round trips, 2 of them with a durable write`,
+  `\nTgetattr round trips on one session: ${writes.getattrPerSec.toFixed(0)}/s; a small-file create one at a time is 4 round trips, 2 of them with a durable write`,
 );
 
-console.log("\n## Readahead and the content cache at a distance (R2 calls held 30 ms against R2 in the process)\n");
-const cache = await cacheBench();
-console.log(cacheTable(cache));
-console.log(`\nreadahead window at ${cache.latencyMs} ms: grew to ${(cache.window / 2 ** 20).toFixed(0)} MiB (EDGE9P.readahead_bytes)`);
+console.log("\n## At a distance: every R2 call held 30 ms (EDGE9P.r2_latency_ms) against R2 in the process, each figure beside its target\n");
+const distance = await distanceBench();
+console.log(distanceTable(distance));
+console.log(`\nreadahead window at ${distance.latencyMs} ms: grew to ${(distance.window / 2 ** 20).toFixed(0)} MiB (EDGE9P.readahead_bytes)`);
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, distance, writes, cache, sizedRepliesRatio: ratio };
+const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, writes, distance, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({
