@@ -1,5 +1,5 @@
 // Imports a directory from an R2 listing, so objects that other tools put
-// into the bucket appear in the share (docs: design.md). A directory is
+// into the bucket appear in the share (docs/design.md). A directory is
 // listed the first time it is looked up and again once its listing is older
 // than the revalidation time; a lookup of a missing name never costs a list
 // of its own.

@@ -1,6 +1,6 @@
 // How R2 keys become names, and which names a client may use.
 //
-// Key rules (README "Keys that make no valid name"): the share's files are
+// Key rules (docs/design.md, "How R2 objects become files"): the share's files are
 // the objects under `<prefix>/`; each '/'-separated segment of the rest is a
 // name. A segment that is empty ("a//b"), "." or "..", longer than 255 bytes,
 // or holds a NUL makes no valid name: that key (or the prefix holding it) is

@@ -7,7 +7,8 @@
 //   last seen there (or on absence for a new key). Larger ones: a multipart
 //   upload with its part size fixed up front, progress kept in SQLite so a
 //   crash resumes it. The binding cannot make multipart conditional, so a
-//   writer of the same key racing a large publish can lose (README).
+//   writer of the same key racing a large publish can lose (docs/design.md,
+//   "When another tool changes the same file").
 // - Memory: a PUT's body and each part are one buffer taken from the
 //   object's in-flight budget, so no part is larger than that budget
 //   (options.partMaxBytes). A file needing larger parts (more than 10,000
@@ -528,13 +529,14 @@ export class Publisher {
    * landed in R2 without the inode ever recording it. If the inode still
    * publishes at that key, such an object is the inode's own: its next
    * publish is made conditional on that object's etag and replaces it.
-   * Without this, the next publish found "another tool's" object at its key
-   * and kept it as `<key>.conflict-<etag>`: a file nobody wrote, which the
-   * next listing brought into the share (a Linux mount saw an extra file
-   * after gateway restarts; test/workerd/landed.test.ts). If the inode moved
-   * or went meanwhile, the object belongs to nobody and is deleted. (An
-   * object another tool put at that key in the same moment is taken for
-   * ours: the same narrow loss the README states for multipart uploads.)
+   * Without this, the next publish would find "another tool's" object at its
+   * key and keep it as `<key>.conflict-<etag>`: a file nobody wrote, which
+   * the next listing would bring into the share (a Linux mount would see an
+   * extra file after gateway restarts; test/workerd/landed.test.ts). If the
+   * inode moved or went meanwhile, the object belongs to nobody and is
+   * deleted. (An object another tool put at that key in the same moment is
+   * taken for ours: the same narrow loss docs/design.md states for multipart
+   * uploads.)
    * `landed` is the etag an earlier look found ours there, if any.
    */
   private async settleCut(id: number, key: string, ino: number, landed: string | null): Promise<void> {

@@ -4,7 +4,7 @@
 // over several sockets to a real gateway (`wrangler dev`), while one
 // well-behaved session writes and reads back a file throughout.
 //
-// The contract (README, Security): every well-framed message gets a reply
+// The contract (docs/security.md, "Bad input"): every well-framed message gets a reply
 // (an R-message or Rlerror/Rerror on its tag), or its socket is closed with
 // a documented code; the gateway never fails internally (1011), keeps
 // serving, and the well-behaved session sees no error and correct data.

@@ -134,7 +134,7 @@ describe("R2 faults", () => {
 });
 
 // A file removed here must not come back from an R2 listing while its object
-// is still there (design.md: the DO owns the namespace).
+// is still there (docs/design.md, "Who owns what": the share's object owns the namespace).
 describe("removed files stay removed", () => {
   const names = async (c: Parameters<typeof listDir>[0], dir: string) => (await listDir(c, dir)).entries.map((e) => e.name);
   /** Past the test share's dir_revalidate_ms (1 s): the next lookup lists again. */

@@ -1,9 +1,10 @@
 // A restart (a deploy, a crash) that cuts a publish after its object landed
 // in R2 but before the object recorded it: the next start must take that
 // object for the file's own, not for another tool's. Otherwise the next
-// publish of the file finds "someone else's" object at its key and keeps it
-// as `<key>.conflict-<etag>`, a file nobody wrote (seen through a Linux
-// mount as an extra file after gateway restarts: README, known problems).
+// publish of the file would find "someone else's" object at its key and keep
+// it as `<key>.conflict-<etag>`, a file nobody wrote (seen through a Linux
+// mount as an extra file after gateway restarts: docs/design.md, "A publish
+// cut by a restart").
 
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
