@@ -298,6 +298,7 @@ export class Sessions {
   closeIdle(): void {
     const idle = this.d.ready()?.config.idle_timeout_ms ?? 0;
     if (idle <= 0) return;
+    // Only the idle sessions' own sockets, found by their tag.
     for (const sid of new Set(this.d.store.idleSince(Date.now() - idle))) {
       for (const ws of this.d.sockets.ofSession(sid)) {
         // Ended, not detached: a resumable client must not come back to it.

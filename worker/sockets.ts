@@ -34,6 +34,34 @@ export function sidOf(ws: WebSocket): string | null {
   return attachmentOf(ws)?.sid ?? null;
 }
 
+/*
+ * Hibernation tags let the object find the sockets of one session, or the
+ * signed ones, with ctx.getWebSockets(tag) instead of reading every socket's
+ * attachment. Cloudflare's Durable Objects WebSocket API
+ * (https://developers.cloudflare.com/durable-objects/api/websockets/):
+ * tags are given once, to acceptWebSocket(ws, tags), and cannot change
+ * afterwards; a socket has at most 10, each at most 256 characters;
+ * getWebSockets(tag) returns the sockets accepted with that tag, and the
+ * tags survive a hibernation as the sockets do. A deploy or restart closes
+ * every socket (docs/platform.md), so no socket accepted before tags were
+ * given outlives a deploy of this code.
+ *
+ * A tag only narrows the search; the attachment decides. A resume's socket
+ * is tagged with the session it claims before the claim is checked (a
+ * refused one has no attachment), and a resume marks the old socket stale
+ * in its attachment, where a tag cannot follow.
+ */
+const SIGNED_TAG = "signed";
+
+/**
+ * The tag of a session's sockets. Session ids are UUIDs; a resume may claim
+ * anything, and a claim that is not an id names no session (the resume is
+ * refused), so it gets no tag rather than one over the platform's limit.
+ */
+function sessionTag(sid: string): string | null {
+  return /^[0-9A-Za-z-]{1,64}$/.test(sid) ? `sid:${sid}` : null;
+}
+
 /** The key of a socket's outbox: its session and which of the session's sockets it is. */
 function outboxKey(a: Attachment | null): string {
   return `${a?.sid ?? ""}/${a?.gen ?? 0}`;
@@ -54,9 +82,13 @@ export class Sockets {
 
   constructor(private readonly ctx: DurableObjectState) {}
 
-  /** Accepts a socket with the hibernation API. */
-  accept(ws: WebSocket): void {
-    this.ctx.acceptWebSocket(ws);
+  /** Accepts a socket for session `sid` (claimed, for a resume); `signed` if a signed 9P URL opened it. */
+  accept(ws: WebSocket, sid: string, signed: boolean): void {
+    const tags: string[] = [];
+    const tag = sessionTag(sid);
+    if (tag !== null) tags.push(tag);
+    if (signed) tags.push(SIGNED_TAG);
+    this.ctx.acceptWebSocket(ws, tags);
   }
 
   /** Every socket still open or closing (a closed socket's unread replies stay in workerd until its peer goes). */
@@ -66,12 +98,13 @@ export class Sockets {
 
   /** The sockets of session `sid`, stale ones (replaced by a resume) included. */
   ofSession(sid: string): WebSocket[] {
-    return this.ctx.getWebSockets().filter((ws) => sidOf(ws) === sid);
+    const tag = sessionTag(sid);
+    return tag === null ? [] : this.ctx.getWebSockets(tag).filter((ws) => sidOf(ws) === sid);
   }
 
   /** The sockets opened through a signed 9P URL that still carry their session. */
   signed(): WebSocket[] {
-    return this.ctx.getWebSockets().filter((ws) => {
+    return this.ctx.getWebSockets(SIGNED_TAG).filter((ws) => {
       const a = attachmentOf(ws);
       return a?.signed === true && !a.stale;
     });

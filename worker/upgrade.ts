@@ -83,8 +83,10 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
   const scope: Scope = access === null ? {} : { signed: true, ...(access === "ro" ? { readOnly: true } : {}) };
   const pair = new WebSocketPair();
   const [client, server] = [pair[0], pair[1]];
+  // Tagged at the accept (tags cannot be added later) with the session it
+  // opens, or the one a resume claims: worker/sockets.ts.
   const sid = resuming ?? crypto.randomUUID();
-  d.sockets.accept(server);
+  d.sockets.accept(server, sid, scope.signed === true);
   const headers: Record<string, string> = {
     "X-Edge9p-Msize-Max": String(r.config.msize_cap),
     "X-Edge9p-Msize-Reason": r.config.msize_cap < 33_554_432 ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
