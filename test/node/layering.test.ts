@@ -56,4 +56,16 @@ describe("layering", () => {
       for (const f of files) for (const spec of imports(f)) expect(target(f, spec), `${f} imports ${spec}`).not.toMatch(banned);
     }
   });
+
+  it("the share object's modules do not import worker/share-object.ts back", () => {
+    // It holds only the Durable Object's entry points; what it delegates to
+    // (worker/sockets.ts, sessions.ts, upgrade.ts, alarms.ts, ...) stands
+    // below it. Only the worker's entry and its routes (the header names) reach it.
+    const files = sources("worker");
+    expect(files).toContain("worker/share-object.ts");
+    for (const f of files) {
+      if (f === "worker/index.ts" || f === "worker/app.ts") continue;
+      for (const spec of imports(f)) expect(target(f, spec), `${f} imports ${spec}`).not.toBe("worker/share-object.ts");
+    }
+  });
 });
