@@ -6,8 +6,8 @@
 //
 // As Linux's own readahead does (mm/readahead.c, ondemand readahead): a
 // stream starts at a read at offset 0 or at the second of two adjacent
-// reads; its window starts at one read's size and doubles with every
-// sequential read, up to windowMax; the window's bytes beyond the read are
+// reads; its window starts at four reads' size and grows with every
+// sequential read (nextWindow), up to windowMax; the window's bytes beyond the read are
 // kept fetched or in flight, in chunks of a quarter window (at least one
 // read), each one R2 range get pinned to the object's etag. A read that
 // lands elsewhere (a seek) drops what the stream holds and starts no
@@ -104,6 +104,23 @@ interface Stream {
   lastUse: number;
 }
 
+/**
+ * A stream's window after one more sequential read of `len` bytes: four
+ * reads to start with, then four times larger while under a quarter of the
+ * largest, then twice, up to `max`. The shape is Linux's (mm/readahead.c:
+ * get_init_ra_size starts small requests at 4x, get_next_ra_size grows 4x
+ * below max/16 and 2x below max/2), with larger factors because R2's round
+ * trip is tens of milliseconds: a stream waits one round trip at each step
+ * whose window the reader drains faster than R2 answers, so a window that
+ * started at one read and only doubled waited about four round trips before
+ * it covered one at 1 MiB reads (bench: at 30 ms, 0.68 of the 0 ms rate on a
+ * 64 MiB file), and this one waits about one.
+ */
+export function nextWindow(window: number, len: number, max: number): number {
+  if (window === 0) return Math.min(max, 4 * len);
+  return Math.min(max, Math.max(len, window < max / 4 ? window * 4 : window * 2));
+}
+
 /** Streams kept at once; the least recently read goes first. */
 const MAX_STREAMS = 1024;
 /** A stream not read for this long yields its chunks when another needs the room. */
@@ -160,7 +177,7 @@ export class Readahead {
       s.end = end;
       return null;
     }
-    s.window = Math.min(this.d.windowMax, s.window === 0 ? len : Math.max(len, s.window * 2));
+    s.window = nextWindow(s.window, len, this.d.windowMax);
     if (s.window > this.counts.windowMax) this.counts.windowMax = s.window;
     s.next = Math.max(s.next, end);
     if (s.end < s.next) s.end = s.next;
