@@ -6,7 +6,7 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ERRNO, decode, encode } from "../../protocol/index.ts";
-import { type Fault, type FaultLog, FaultyBucket } from "../../storage/faults.ts";
+import { type Fault, type FaultLog, FaultyBucket } from "./support/faults.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
 import { cat, clunk, create, mkdir, openFile, unlink, utf8, walkTo, writeAt, writeFile } from "./support/fs.ts";
 import { BUCKET, listDir, mount, put, rawSession, shareObject, sleep } from "./support/gateway.ts";
