@@ -45,11 +45,16 @@ export class FaultyBucket {
 
   constructor(
     private readonly inner: R2Bucket,
-    private readonly opts: { sameKeyPerSecond?: boolean } = {},
+    private opts: { sameKeyPerSecond?: boolean } = {},
   ) {}
 
   set(faults: Fault[]): void {
     this.faults = faults.map((f) => ({ ...f }));
+  }
+
+  /** Changes the options of a wrapper already in place (its log goes on). */
+  configure(opts: { sameKeyPerSecond?: boolean }): void {
+    this.opts = { ...opts };
   }
 
   clear(): void {
