@@ -4,7 +4,7 @@
 
 import net from "node:net";
 import WebSocket from "ws";
-import { type Client, Framer, NOFID, PLATFORM_MSIZE_CEILING, clientOverWebSocket } from "../protocol/index.ts";
+import { type Client, Framer, NOFID, PLATFORM_MSIZE_CEILING, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
 
 const WS_OPTS = { perMessageDeflate: false, maxPayload: 64 << 20 };
 
@@ -24,7 +24,7 @@ export interface Mounted {
 
 /** A 9P session over a WebSocket, version negotiated and attached as fid 0. */
 export async function mount9p(url: string, msize: number): Promise<Mounted> {
-  const ws = await openWs(url, ["9p"]);
+  const ws = await openWs(url, [SUBPROTOCOL]);
   const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
   await client.version(msize);
   await client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });

@@ -12,7 +12,7 @@
 
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ACK_SUBPROTOCOL, alignedIounit } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, SUBPROTOCOL, alignedIounit } from "../protocol/index.ts";
 import { type LocalGateway, OPERATOR_AUTH, ROOT, startLocalGateway } from "../test/support/local-gateway.ts";
 import { nonReader } from "../test/support/non-reader.ts";
 import { residentOf, resetPeak, workerdBelow } from "../test/support/process-memory.ts";
@@ -119,7 +119,7 @@ export async function unreadBench(clients = 4): Promise<UnreadResult> {
     if (pids.length) resetPeak(pids);
     const sockets = [];
     for (let i = 0; i < clients; i++) {
-      const protocols = i % 2 === 0 ? ["9p"] : [ACK_SUBPROTOCOL, "9p"];
+      const protocols = i % 2 === 0 ? [SUBPROTOCOL] : [ACK_SUBPROTOCOL, SUBPROTOCOL];
       sockets.push(await nonReader(gw.wsUrl("dev"), { protocols, path: ["bench", "unread-64MiB"], fileBytes, msize: 4 * MiB, count, reads }));
     }
     await new Promise((r) => setTimeout(r, 5000));

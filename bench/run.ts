@@ -6,6 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { PLATFORM_MSIZE_CEILING } from "../protocol/index.ts";
 import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { diodBench } from "./diod.ts";
@@ -126,7 +127,7 @@ console.log(
 );
 
 console.log("\n## Bytes allocated per small reply (Rgetattr, Rlerror, Rwalk, Rclunk, empty Rread)\n");
-const sizes = [8192, 33_554_432];
+const sizes = [8192, PLATFORM_MSIZE_CEILING];
 // The two msizes alternate, run after run, so drift hits both alike.
 const allocRuns = sizes.map(() => [] as ReturnType<typeof bytesPerSmallReply>[]);
 for (let i = 0; i < 7; i++) sizes.forEach((msize, j) => allocRuns[j]!.push(bytesPerSmallReply(msize)));

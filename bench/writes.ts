@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { type Client, NOFID, RESUME_HEADER, STATS, clientOverWebSocket } from "../protocol/index.ts";
+import { type Client, NOFID, RESUME_HEADER, STATS, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
 import { type LocalGateway, operatorGet, startLocalGateway } from "../test/support/local-gateway.ts";
 import { runEdge9p } from "../test/support/run-cli.ts";
 import { mount9p } from "./clients.ts";
@@ -59,7 +59,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A resumable session (as edge9p bridge opens them), attached as fid 0. */
 async function resumable(gw: LocalGateway): Promise<{ client: Client; close(): void }> {
-  const ws = new WebSocket(gw.wsUrl("dev"), ["9p"], { headers: { [RESUME_HEADER]: "new" }, perMessageDeflate: false });
+  const ws = new WebSocket(gw.wsUrl("dev"), [SUBPROTOCOL], { headers: { [RESUME_HEADER]: "new" }, perMessageDeflate: false });
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
     ws.once("error", reject);

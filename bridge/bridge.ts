@@ -14,6 +14,9 @@ import {
   MESSAGES,
   ACK_SUBPROTOCOL,
   CLOSE,
+  MSIZE_MAX_HEADER,
+  MSIZE_REASON_HEADER,
+  PEER_CLOSE,
   PLATFORM_MSIZE_CEILING,
   RESUME_HEADER,
   RESUME_WINDOW_HEADER,
@@ -91,7 +94,17 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
 }
 
 /** Close codes after which the bridge resumes the session (the others end it). */
-const RESUMABLE_CLOSES = new Set<number>([1001, 1005, 1006, 1011, 1012, 1013, 1014, CLOSE.DRAIN, CLOSE.NOT_READING]);
+const RESUMABLE_CLOSES = new Set<number>([
+  PEER_CLOSE.GOING_AWAY,
+  PEER_CLOSE.NO_STATUS,
+  PEER_CLOSE.ABNORMAL,
+  CLOSE.INTERNAL,
+  PEER_CLOSE.SERVICE_RESTART,
+  PEER_CLOSE.TRY_AGAIN_LATER,
+  PEER_CLOSE.BAD_GATEWAY,
+  CLOSE.DRAIN,
+  CLOSE.NOT_READING,
+]);
 /** Reconnect delays grow to this (ms); the gateway's resume window bounds the total. */
 const MAX_BACKOFF_MS = 5000;
 
@@ -131,7 +144,7 @@ function connect(
     sock.destroy();
     const w = ws;
     ws = null;
-    if (w && (w.readyState === WebSocket.OPEN || w.readyState === WebSocket.CONNECTING)) w.close(1000, "bridge closed");
+    if (w && (w.readyState === WebSocket.OPEN || w.readyState === WebSocket.CONNECTING)) w.close(CLOSE.NORMAL, "bridge closed");
     gone();
   };
 
@@ -178,8 +191,8 @@ function connect(
     };
 
     w.on("upgrade", (res) => {
-      const max = res.headers["x-edge9p-msize-max"];
-      const why = res.headers["x-edge9p-msize-reason"];
+      const max = res.headers[MSIZE_MAX_HEADER.toLowerCase()];
+      const why = res.headers[MSIZE_REASON_HEADER.toLowerCase()];
       if (max) ceilingReason = `the gateway allows at most ${max}${why ? ` (${why})` : ""}`;
       const sid = res.headers[SESSION_HEADER.toLowerCase()];
       const secret = res.headers[SECRET_HEADER.toLowerCase()];
@@ -232,7 +245,7 @@ function connect(
     w.on("close", (code, reason) => {
       const r = reason.toString();
       if (code === CLOSE.RESUME_REFUSED) return ended1(code, `lost: ${r}; the guest's mount gets errors from now on`, false);
-      const msg = code === 1000 ? "" : `gateway closed the session: ${code} ${r}`.trim();
+      const msg = code === CLOSE.NORMAL ? "" : `gateway closed the session: ${code} ${r}`.trim();
       ended1(code, msg, RESUMABLE_CLOSES.has(code));
     });
     w.on("error", (e) => ended1(0, `WebSocket error: ${e.message}`, resuming));

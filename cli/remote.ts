@@ -4,7 +4,7 @@
 
 import WebSocket from "ws";
 import { ShareFiles } from "../client/share-files.ts";
-import { ACK_SUBPROTOCOL, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, CLOSE, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
 
 export { type Stat, isDirMode } from "../client/share-files.ts";
 
@@ -56,6 +56,6 @@ export class Remote extends ShareFiles {
   }
 
   close(): void {
-    this.ws.close(1000, "done");
+    this.ws.close(CLOSE.NORMAL, "done");
   }
 }

@@ -4,7 +4,7 @@
 // page (web/, over the browser's WebSocket) both use it, so the page needs no
 // second file API. Paths are relative to the share's root, '/'-separated.
 
-import { type Client, ERRNO, NOFID, P9Error, decodeDirents, shownName } from "../protocol/index.ts";
+import { AT_REMOVEDIR, ATTR, type Client, DOTL, ERRNO, NOFID, P9Error, S_IF, S_IFMT, STATS, decodeDirents, shownName } from "../protocol/index.ts";
 
 export interface Stat {
   mode: number;
@@ -17,20 +17,13 @@ export interface Entry {
   stat: Stat;
 }
 
-const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-export const isDirMode = (mode: number) => (mode & S_IFMT) === S_IFDIR;
+/**
+ * Whether a Stat's mode is a directory's. The client cannot reach
+ * storage/types.ts's isDir (the page and the CLI use the protocol only), so
+ * this is the same test on a bare mode, over the protocol's constants.
+ */
+export const isDirMode = (mode: number) => (mode & S_IFMT) === S_IF.DIR;
 const enc = new TextEncoder();
-// open(2) flags, AT_REMOVEDIR and P9_SETATTR_MODE, as Linux sends them
-// (docs/9p-wire.md; include/uapi/asm-generic/fcntl.h, include/net/9p/9p.h).
-const O_WRONLY = 0o1;
-const O_TRUNC = 0o1000;
-const AT_REMOVEDIR = 0x200;
-const SETATTR_MODE = 0x1;
-// Tgetattr's P9_GETATTR_BASIC: mode, nlink, uid, gid, rdev, times, size, blocks.
-const GETATTR_BASIC = 0x7ffn;
 
 function names(path: string): Uint8Array[] {
   return path
@@ -46,7 +39,7 @@ export function joinPath(dir: string, name: string): string {
 
 /** ls -l's mode column: type, then rwx for owner, group and others. */
 export function modeString(mode: number): string {
-  const t = isDirMode(mode) ? "d" : (mode & S_IFMT) === S_IFLNK ? "l" : "-";
+  const t = isDirMode(mode) ? "d" : (mode & S_IFMT) === S_IF.LNK ? "l" : "-";
   let s = "";
   for (let i = 8; i >= 0; i--) s += mode & (1 << i) ? "rwx"[(8 - i) % 3] : "-";
   return t + s;
@@ -178,7 +171,7 @@ export class ShareFiles {
       throw e;
     }
     try {
-      const a = await this.c.request({ type: "Tgetattr", fid, request_mask: GETATTR_BASIC });
+      const a = await this.c.request({ type: "Tgetattr", fid, request_mask: STATS.BASIC });
       return { mode: a.mode, size: Number(a.size), mtimeSec: Number(a.mtime_sec) };
     } finally {
       this.clunkLater(fid);
@@ -266,7 +259,7 @@ export class ShareFiles {
     }
     try {
       try {
-        await this.c.request({ type: "Tlcreate", fid, name, flags: O_WRONLY, mode: S_IFREG | (mode & 0o7777), gid: 0 });
+        await this.c.request({ type: "Tlcreate", fid, name, flags: DOTL.WRONLY, mode: S_IF.REG | (mode & 0o7777), gid: 0 });
         return fid;
       } catch (e) {
         if (!(e instanceof P9Error) || e.errno !== ERRNO.EEXIST) throw e;
@@ -274,8 +267,8 @@ export class ShareFiles {
       // The fid is still the directory's (a failed Tlcreate leaves it so): walk it to the file.
       const w = await this.c.request({ type: "Twalk", fid, newfid: fid, wnames: [name] });
       if (w.qids.length !== 1) throw new P9Error(ERRNO.ENOENT);
-      await this.c.request({ type: "Tlopen", fid, flags: O_WRONLY | O_TRUNC });
-      await this.c.request({ type: "Tsetattr", fid, valid: SETATTR_MODE, mode: mode & 0o7777, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n });
+      await this.c.request({ type: "Tlopen", fid, flags: DOTL.WRONLY | DOTL.TRUNC });
+      await this.c.request({ type: "Tsetattr", fid, valid: ATTR.MODE, mode: mode & 0o7777, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n });
       return fid;
     } catch (e) {
       await this.c.request({ type: "Tclunk", fid }).catch(() => {});
@@ -324,7 +317,7 @@ export class ShareFiles {
   async mkdir(path: string, mode = 0o755): Promise<void> {
     const [dir, name] = splitPath(path);
     await this.withFid(dir, async (fid) => {
-      await this.c.request({ type: "Tmkdir", dfid: fid, name, mode: S_IFDIR | mode, gid: 0 });
+      await this.c.request({ type: "Tmkdir", dfid: fid, name, mode: S_IF.DIR | mode, gid: 0 });
     });
   }
 

@@ -3,6 +3,14 @@
 import { MIN_MSIZE, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE } from "./constants.ts";
 import type { Dialect } from "./dialect.ts";
 
+/**
+ * Headers of the gateway's answer to the WebSocket upgrade: the largest
+ * msize it will agree to and why (the operator's cap or the platform's
+ * ceiling), so a client can explain a lowered msize before Tversion.
+ */
+export const MSIZE_MAX_HEADER = "X-Edge9p-Msize-Max";
+export const MSIZE_REASON_HEADER = "X-Edge9p-Msize-Reason";
+
 export interface NegotiationLimits {
   /** The operator's msize cap (configuration). */
   cap: number;

@@ -21,6 +21,12 @@ export const SUBPROTOCOL = "9p";
  */
 export const ACK_SUBPROTOCOL = "9p.ack";
 
+/**
+ * A token offered as a subprotocol, `edge9p-token.<token>` beside "9p":
+ * browsers cannot set headers on a WebSocket (worker/auth.ts reads it).
+ */
+export const TOKEN_SUBPROTOCOL_PREFIX = "edge9p-token.";
+
 const MARK = "mark ";
 const ACK = "ack ";
 const NONCE = /^[0-9a-f]{16}$/;
@@ -78,4 +84,22 @@ export const CLOSE = {
   NOT_READING: 4006,
   /** The session was opened through a signed 9P URL, and the share's links were rotated (revoked). */
   REVOKED: 4007,
+} as const;
+
+/**
+ * RFC 6455 close codes a client meets that the gateway never chooses: the
+ * platform's or the network's (a restart, a proxy, a dropped connection).
+ * NO_STATUS, ABNORMAL and TLS never travel in a close frame: a WebSocket
+ * reports them for a close without a code, without a close frame, or after
+ * a failed TLS handshake, so an endpoint that answers a close sends NORMAL
+ * in their place.
+ */
+export const PEER_CLOSE = {
+  GOING_AWAY: 1001,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  BAD_GATEWAY: 1014,
+  TLS: 1015,
 } as const;

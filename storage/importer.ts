@@ -16,7 +16,7 @@ import { S_IF, S_IFMT } from "../protocol/index.ts";
 import { KEY_MAX, dirPrefixOf, fitsKey, isReserved, longPrefixOf, mayHoldLong, objectKeyOf, segmentName } from "./keys.ts";
 import { parseObjectAttrs } from "./metadata.ts";
 import { type Namespace, hex, nowSpec } from "./namespace.ts";
-import type { Inode, Timespec } from "./types.ts";
+import { type Inode, type Timespec, isDir } from "./types.ts";
 
 /** Objects per list call: R2's maximum. */
 const PAGE = 1000;
@@ -150,8 +150,8 @@ export class Importer {
       if (!cur || !cur.fromR2 || cur.dirty || cur.opens > 0) continue;
       // A file's object lives at its first link only: another link's name is
       // never in a listing (hard links have no object of their own).
-      if ((cur.mode & 0o170000) !== S_IF.DIR && cur.key !== objectKeyOf(this.sharePrefix, [...path, e.name], false)) continue;
-      if ((cur.mode & 0o170000) === S_IF.DIR && this.hasLocal(cur.ino)) continue;
+      if (!isDir(cur) && cur.key !== objectKeyOf(this.sharePrefix, [...path, e.name], false)) continue;
+      if (isDir(cur) && this.hasLocal(cur.ino)) continue;
       this.detach(dir.ino, e.name, cur);
       stats.removed++;
     }
@@ -168,12 +168,12 @@ export class Importer {
    */
   private detach(parent: number, name: Uint8Array, node: Inode): void {
     this.ns.unlink(parent, name);
-    if ((node.mode & S_IFMT) !== S_IF.DIR) return this.dropName(node.ino);
+    if (!isDir(node)) return this.dropName(node.ino);
     // One name per entry below it (a file linked twice there loses two).
     const dirs = [node.ino];
     for (const ino of this.ns.descendants(node.ino)) {
       const n = this.ns.get(ino);
-      if (n && (n.mode & S_IFMT) === S_IF.DIR) dirs.push(ino);
+      if (n && isDir(n)) dirs.push(ino);
       else if (n) this.dropName(ino);
     }
     for (const d of dirs) {
@@ -200,7 +200,7 @@ export class Importer {
 
   private upsertDir(dir: Inode, name: Uint8Array, prefix: string, mark: number, stats: ImportStats): void {
     const cur = this.ns.lookup(dir.ino, name);
-    if (cur && (cur.mode & 0o170000) === S_IF.DIR) return;
+    if (cur && isDir(cur)) return;
     // Objects still on their way from a directory renamed or removed here.
     if (!cur && this.claims.claimedUnder(prefix, mark)) return;
     // A local file of that name wins until it is published.
@@ -240,14 +240,14 @@ export class Importer {
     if (cur && (!cur.fromR2 || cur.dirty)) return;
     // The content of a file that was renamed or deleted here: not a new file.
     if ((!cur || cur.key !== obj.key) && this.claims.claimed(obj.key, mark)) return;
-    if (cur && (cur.mode & 0o170000) === type && cur.key === obj.key) {
+    if (cur && (cur.mode & S_IFMT) === type && cur.key === obj.key) {
       if (cur.etag !== obj.etag) {
         this.ns.replaceContent(cur.ino, { size: obj.size, etag: obj.etag, mtime, atime: a.atime, ctime: a.ctime, mode, uid: a.uid, gid: a.gid, rdev });
         stats.changed++;
       }
       return;
     }
-    if (cur && (cur.mode & S_IFMT) === S_IF.DIR && this.hasLocal(cur.ino)) return; // what is only here wins
+    if (cur && isDir(cur) && this.hasLocal(cur.ino)) return; // what is only here wins
     if (cur) this.detach(dir.ino, name, cur);
     const child = this.ns.create({
       mode,

@@ -2,9 +2,9 @@
 // entries. Every method is synchronous (SQLite in a Durable Object is local),
 // so none of them interleaves with another request.
 
-import { S_IF, S_IFMT } from "../protocol/index.ts";
+import { S_IF } from "../protocol/index.ts";
 import { ROOT_INO, migrate } from "./schema.ts";
-import type { Inode, ShareOptions, Timespec } from "./types.ts";
+import { type Inode, type ShareOptions, type Timespec, isDir } from "./types.ts";
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -42,7 +42,7 @@ function toInode(r: Row, opens: number): Inode {
     // are not counted yet: 1 is what Linux file systems that keep no count
     // report (btrfs), and what find and fts take as "count them yourself".
     // (A removed directory has 0 either way.)
-    nlink: (mode & S_IFMT) === S_IF.DIR && r.listed_at === null && r.nlink !== 0 ? 1 : (r.nlink as number),
+    nlink: isDir({ mode }) && r.listed_at === null && r.nlink !== 0 ? 1 : (r.nlink as number),
     rdev: r.rdev as number,
     atime: t("atime"),
     mtime: t("mtime"),
@@ -363,7 +363,7 @@ export class Namespace {
         n.gid,
         n.size ?? 0,
         // A directory: its entry and its "."; each subdirectory's ".." adds one (link).
-        (n.mode & S_IFMT) === S_IF.DIR ? 2 : 1,
+        isDir(n) ? 2 : 1,
         n.rdev ?? 0,
         n.key,
         n.etag ?? null,
@@ -453,7 +453,7 @@ export class Namespace {
 
   private isDirIno(ino: number): boolean {
     const i = this.get(ino);
-    return i !== null && (i.mode & S_IFMT) === S_IF.DIR;
+    return i !== null && isDir(i);
   }
 
   private addLinks(dir: number, delta: number): void {
@@ -614,7 +614,7 @@ export class Namespace {
         d,
       )) {
         out.push(r.ino as number);
-        if (((r.mode as number) & 0o170000) === S_IF.DIR) stack.push(r.ino as number);
+        if (isDir({ mode: r.mode as number })) stack.push(r.ino as number);
       }
     }
     return out;

@@ -35,7 +35,7 @@ import { KEY_MAX, LONG_DIR, objectKeyOf, rootOf } from "./keys.ts";
 import { formatTime } from "./metadata.ts";
 import type { Namespace } from "./namespace.ts";
 import { MAX_PARTS, partSizeFor } from "./r2-limits.ts";
-import type { Inode } from "./types.ts";
+import { type Inode, isDir, isReg } from "./types.ts";
 
 /** Parts uploaded per run, so one alarm never runs too long. */
 const PARTS_PER_RUN = 16;
@@ -360,11 +360,11 @@ export class Publisher {
       this.deleteKey(target, etag);
       return;
     }
-    const isReg = (snap.mode & S_IFMT) === S_IF.REG;
+    const reg = isReg(snap);
     const path = this.ns.pathOf(snap.ino);
     const nowTarget = path === null ? null : this.keyFor(snap, path);
     const unchanged = (this.generation.get(snap.ino) ?? 0) === gen;
-    let base = isReg ? snap.size : 0;
+    let base = reg ? snap.size : 0;
     if (unchanged) {
       this.d.journal.clear(snap.ino);
     } else {
@@ -571,7 +571,7 @@ export class Publisher {
 
   /** The key an inode publishes at from its path: `dir/` for a directory; a derived key for a path too long (keys.ts). */
   private keyFor(node: Inode, path: Uint8Array[]): string {
-    return objectKeyOf(this.ns.options.prefix, path, (node.mode & S_IFMT) === S_IF.DIR);
+    return objectKeyOf(this.ns.options.prefix, path, isDir(node));
   }
 
   /** For an object at a derived key: `edge9p-dir`, its directory's marker key below the prefix. */

@@ -11,7 +11,7 @@
 // (and access=user) Linux attaches once per user with n_uname = fsuid.
 // 9P carries no groups, so the one privilege known here is uid 0's.
 
-import { S_IF, S_IFMT } from "../protocol/index.ts";
+import { isDir, isReg } from "./types.ts";
 
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
@@ -29,7 +29,7 @@ const S_IXGRP = 0o0010;
  * is the one followed.
  */
 export function modeAfterWrite(mode: number, uid: number): number {
-  if ((mode & S_IFMT) !== S_IF.REG || uid === 0) return mode;
+  if (!isReg({ mode }) || uid === 0) return mode;
   return mode & ~killed(mode);
 }
 
@@ -42,7 +42,7 @@ export function modeAfterWrite(mode: number, uid: number): number {
  * chown/00.t notes this as Linux's behaviour).
  */
 export function modeAfterChown(mode: number): number {
-  if ((mode & S_IFMT) === S_IF.DIR) return mode;
+  if (isDir({ mode })) return mode;
   return mode & ~killed(mode);
 }
 

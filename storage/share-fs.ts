@@ -22,7 +22,7 @@ import { type R2Calls, countedBucket, noCalls } from "./r2-calls.ts";
 import { Readahead } from "./readahead.ts";
 import { ROOT_INO } from "./schema.ts";
 import { modeAfterChown, modeAfterWrite } from "./setid.ts";
-import type { Entry, Inode, ShareOptions, StatFs, Timespec } from "./types.ts";
+import { type Entry, type Inode, type ShareOptions, type StatFs, type Timespec, isDir, isLink, isReg } from "./types.ts";
 import { Xattrs } from "./xattrs.ts";
 
 /** What the share object's stats call the content cache's deferred writes (worker/sql-meter.ts). */
@@ -40,10 +40,6 @@ const METADATA_DELAY_MS = 30_000;
 const JOURNAL_PER_FILE_PUBLISH = 64 * 1024 * 1024;
 const TOO_LARGE = "past the share's largest file (EDGE9P.max_file_bytes)";
 const JOURNAL_FULL = "the share's write journal is full until files are published";
-
-export const isDir = (i: Inode) => (i.mode & S_IFMT) === S_IF.DIR;
-export const isReg = (i: Inode) => (i.mode & S_IFMT) === S_IF.REG;
-export const isLink = (i: Inode) => (i.mode & S_IFMT) === S_IF.LNK;
 
 /** Tsetattr's changes (absent = unchanged; a time of "now" is resolved by the caller's clock). */
 export interface SetAttr {

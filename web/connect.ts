@@ -4,7 +4,7 @@
 // (worker/auth.ts); it is asked for once and kept for the tab's life.
 
 import { ShareFiles } from "../client/share-files.ts";
-import { ACK_SUBPROTOCOL, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, CLOSE, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, clientOverWebSocket } from "../protocol/index.ts";
 import { askToken } from "./dialogs.ts";
 
 /** The largest message the page negotiates: big enough for fast uploads, small enough for a tab. */
@@ -48,7 +48,7 @@ export async function connect(share: string, onLost: (why: string) => void): Pro
 
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   // 9p.ack: the page acknowledges what it read (the gateway's bound on unread replies).
-  const protocols = [ACK_SUBPROTOCOL, SUBPROTOCOL, ...(token ? [`edge9p-token.${token}`] : [])];
+  const protocols = [ACK_SUBPROTOCOL, SUBPROTOCOL, ...(token ? [TOKEN_SUBPROTOCOL_PREFIX + token] : [])];
   const ws = new WebSocket(`${scheme}//${location.host}/v1/shares/${encodeURIComponent(share)}/9p`, protocols);
   const c = clientOverWebSocket(ws);
   await new Promise<void>((resolve, reject) => {
@@ -57,5 +57,5 @@ export async function connect(share: string, onLost: (why: string) => void): Pro
   });
   ws.addEventListener("close", (ev) => onLost(`connection closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ""})`));
   const files = await ShareFiles.attach(c, MSIZE);
-  return { share, files, token, readOnly: info.read_only, close: () => ws.close(1000, "page closed") };
+  return { share, files, token, readOnly: info.read_only, close: () => ws.close(CLOSE.NORMAL, "page closed") };
 }

@@ -3,14 +3,14 @@
 
 import { type Context, Hono, type Next } from "hono";
 import { authorize, authorizeOperator } from "./auth.ts";
-import { ACK_SUBPROTOCOL, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER, SUBPROTOCOL } from "../protocol/index.ts";
 import { CONFIG_VAR, type Config, OPERATOR_TOKENS_SECRET, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
 import { FILE_RESPONSE_HEADERS } from "./files.ts";
 import { PATH_MAX } from "../storage/keys.ts";
 import { needsOriginCheck, refusedHost, refusedOrigin } from "./origins.ts";
 import { LINK_ACCESS, LINK_DEFAULT_S, LINK_EXPIRES, LINK_MAX_S, LINK_SIGNATURE, encodePath } from "./links.ts";
-import { FILE_HEADER, LINK_HEADER, NINEP_LINK_HEADER, SHARE_HEADER, SUBPROTOCOL } from "./share-object.ts";
+import { FILE_HEADER, HEADER_PREFIX, LINK_HEADER, NINEP_LINK_HEADER, SHARE_HEADER } from "./object-headers.ts";
 import { z } from "zod";
 
 type Vars = { config: Config; share: ShareConfig; shareName: string; signedLink: string | null };
@@ -30,9 +30,10 @@ function problem(status: number, error: string): Response {
 function clientHeaders(from: Headers): Headers {
   const out = new Headers();
   const resume = RESUME_HEADER.toLowerCase();
+  const ours = HEADER_PREFIX.toLowerCase();
   // Headers iterate with lower-case names.
   for (const [k, v] of from) {
-    if (k.startsWith("x-edge9p-") && k !== resume) continue;
+    if (k.startsWith(ours) && k !== resume) continue;
     out.append(k, v);
   }
   return out;

@@ -14,7 +14,7 @@ import {
   type StatInit,
   deviceExtension,
 } from "../protocol/index.ts";
-import type { Inode } from "../storage/types.ts";
+import { type Inode, isDir } from "../storage/types.ts";
 
 export function qidOf(i: Inode): Qid {
   const t = i.mode & S_IFMT;
@@ -49,8 +49,7 @@ export function dtOf(i: Inode): number {
 const VALID = STATS.ALL;
 
 export function getattrOf(tag: number, i: Inode, blksize: number) {
-  const isDir = (i.mode & S_IFMT) === S_IF.DIR;
-  const size = isDir ? 0 : i.size;
+  const size = isDir(i) ? 0 : i.size;
   return {
     type: "Rgetattr" as const,
     tag,

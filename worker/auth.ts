@@ -7,9 +7,9 @@
 // check, stats and link rotation) is checked the same way against
 // operator_token_hashes.
 
+import { TOKEN_SUBPROTOCOL_PREFIX } from "../protocol/index.ts";
 import type { Config, ShareConfig } from "./config.ts";
 
-export const TOKEN_SUBPROTOCOL_PREFIX = "edge9p-token.";
 const TOKEN_CHARS = /^[A-Za-z0-9_-]{16,256}$/;
 
 export type AuthResult = "open" | "ok" | "missing" | "malformed" | "wrong";

@@ -8,8 +8,8 @@
 import { ERRNO, P9Error } from "../protocol/index.ts";
 import { PATH_MAX } from "../storage/keys.ts";
 import { ROOT_INO } from "../storage/schema.ts";
-import { type ShareFs, isDir, isReg } from "../storage/share-fs.ts";
-import type { Inode } from "../storage/types.ts";
+import type { ShareFs } from "../storage/share-fs.ts";
+import { type Inode, isDir, isReg } from "../storage/types.ts";
 
 /** Bytes read from the share per chunk of the response body. */
 const CHUNK = 1 << 20;

@@ -5,7 +5,15 @@
 // choice (worker/session.ts); this file only reads and writes rows.
 
 import type { Dialect } from "../protocol/index.ts";
-import type { KeptReply } from "./session.ts";
+
+/**
+ * A numbered request's reply, kept until the client has seen it
+ * (protocol/resume.ts). Its rows are this file's; the session makes them.
+ */
+export interface KeptReply {
+  seq: number;
+  bytes: Uint8Array;
+}
 
 export interface OpenState {
   /** Tlopen flags (9P2000.L), or Topen mode mapped to them. */

@@ -5,6 +5,7 @@
 // operator), their fids and locks released.
 
 import type { AlarmClock } from "./alarms.ts";
+import { PEER_CLOSE } from "../protocol/index.ts";
 import { CLOSE } from "./close-codes.ts";
 import { HANDLERS } from "./handlers/index.ts";
 import type { Log } from "./log.ts";
@@ -210,8 +211,9 @@ export class Sessions {
       this.forget(ws, code === CLOSE.NORMAL);
       this.d.sockets.gone(ws);
       // The object must answer the close itself (platform facts); 1005, 1006
-      // and 1015 are reserved and cannot be sent.
-      ws.close(code === 1005 || code === 1006 || code === 1015 ? CLOSE.NORMAL : code, reason);
+      // and 1015 are reserved and cannot be sent (RFC 6455, 7.4.1).
+      const reserved = code === PEER_CLOSE.NO_STATUS || code === PEER_CLOSE.ABNORMAL || code === PEER_CLOSE.TLS;
+      ws.close(reserved ? CLOSE.NORMAL : code, reason);
     } catch (e) {
       this.d.log.error(`ShareObject.webSocketClose: ${(e as Error).message}`);
     }

@@ -9,7 +9,7 @@
 
 import type { CheckReport } from "../storage/fsck.ts";
 import { DurableObject } from "cloudflare:workers";
-import { SUBPROTOCOL, nameOfId } from "../protocol/index.ts";
+import { nameOfId } from "../protocol/index.ts";
 import { AlarmClock, idleDeadline, resumeDeadline } from "./alarms.ts";
 import { serveFile } from "./files.ts";
 import { type Access, linkKeyOf, linkKeysOf, refusedLink, rotateLinkKey, sign9pUrl, signLink } from "./links.ts";
@@ -22,17 +22,9 @@ import { type Ready, openShare } from "./share-setup.ts";
 import { Sockets } from "./sockets.ts";
 import { SqlMeter } from "./sql-meter.ts";
 import { type ShareStats, shareStats } from "./stats.ts";
+import { FILE_HEADER, LINK_HEADER, NINEP_LINK_HEADER, SHARE_HEADER } from "./object-headers.ts";
 import { upgrade } from "./upgrade.ts";
 
-/** Header the worker sets when it hands a request to the object. */
-export const SHARE_HEADER = "X-Edge9p-Share";
-/** Header the worker sets for GET .../files/<path>: the path, still percent-encoded. */
-export const FILE_HEADER = "X-Edge9p-File";
-/** Header the worker sets for a signed link instead of a token: "EXPIRES SIGNATURE", checked here. */
-export const LINK_HEADER = "X-Edge9p-Link";
-/** Header the worker sets for a signed 9P URL instead of a token: "EXPIRES ACCESS SIGNATURE", checked here. */
-export const NINEP_LINK_HEADER = "X-Edge9p-9p-Link";
-export { SUBPROTOCOL };
 export type { ShareStats };
 
 export class ShareObject extends DurableObject<Env> {

@@ -19,6 +19,7 @@
 // that read the way diodcat does, still with no 9P state behind it.
 
 import { DurableObject } from "cloudflare:workers";
+import { CLOSE, PEER_CLOSE, SUBPROTOCOL } from "../../protocol/websocket.ts";
 
 interface Env {
   DEV_BUCKET: R2Bucket;
@@ -40,8 +41,8 @@ export class RawObject extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const framed = new URL(request.url).pathname.endsWith(`/${FRAMED}`);
     this.ctx.acceptWebSocket(pair[1], framed ? [FRAMED] : []);
-    // `edge9p bridge` asks for the "9p" subprotocol, as the gateway requires.
-    const headers = framed ? { "Sec-WebSocket-Protocol": "9p" } : undefined;
+    // `edge9p bridge` asks for the 9P subprotocol, as the gateway requires.
+    const headers = framed ? { "Sec-WebSocket-Protocol": SUBPROTOCOL } : undefined;
     return new Response(null, { status: 101, webSocket: pair[0], headers });
   }
 
@@ -115,7 +116,8 @@ export class RawObject extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, "bye");
+    const unsendable = code === PEER_CLOSE.NO_STATUS || code === PEER_CLOSE.ABNORMAL || code === PEER_CLOSE.TLS;
+    ws.close(unsendable ? CLOSE.NORMAL : code, "bye");
   }
 }
 

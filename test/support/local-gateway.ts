@@ -184,7 +184,8 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
       if (!proxy) {
         const { getPlatformProxy } = await import("wrangler");
         proxy = (await getPlatformProxy({
-          configPath: join(ROOT, "wrangler.toml"),
+          // The bucket alone (bucket.wrangler.toml says why), on the gateway's state.
+          configPath: join(ROOT, "test/support/bucket.wrangler.toml"),
           persist: { path: join(stateDir, "v3") },
         })) as unknown as typeof proxy;
       }

@@ -1,14 +1,18 @@
 // Nothing acknowledged is lost: writes across sessions, and every Durable
 // Object restarted (abortAllDurableObjects, as a crash or deploy would) at
 // chosen points; then every acknowledged byte reads back, and once
-// published R2 holds exactly the same bytes.
+// published R2 holds exactly the same bytes. Each case makes its own files
+// and runs alone as well as after the others.
 
-import { abortAllDurableObjects } from "cloudflare:test";
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Client } from "../../protocol/index.ts";
-import { cat, clunk, create, utf8 } from "./support/fs.ts";
-import { BUCKET, diff, mount, noise, shareObject } from "./support/gateway.ts";
+import type { ShareObject } from "../../worker/share-object.ts";
+import type { FaultLog } from "./support/faults.ts";
+import { cat, clunk, create, mkdir, rename, unlink, utf8, writeFile } from "./support/fs.ts";
+import { BUCKET, diff, listDir, mount, noise, shareObject, sleep } from "./support/gateway.ts";
+import { faultCalls, faults } from "./support/r2-faults.ts";
 
 interface Acked {
   offset: number;
@@ -74,20 +78,32 @@ describe("durability", () => {
   });
 
   it("recovers a publish interrupted by a restart, without a half-published object", async () => {
+    const key = "main/interrupted.bin";
     const { client: a } = await mount("main", 1 << 20);
     const big = noise(20 << 20, 9); // over the multipart threshold (16 MiB)
+    // Every part may go up; the completion is held, so the restart comes
+    // while the upload is open and nothing is at the key yet.
+    await faults([{ method: "complete", key, kind: "delay", delayMs: 600_000 }]);
     const fid = await create(a, "interrupted.bin");
     const acked: Acked[] = [];
     await Promise.all(pump(a, fid, big, 1 << 19, acked));
     await clunk(a, fid);
-    const publishing = shareObject().publishAll().catch(() => {});
-    await new Promise((r) => setTimeout(r, 30));
+    // Started inside the object: a request of the test in flight at the
+    // abort would never settle (the held completion keeps it open).
+    await runInDurableObject(shareObject(), (obj: ShareObject) => {
+      void obj.publishAll().catch(() => {});
+    });
+    const completing = (log: FaultLog[]) => log.some((c) => c.method === "complete" && c.key === key);
+    let log = await faultCalls();
+    for (let i = 0; i < 300 && !completing(log); i++) log = (await sleep(50), await faultCalls());
+    expect(log.filter((c) => c.method === "createMultipartUpload" && c.key === key), "the publish opened one multipart upload").toHaveLength(1);
+    expect(completing(log), "the publish reached its completion").toBe(true);
     await abortAllDurableObjects();
-    await publishing;
-    const head = await BUCKET.head("main/interrupted.bin");
-    if (head !== null) expect(head.size).toBe(big.byteLength); // never a partial object
+    expect(await BUCKET.head(key), "the restart cut the upload: nothing at the key").toBeNull();
     await shareObject().publishAll();
-    const obj = await BUCKET.get("main/interrupted.bin");
+    const obj = await BUCKET.get(key);
+    expect(obj, "published after the restart").not.toBeNull();
+    expect(obj!.size).toBe(big.byteLength);
     expect(diff(new Uint8Array(await obj!.arrayBuffer()), big)).toBe("equal");
     const { client: c } = await mount("main", 1 << 20);
     expect(diff(await cat(c, "interrupted.bin"), big)).toBe("equal");
@@ -107,7 +123,27 @@ describe("durability", () => {
     );
   });
 
-  it("leaves a consistent namespace after all of the above (GET /v1/shares/main/check)", async () => {
+  it("leaves a consistent namespace after a restart amid changes (GET /v1/shares/main/check)", async () => {
+    const { client: a } = await mount("main", 65536);
+    await mkdir(a, "amid");
+    await writeFile(a, "amid/kept.txt", "kept");
+    await writeFile(a, "amid/moved.txt", "moved");
+    await writeFile(a, "amid/gone.txt", "gone");
+    await shareObject().publishAll();
+    // Changes not yet published, and writes in flight, when the object restarts.
+    await rename(a, "amid/moved.txt", "amid/renamed.txt");
+    await unlink(a, "amid/gone.txt");
+    await mkdir(a, "amid/sub");
+    await writeFile(a, "amid/sub/new.txt", "new");
+    const fid = await create(a, "amid/open.bin");
+    const inflight = pump(a, fid, noise(256 * 1024, 11), 4096, []);
+    await sleep(5);
+    await abortAllDurableObjects();
+    await Promise.allSettled(inflight);
+    const { client: c } = await mount();
+    const names = (await listDir(c, "amid")).entries.map((e) => e.name).filter((n) => n !== "." && n !== "..");
+    expect(names.sort()).toEqual(["kept.txt", "open.bin", "renamed.txt", "sub"]);
+    await shareObject().publishAll();
     const res = await exports.default.fetch("http://gateway/v1/shares/main/check", { headers: { Authorization: "Bearer test-operator-token-0123456789abcdef" } });
     expect(await res.json()).toMatchObject({ share: "main", ok: true });
     expect(res.status).toBe(200);

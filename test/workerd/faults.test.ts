@@ -6,37 +6,17 @@
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ERRNO, decode, encode } from "../../protocol/index.ts";
-import { type Fault, type FaultLog, FaultyBucket } from "../../storage/faults.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
 import { cat, clunk, create, mkdir, openFile, unlink, utf8, walkTo, writeAt, writeFile } from "./support/fs.ts";
 import { BUCKET, listDir, mount, put, rawSession, shareObject, sleep } from "./support/gateway.ts";
-
-/** Wraps the share's R2 binding in a FaultyBucket (kept across calls). */
-async function faults(list: Fault[], opts: { sameKeyPerSecond?: boolean } = {}): Promise<void> {
-  await runInDurableObject(shareObject(), async (obj: ShareObject) => {
-    const fs = (obj as unknown as { ready: { fs: import("../../storage/share-fs.ts").ShareFs } }).ready.fs;
-    const cur = fs.r2 as unknown as { __faulty?: FaultyBucket };
-    let f = cur.__faulty;
-    if (!f) {
-      f = new FaultyBucket(fs.r2, opts);
-      const b = f.asBucket() as unknown as { __faulty?: FaultyBucket };
-      b.__faulty = f;
-      fs.setBucket(b as unknown as R2Bucket);
-    }
-    f.set(list);
-  });
-}
-
-async function calls(): Promise<FaultLog[]> {
-  return runInDurableObject(shareObject(), async (obj: ShareObject) => {
-    const fs = (obj as unknown as { ready: { fs: { r2: { __faulty?: FaultyBucket } } } }).ready.fs;
-    return fs.r2.__faulty?.calls.slice() ?? [];
-  });
-}
+import { faultCalls as calls, faults } from "./support/r2-faults.ts";
 
 beforeAll(async () => {
   await put("main", "faulty/read.txt", "readable");
   await put("main", "unlisted/x.txt", "x");
+  // Before any listing of the root, so that the share finds calm/ at once.
+  await put("main", "calm/mine.txt", "a's file");
+  await put("main", "calm/theirs.txt", "b's file");
 });
 
 describe("R2 faults", () => {
@@ -122,14 +102,37 @@ describe("R2 faults", () => {
   });
 
   it("keeps the session working after faults, and other sessions never notice", async () => {
+    // Objects in R2 (beforeAll) no test has read: the first read of each is
+    // an R2 get (no cache, no readahead holds them yet).
+    const mine = "main/calm/mine.txt";
     const { client: a } = await mount();
     const { client: b } = await mount();
-    await faults([{ method: "get", times: 2 }]);
+    const fa = await openFile(a, "calm/mine.txt", 0);
+    const fb = await openFile(b, "calm/mine.txt", 0);
+    const read = (c: typeof a, fid: number) => c.request({ type: "Tread", fid, offset: 0n, count: 100 }).then((r) => utf8(r.data));
+    const since = (await calls()).length;
+    // Every get of a's file fails until the fault is cleared.
+    await faults([{ method: "get", key: mine }]);
+    await expect(read(a, fa), "a's read, with every get of its file failing").rejects.toMatchObject({ errno: ERRNO.EIO });
+    const met = (await calls()).slice(since).filter((x) => x.injected);
+    expect(met.length, "a's read met the fault in R2").toBeGreaterThan(0);
+    expect(met.every((x) => x.method === "get" && x.key === mine)).toBe(true);
+    // Meanwhile b's session goes on: another object from R2, a new file.
+    expect(utf8(await cat(b, "calm/theirs.txt"))).toBe("b's file");
+    await writeFile(b, "calm/b-wrote.txt", "during the fault");
+    await faults([]);
+    // Nothing of the failure stayed behind: b's first read of a's file, and
+    // a's read again, get its bytes.
+    await expect(read(b, fb), "b's first read of a's file, R2 working again").resolves.toBe("a's file");
+    await expect(read(a, fa), "a's read again, R2 working again").resolves.toBe("a's file");
+    // a's session goes on too.
     const fid = await create(a, "after-fault.txt");
     await writeAt(a, fid, 0, "fine");
     await clunk(a, fid);
     expect(utf8(await cat(b, "after-fault.txt"))).toBe("fine");
-    await faults([]);
+    expect(utf8(await cat(a, "calm/b-wrote.txt"))).toBe("during the fault");
+    await clunk(a, fa);
+    await clunk(b, fb);
   });
 });
 

@@ -8,7 +8,7 @@
 
 import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { FaultyBucket } from "../../storage/faults.ts";
+import { FaultyBucket } from "./support/faults.ts";
 import type { ShareFs } from "../../storage/share-fs.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
 import { cat, mkdir, rename, utf8, writeFile } from "./support/fs.ts";

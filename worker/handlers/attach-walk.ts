@@ -2,7 +2,7 @@
 
 import { ERRNO, NOFID, NONUNAME, P9Error, shownName } from "../../protocol/index.ts";
 import { checkLookupName } from "../../storage/keys.ts";
-import { isDir } from "../../storage/share-fs.ts";
+import { isDir } from "../../storage/types.ts";
 import { qidOf } from "../attrs.ts";
 import type { HandlerTable } from "../session.ts";
 

@@ -1,7 +1,7 @@
 // Helpers shared by the request handlers.
 
 import { DOTL, ERRNO, P9Error } from "../../protocol/index.ts";
-import { isDir, isLink } from "../../storage/share-fs.ts";
+import { isDir, isLink } from "../../storage/types.ts";
 import type { FidState } from "../session-store.ts";
 import type { Session } from "../session.ts";
 

@@ -15,7 +15,8 @@ import {
   readCount,
 } from "../../protocol/index.ts";
 import { COOKIE_DOTDOT } from "../../storage/namespace.ts";
-import { type SetAttr, isDir, isLink } from "../../storage/share-fs.ts";
+import type { SetAttr } from "../../storage/share-fs.ts";
+import { isDir, isLink } from "../../storage/types.ts";
 import { qidOf, statOf } from "../attrs.ts";
 import type { FidState } from "../session-store.ts";
 import type { HandlerTable, Session } from "../session.ts";

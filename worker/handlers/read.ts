@@ -12,7 +12,7 @@ import {
   fixedSizeOf,
   readCount,
 } from "../../protocol/index.ts";
-import { isDir } from "../../storage/share-fs.ts";
+import { isDir } from "../../storage/types.ts";
 import { dtOf, getattrOf, qidOf } from "../attrs.ts";
 import type { FidState } from "../session-store.ts";
 import type { HandlerTable, RequestContext, Session } from "../session.ts";

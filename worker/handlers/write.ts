@@ -11,7 +11,8 @@ import {
   P9Error,
 } from "../../protocol/index.ts";
 import { LOCK_CLIENT_ID_MAX, LOCK_EOF } from "../../storage/locks.ts";
-import { type SetAttr, isDir } from "../../storage/share-fs.ts";
+import type { SetAttr } from "../../storage/share-fs.ts";
+import { isDir } from "../../storage/types.ts";
 import { XATTR_SIZE_MAX } from "../../storage/xattrs.ts";
 import { qidOf } from "../attrs.ts";
 import type { FidState, OpenState } from "../session-store.ts";

@@ -1,9 +1,9 @@
 // Which R2 calls a share's object makes: its binding wrapped in the fault
-// wrapper (storage/faults.ts) with no faults, whose log records every call.
+// wrapper (faults.ts) with no faults, whose log records every call.
 // The wrapper lives in the object's memory: install it again after a restart.
 
 import { runInDurableObject } from "cloudflare:test";
-import { FaultyBucket, type FaultLog } from "../../../storage/faults.ts";
+import { FaultyBucket, type FaultLog } from "./faults.ts";
 import type { ShareFs } from "../../../storage/share-fs.ts";
 import type { ShareObject } from "../../../worker/share-object.ts";
 import { shareObject } from "./gateway.ts";

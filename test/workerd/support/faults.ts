@@ -1,6 +1,8 @@
 // A wrapper around an R2 binding that fails, throws or delays chosen calls,
 // for tests of what the share does when R2 misbehaves (Miniflare never
-// answers 429 or fails a call by itself). Swapped in with ShareFs.setBucket.
+// answers 429 or fails a call by itself). A test swaps it in inside the
+// share's object (runInDurableObject, then ShareFs.setBucket), so it lives
+// with the tests and no module of the worker imports it.
 
 export type R2Method = "get" | "head" | "put" | "list" | "delete" | "createMultipartUpload" | "uploadPart" | "complete";
 
@@ -43,11 +45,16 @@ export class FaultyBucket {
 
   constructor(
     private readonly inner: R2Bucket,
-    private readonly opts: { sameKeyPerSecond?: boolean } = {},
+    private opts: { sameKeyPerSecond?: boolean } = {},
   ) {}
 
   set(faults: Fault[]): void {
     this.faults = faults.map((f) => ({ ...f }));
+  }
+
+  /** Changes the options of a wrapper already in place (its log goes on). */
+  configure(opts: { sameKeyPerSecond?: boolean }): void {
+    this.opts = { ...opts };
   }
 
   clear(): void {
