@@ -5,7 +5,7 @@
 // choice (worker/session.ts); this file only reads and writes rows.
 
 import type { Dialect } from "../protocol/index.ts";
-import type { KeptReply } from "./session.ts";
+import type { KeptReply } from "./session-types.ts";
 
 export interface OpenState {
   /** Tlopen flags (9P2000.L), or Topen mode mapped to them. */

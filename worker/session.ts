@@ -52,6 +52,7 @@ import type { ByteBudget } from "./budget.ts";
 import { CLOSE } from "./close-codes.ts";
 import type { Outbox, Ticket } from "./outbox.ts";
 import type { FidState, SessionStore } from "./session-store.ts";
+import type { KeptReply } from "./session-types.ts";
 
 /** What a handler answers: a message to encode, or one already encoded. */
 export type Reply = MessageInit | Uint8Array;
@@ -110,12 +111,6 @@ export const FLUSH_MS = 1000;
 interface InFlight {
   readonly ctl: AbortController;
   done: Promise<void>;
-}
-
-/** A numbered request's reply, kept until the client has seen it (protocol/resume.ts). */
-export interface KeptReply {
-  seq: number;
-  bytes: Uint8Array;
 }
 
 export class Session {
