@@ -1,5 +1,5 @@
 // The 9P2000.L read path: Tlopen, Tread, Treaddir, Tgetattr, Treadlink,
-// Tstatfs, Txattrwalk.
+// Tstatfs. (Txattrwalk is with the other xattr request: handlers/write.ts.)
 
 import {
   DOTL,

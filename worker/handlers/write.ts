@@ -1,5 +1,8 @@
-// The 9P2000.L requests that change a share: create, write, mkdir, symlink,
-// mknod, link, rename(at), unlink(at), remove, setattr, fsync, xattrs, locks.
+// The 9P2000.L requests that change a share: Tlcreate, Twrite, Tmkdir,
+// Tsymlink, Tmknod, Tlink, Trenameat, Trename, Tunlinkat, Tremove,
+// Tsetattr, Tfsync, Txattrcreate, Tlock; and beside them the queries of
+// the same state, Txattrwalk (an xattr's value or the name list) and
+// Tgetlock.
 
 import {
   ATTR,
