@@ -55,7 +55,7 @@ import type { FidState, SessionStore } from "./session-store.ts";
 import type { KeptReply } from "./session-types.ts";
 
 /** What a handler answers: a message to encode, or one already encoded. */
-export type Reply = MessageInit | Uint8Array;
+export type HandlerReply = MessageInit | Uint8Array;
 
 export interface RequestContext {
   /** Aborted when the request is flushed (or the session ends). */
@@ -68,7 +68,7 @@ export interface RequestContext {
   reserve(n: number): Promise<void>;
 }
 
-export type Handler<N extends Message["type"]> = (s: Session, m: Msg<N>, ctx: RequestContext) => Reply | Promise<Reply>;
+export type Handler<N extends Message["type"]> = (s: Session, m: Msg<N>, ctx: RequestContext) => HandlerReply | Promise<HandlerReply>;
 export type HandlerTable = { [N in Message["type"]]?: Handler<N> };
 
 export interface SessionLimits {
@@ -553,7 +553,7 @@ export class Session {
       },
     };
     try {
-      let out: Reply;
+      let out: HandlerReply;
       try {
         const handler = this.host.handlers[msg.type] as Handler<typeof msg.type> | undefined;
         if (!handler) throw new P9Error(dialect === "9P2000.L" ? ERRNO.EOPNOTSUPP : ERRNO.ENOSYS);
@@ -591,7 +591,7 @@ export class Session {
    * request's tickets stay held until the client has read the reply (or are
    * given back now if it is not sent).
    */
-  private reply(tag: number, out: Reply, seq = 0, tickets: readonly Ticket[] = []): void {
+  private reply(tag: number, out: HandlerReply, seq = 0, tickets: readonly Ticket[] = []): void {
     const d = this.dialect ?? "9P2000";
     let bytes = out instanceof Uint8Array ? out : encode(out, tagDialect(out, d));
     if (this.msize > 0 && bytes.byteLength > this.msize && tag !== NOTAG) {

@@ -46,7 +46,7 @@ export const write: HandlerTable = {
     // arrives with its type bits (0100644): only the permissions count.
     const node = await s.fs.create(f.ino, m.name, m.mode, f.uid, m.gid);
     const cur = nodeFid(s, m.fid);
-    s.putFid({ ...cur, ino: node.ino, open: { flags: m.flags, gen: node.replaced }, dirOffset: 0, dirCookie: 0n });
+    s.putFid({ ...cur, ino: node.ino, open: { flags: m.flags, replaced: node.replaced }, dirOffset: 0, dirCookie: 0n });
     return { type: "Rlcreate", tag: m.tag, qid: qidOf(node), iounit: s.iounit };
   },
 
