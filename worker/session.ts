@@ -27,6 +27,7 @@ import {
   type Dialect,
   ERRNO,
   FramingError,
+  HEADER_SIZE,
   type Message,
   type MessageInit,
   MessageError,
@@ -436,8 +437,9 @@ export class Session {
         this.host.store.touch(this.sid, now);
       }
     }
-    // A plain 9P client using a tag again has read the tag's last reply.
-    if (bytes.byteLength >= 7) this.host.outbox.received(bytes[5]! | (bytes[6]! << 8));
+    // A plain 9P client using a tag again has read the tag's last reply (its
+    // tag[2] follows size[4] type[1]: read in place, on every message).
+    if (bytes.byteLength >= HEADER_SIZE) this.host.outbox.received(bytes[5]! | (bytes[6]! << 8));
     const limit = this.dialect ? this.msize : PLATFORM_MSIZE_CEILING;
     let seq = 0;
     if (this.awaitingHello) {
@@ -447,7 +449,7 @@ export class Session {
       const run = await new Promise<boolean>((go) => this.beforeHello.push(go));
       if (!run || this.closed) return;
     }
-    if (this.resumable && bytes.byteLength >= 7) {
+    if (this.resumable && bytes.byteLength >= HEADER_SIZE) {
       const n = this.sequence(bytes);
       if (n === null) return;
       seq = n;

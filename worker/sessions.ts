@@ -6,6 +6,7 @@
 
 import type { AlarmClock } from "./alarms.ts";
 import { CLOSE } from "./close-codes.ts";
+import { DEFAULT_RESUME_WINDOW_MS } from "./config.ts";
 import { HANDLERS } from "./handlers/index.ts";
 import type { Log } from "./log.ts";
 import { Outbox } from "./outbox.ts";
@@ -283,7 +284,7 @@ export class Sessions {
 
   /** How long a resumable session waits for its client (ms). */
   resumeWindow(): number {
-    return this.d.ready()?.config.resume_window_ms ?? 300_000;
+    return this.d.ready()?.config.resume_window_ms ?? DEFAULT_RESUME_WINDOW_MS;
   }
 
   /** Ends the resumable sessions whose clients did not come back within the window (an alarm's work). */

@@ -4,6 +4,7 @@
 
 import {
   ACK_SUBPROTOCOL,
+  PLATFORM_MSIZE_CEILING,
   PLATFORM_MSIZE_CEILING_SOURCE,
   RESUME_HEADER,
   RESUME_WINDOW_HEADER,
@@ -89,7 +90,7 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
   d.sockets.accept(server, sid, scope.signed === true);
   const headers: Record<string, string> = {
     "X-Edge9p-Msize-Max": String(r.config.msize_cap),
-    "X-Edge9p-Msize-Reason": r.config.msize_cap < 33_554_432 ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
+    "X-Edge9p-Msize-Reason": r.config.msize_cap < PLATFORM_MSIZE_CEILING ? "operator cap EDGE9P.msize_cap" : PLATFORM_MSIZE_CEILING_SOURCE,
   };
   // Only a protocol the client offered (RFC 6455 section 4.1: it fails
   // the connection otherwise, and Chromium does): none for none.
