@@ -6,6 +6,7 @@ import { authorize, authorizeOperator } from "./auth.ts";
 import { ACK_SUBPROTOCOL, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER, SUBPROTOCOL } from "../protocol/index.ts";
 import { CONFIG_VAR, type Config, OPERATOR_TOKENS_SECRET, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
+import { logFor } from "./log.ts";
 import { FILE_RESPONSE_HEADERS } from "./files.ts";
 import { PATH_MAX } from "../storage/keys.ts";
 import { needsOriginCheck, refusedHost, refusedOrigin } from "./origins.ts";
@@ -305,8 +306,10 @@ export function createApp() {
   });
 
   app.notFound((c) => problem(404, `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
-  app.onError((e) => {
-    console.error(`worker: ${e.stack ?? e.message}`);
+  // At EDGE9P.log's level, read from the env as the routes read it ("off"
+  // prints nothing).
+  app.onError((e, c) => {
+    logFor(configOf(c.env)).error(`worker: ${e.stack ?? e.message}`);
     return problem(500, "internal error");
   });
   return app;

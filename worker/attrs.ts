@@ -45,7 +45,7 @@ export function dtOf(i: Inode): number {
   }
 }
 
-/** Everything Rgetattr can carry is filled in (gen stays 0). */
+/** Everything Rgetattr can carry is filled in (its gen field, the inode generation number, stays 0). */
 const VALID = STATS.ALL;
 
 export function getattrOf(tag: number, i: Inode, blksize: number) {

@@ -19,6 +19,9 @@ const STORAGE_FOR_CONTENT = 9_000_000_000;
 /** The content cache's size when none is configured (and the journal's cap leaves room for it). */
 const DEFAULT_CACHE_BYTES = 1024 * MiB;
 
+/** How long a resumable session outlives its socket when EDGE9P.resume_window_ms is not set (ms). */
+export const DEFAULT_RESUME_WINDOW_MS = 300_000;
+
 /** Share names appear in URLs and logs. */
 const shareName = z
   .string()
@@ -202,7 +205,7 @@ export const ConfigSchema = z
      * keeping its fids, locks and kept replies for the client to come back:
      * a deploy or a network change takes seconds.
      */
-    resume_window_ms: z.number().int().min(0).max(86_400_000).default(300_000),
+    resume_window_ms: z.number().int().min(0).max(86_400_000).default(DEFAULT_RESUME_WINDOW_MS),
     /**
      * GET /v1/shares (and the page at "/") name the shares to anyone who
      * reaches the gateway; false keeps the names to those who know them.

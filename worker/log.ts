@@ -1,8 +1,8 @@
-// The share object's log lines, at the level EDGE9P.log sets. A
-// configuration that does not parse logs its errors: that is how an
-// operator learns of it.
+// The gateway's log lines (the Worker's and the share object's), at the
+// level EDGE9P.log sets. A configuration that does not parse logs its
+// errors: that is how an operator learns of it.
 
-import type { Config } from "./config.ts";
+import type { Config, ConfigResult } from "./config.ts";
 
 export type LogLevel = Config["log"];
 
@@ -23,4 +23,9 @@ const LOGS: Record<LogLevel, Log> = {
 
 export function logAt(level: LogLevel): Log {
   return LOGS[level];
+}
+
+/** The log at a configuration's level; errors only when it did not parse. */
+export function logFor(r: ConfigResult): Log {
+  return logAt(r.ok ? r.config.log : "error");
 }

@@ -5,24 +5,17 @@
 // choice (worker/session.ts); this file only reads and writes rows.
 
 import type { Dialect } from "../protocol/index.ts";
-
-/**
- * A numbered request's reply, kept until the client has seen it
- * (protocol/resume.ts). Its rows are this file's; the session makes them.
- */
-export interface KeptReply {
-  seq: number;
-  bytes: Uint8Array;
-}
+import type { KeptReply } from "./session-types.ts";
 
 export interface OpenState {
   /** Tlopen flags (9P2000.L), or Topen mode mapped to them. */
   flags: number;
   /**
-   * The inode's replaced generation when opened: reads fail with ESTALE once
+   * The inode's `replaced` count when opened: reads fail with ESTALE once
    * another tool replaced the object (our own writes and publishes keep it).
+   * Kept in the fid row's open_gen column.
    */
-  gen: number;
+  replaced: number;
 }
 
 export interface FidState {
@@ -124,10 +117,13 @@ export class SessionStore {
     this.sql.exec(`INSERT INTO session (sid, started, active, secret) VALUES (?, ?, ?, ?)`, sid, now, now, secretHash);
   }
 
-  /** A resumable session's secret hash and socket generation, or null when there is no such session. */
-  resumeOf(sid: string): { secretHash: string; gen: number } | null {
+  /**
+   * A resumable session's secret hash and socket generation (the row's gen
+   * column: how often it was resumed), or null when there is no such session.
+   */
+  resumeOf(sid: string): { secretHash: string; socketGen: number } | null {
     const r = this.sql.exec(`SELECT secret, gen FROM session WHERE sid = ? AND secret IS NOT NULL`, sid).toArray()[0];
-    return r ? { secretHash: r.secret as string, gen: r.gen as number } : null;
+    return r ? { secretHash: r.secret as string, socketGen: r.gen as number } : null;
   }
 
   /** A resumed session's new socket generation (older sockets are stale). */
@@ -248,7 +244,7 @@ export class SessionStore {
         ino: r.ino as number,
         top: r.top as number,
         uid: r.uid as number,
-        open: r.open_flags === null ? null : { flags: r.open_flags as number, gen: r.open_gen as number },
+        open: r.open_flags === null ? null : { flags: r.open_flags as number, replaced: r.open_gen as number },
         dirOffset: r.dir_offset as number,
         dirCookie: BigInt(r.dir_cookie as string),
         data: r.data instanceof ArrayBuffer ? new Uint8Array(r.data) : null,
@@ -272,7 +268,7 @@ export class SessionStore {
       f.top,
       f.uid,
       f.open?.flags ?? null,
-      f.open?.gen ?? null,
+      f.open?.replaced ?? null,
       f.dirOffset,
       f.dirCookie.toString(),
       f.data ? (f.data.slice().buffer as ArrayBuffer) : null,

@@ -27,6 +27,7 @@ import {
   type Dialect,
   ERRNO,
   FramingError,
+  HEADER_SIZE,
   type Message,
   type MessageInit,
   MessageError,
@@ -51,10 +52,11 @@ import type { ShareFs } from "../storage/share-fs.ts";
 import type { ByteBudget } from "./budget.ts";
 import { CLOSE } from "./close-codes.ts";
 import type { Outbox, Ticket } from "./outbox.ts";
-import type { FidState, KeptReply, SessionStore } from "./session-store.ts";
+import type { FidState, SessionStore } from "./session-store.ts";
+import type { KeptReply } from "./session-types.ts";
 
 /** What a handler answers: a message to encode, or one already encoded. */
-export type Reply = MessageInit | Uint8Array;
+export type HandlerReply = MessageInit | Uint8Array;
 
 export interface RequestContext {
   /** Aborted when the request is flushed (or the session ends). */
@@ -67,7 +69,7 @@ export interface RequestContext {
   reserve(n: number): Promise<void>;
 }
 
-export type Handler<N extends Message["type"]> = (s: Session, m: Msg<N>, ctx: RequestContext) => Reply | Promise<Reply>;
+export type Handler<N extends Message["type"]> = (s: Session, m: Msg<N>, ctx: RequestContext) => HandlerReply | Promise<HandlerReply>;
 export type HandlerTable = { [N in Message["type"]]?: Handler<N> };
 
 export interface SessionLimits {
@@ -435,8 +437,9 @@ export class Session {
         this.host.store.touch(this.sid, now);
       }
     }
-    // A plain 9P client using a tag again has read the tag's last reply.
-    if (bytes.byteLength >= 7) this.host.outbox.received(bytes[5]! | (bytes[6]! << 8));
+    // A plain 9P client using a tag again has read the tag's last reply (its
+    // tag[2] follows size[4] type[1]: read in place, on every message).
+    if (bytes.byteLength >= HEADER_SIZE) this.host.outbox.received(bytes[5]! | (bytes[6]! << 8));
     const limit = this.dialect ? this.msize : PLATFORM_MSIZE_CEILING;
     let seq = 0;
     if (this.awaitingHello) {
@@ -446,7 +449,7 @@ export class Session {
       const run = await new Promise<boolean>((go) => this.beforeHello.push(go));
       if (!run || this.closed) return;
     }
-    if (this.resumable && bytes.byteLength >= 7) {
+    if (this.resumable && bytes.byteLength >= HEADER_SIZE) {
       const n = this.sequence(bytes);
       if (n === null) return;
       seq = n;
@@ -552,7 +555,7 @@ export class Session {
       },
     };
     try {
-      let out: Reply;
+      let out: HandlerReply;
       try {
         const handler = this.host.handlers[msg.type] as Handler<typeof msg.type> | undefined;
         if (!handler) throw new P9Error(dialect === "9P2000.L" ? ERRNO.EOPNOTSUPP : ERRNO.ENOSYS);
@@ -590,7 +593,7 @@ export class Session {
    * request's tickets stay held until the client has read the reply (or are
    * given back now if it is not sent).
    */
-  private reply(tag: number, out: Reply, seq = 0, tickets: readonly Ticket[] = []): void {
+  private reply(tag: number, out: HandlerReply, seq = 0, tickets: readonly Ticket[] = []): void {
     const d = this.dialect ?? "9P2000";
     let bytes = out instanceof Uint8Array ? out : encode(out, tagDialect(out, d));
     if (this.msize > 0 && bytes.byteLength > this.msize && tag !== NOTAG) {

@@ -7,6 +7,7 @@
 import type { AlarmClock } from "./alarms.ts";
 import { PEER_CLOSE } from "../protocol/index.ts";
 import { CLOSE } from "./close-codes.ts";
+import { DEFAULT_RESUME_WINDOW_MS } from "./config.ts";
 import { HANDLERS } from "./handlers/index.ts";
 import type { Log } from "./log.ts";
 import { Outbox } from "./outbox.ts";
@@ -142,7 +143,7 @@ export class Sessions {
           const s = a ? this.sessions.get(a.sid) : undefined;
           if (s && !s.resumable) return s.end(CLOSE.NOT_READING, reason);
           this.d.sockets.close(ws, CLOSE.NOT_READING, reason);
-          this.forget(ws);
+          this.socketGone(ws);
         },
       },
       r.budget,
@@ -196,7 +197,7 @@ export class Sessions {
   failed(ws: WebSocket, e: unknown): void {
     this.d.log.error(`ShareObject.webSocketMessage: ${(e as Error).stack ?? e}`);
     try {
-      this.forget(ws);
+      this.socketGone(ws);
       ws.close(CLOSE.INTERNAL, "internal error");
     } catch {
       // The object or the socket is already gone (a restart).
@@ -208,7 +209,7 @@ export class Sessions {
     try {
       // A client that closes normally is done with its session; any other
       // end may be a drop that a resumable client comes back from.
-      this.forget(ws, code === CLOSE.NORMAL);
+      this.socketGone(ws, code === CLOSE.NORMAL);
       this.d.sockets.gone(ws);
       // The object must answer the close itself (platform facts); 1005, 1006
       // and 1015 are reserved and cannot be sent (RFC 6455, 7.4.1).
@@ -221,7 +222,7 @@ export class Sessions {
 
   /** Socket `ws` failed (webSocketError): it is gone. */
   errored(ws: WebSocket): void {
-    this.forget(ws);
+    this.socketGone(ws);
     this.d.sockets.gone(ws);
   }
 
@@ -230,12 +231,12 @@ export class Sessions {
    * resume window) unless `ended`; any other ends. A stale socket of a
    * resumed session changes nothing.
    */
-  private forget(ws: WebSocket, ended = false): void {
+  private socketGone(ws: WebSocket, ended = false): void {
     const a = attachmentOf(ws);
     if (!a) return;
     this.bySocket.delete(ws);
     const resumable = this.d.store.resumeOf(a.sid);
-    if (resumable && a.gen !== resumable.gen) return;
+    if (resumable && a.socketGen !== resumable.socketGen) return;
     if (resumable && !ended) {
       this.d.store.setDetached(a.sid, Date.now());
       const s = this.sessionFor(a.sid, ws);
@@ -285,7 +286,7 @@ export class Sessions {
 
   /** How long a resumable session waits for its client (ms). */
   resumeWindow(): number {
-    return this.d.ready()?.config.resume_window_ms ?? 300_000;
+    return this.d.ready()?.config.resume_window_ms ?? DEFAULT_RESUME_WINDOW_MS;
   }
 
   /** Ends the resumable sessions whose clients did not come back within the window (an alarm's work). */
@@ -319,7 +320,7 @@ export class Sessions {
     const all = this.d.sockets.all();
     for (const ws of all) {
       this.d.sockets.close(ws, CLOSE.DRAIN, "the gateway closed this connection: resume or reconnect");
-      this.forget(ws);
+      this.socketGone(ws);
     }
     return all.length;
   }

@@ -15,7 +15,7 @@ import { serveFile } from "./files.ts";
 import { type Access, linkKeyOf, linkKeysOf, refusedLink, rotateLinkKey, sign9pUrl, signLink } from "./links.ts";
 import { CLOSE } from "./close-codes.ts";
 import { configOf } from "./env.ts";
-import { type Log, logAt } from "./log.ts";
+import { type Log, logFor } from "./log.ts";
 import { SessionStore } from "./session-store.ts";
 import { Sessions } from "./sessions.ts";
 import { type Ready, openShare } from "./share-setup.ts";
@@ -38,7 +38,7 @@ export class ShareObject extends DurableObject<Env> {
 
   /**
    * Log lines at EDGE9P.log's level (errors only if the configuration does
-   * not parse). Read per line: configOf parses once per isolate, and logAt
+   * not parse). Read per line: configOf parses once per isolate, and logFor
    * hands out one Log per level.
    */
   private readonly log: Log = {
@@ -96,8 +96,7 @@ export class ShareObject extends DurableObject<Env> {
   }
 
   private logger(): Log {
-    const c = configOf(this.env);
-    return logAt(c.ok ? c.config.log : "error");
+    return logFor(configOf(this.env));
   }
 
   /** The share's filesystem, built on first use; null (and a log line) if the configuration is bad. */

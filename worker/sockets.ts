@@ -7,8 +7,8 @@ import type { Outbox } from "./outbox.ts";
 /** What a socket carries across a hibernation (serializeAttachment). */
 export interface Attachment {
   sid: string;
-  /** Which of a resumable session's sockets this is: only the latest counts. */
-  gen?: number;
+  /** Which of a resumable session's sockets this is (the session row's count of resumes): only the latest counts. */
+  socketGen?: number;
   /** The client acknowledges marks ("9p.ack"). */
   acks?: boolean;
   /** A socket replaced by a resume: its late messages must not reach the session. */
@@ -64,7 +64,7 @@ function sessionTag(sid: string): string | null {
 
 /** The key of a socket's outbox: its session and which of the session's sockets it is. */
 function outboxKey(a: Attachment | null): string {
-  return `${a?.sid ?? ""}/${a?.gen ?? 0}`;
+  return `${a?.sid ?? ""}/${a?.socketGen ?? 0}`;
 }
 
 export class Sockets {

@@ -116,7 +116,7 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
     headers[SECRET_HEADER] = secret;
     headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
   }
-  d.sessions.start(server, { sid, gen: 0, acks, ...scope }, r, secretHash);
+  d.sessions.start(server, { sid, socketGen: 0, acks, ...scope }, r, secretHash);
   headers[SESSION_HEADER] = sid;
   return new Response(null, { status: 101, webSocket: client, headers });
 }
@@ -133,7 +133,7 @@ async function resumeOn(d: UpgradeDeps, ws: WebSocket, r: Ready, token: string, 
   if (!sameText(await sha256Hex(secret), rec.secretHash)) return `session ${sid}: wrong resume secret`;
   // Re-read after the await: another resume may have won meanwhile.
   const now = d.store.resumeOf(sid);
-  if (!now || now.gen !== rec.gen) return `session ${sid} was resumed on another connection meanwhile`;
-  const gen = d.store.reattach(sid);
-  return d.sessions.resumeOn(ws, { sid, gen, acks, ...scope }, r);
+  if (!now || now.socketGen !== rec.socketGen) return `session ${sid} was resumed on another connection meanwhile`;
+  const socketGen = d.store.reattach(sid);
+  return d.sessions.resumeOn(ws, { sid, socketGen, acks, ...scope }, r);
 }

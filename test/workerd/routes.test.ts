@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../worker/app.ts";
 import { runInDurableObject } from "cloudflare:test";
+import { PLATFORM_MSIZE_CEILING_SOURCE } from "../../protocol/index.ts";
 import { put, shareObject, upgrade } from "./support/gateway.ts";
 
 const get = (path: string, init?: RequestInit) => exports.default.fetch(`http://gateway${path}`, init);
@@ -74,6 +75,8 @@ describe("routes", () => {
     expect(r.status).toBe(101);
     expect(r.headers.get("Sec-WebSocket-Protocol")).toBe("9p");
     expect(r.headers.get("X-Edge9p-Msize-Max")).toBe("33554432");
+    // The cap is the ceiling: the ceiling is what limits, not the operator.
+    expect(r.headers.get("X-Edge9p-Msize-Reason")).toBe(PLATFORM_MSIZE_CEILING_SOURCE);
     r.webSocket!.accept();
     r.webSocket!.close(1000);
   });

@@ -1,4 +1,5 @@
-// Session-level requests: Tauth, Tattach, Twalk, Tclunk, Tremove.
+// Session-level requests: Tauth, Tattach, Twalk, Tclunk. (Tremove, which
+// also clunks its fid, changes the share: handlers/write.ts.)
 
 import { ERRNO, NOFID, NONUNAME, P9Error, shownName } from "../../protocol/index.ts";
 import { checkLookupName } from "../../storage/keys.ts";

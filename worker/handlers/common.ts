@@ -60,6 +60,6 @@ export async function openFid(s: Session, n: number, flags: number) {
   if (cur.open) throw new P9Error(ERRNO.EBADF, "fid already open");
   if (flags & DOTL.TRUNC && !isDir(node)) s.fs.setattr(node.ino, { size: 0 }, cur.uid);
   const fresh = s.fs.get(f.ino);
-  s.putFid({ ...cur, open: { flags, gen: fresh.replaced }, dirOffset: 0, dirCookie: 0n });
+  s.putFid({ ...cur, open: { flags, replaced: fresh.replaced }, dirOffset: 0, dirCookie: 0n });
   return fresh;
 }

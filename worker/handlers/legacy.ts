@@ -100,7 +100,7 @@ export const legacy: HandlerTable = {
       node = await s.fs.create(d.ino, m.name, perm & 0o777, d.uid, d.uid);
     }
     const cur = nodeFid(s, m.fid);
-    const open = isLink(node) ? null : { flags: flagsOf(m.mode), gen: node.replaced };
+    const open = isLink(node) ? null : { flags: flagsOf(m.mode), replaced: node.replaced };
     s.putFid({ ...cur, ino: node.ino, open, dirOffset: 0, dirCookie: 0n });
     return { type: "Rcreate", tag: m.tag, qid: qidOf(node), iounit: s.iounit };
   },

@@ -1,5 +1,5 @@
 // The 9P2000.L read path: Tlopen, Tread, Treaddir, Tgetattr, Treadlink,
-// Tstatfs, Txattrwalk.
+// Tstatfs. (Txattrwalk is with the other xattr request: handlers/write.ts.)
 
 import {
   DOTL,
@@ -26,7 +26,7 @@ const READDIR_BATCH = 4096;
 /** Tread of a file: R2 range read straight into an Rread allocated at its size. */
 export async function readFile(s: Session, tag: number, f: FidState, offset: bigint, count: number, ctx: RequestContext) {
   const node = s.fs.get(f.ino);
-  if (node.replaced !== f.open!.gen) throw new P9Error(ERRNO.ESTALE, "another tool replaced the file in R2 since it was opened");
+  if (node.replaced !== f.open!.replaced) throw new P9Error(ERRNO.ESTALE, "another tool replaced the file in R2 since it was opened");
   const at = offset > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(offset);
   const want = Math.min(readCount(count, s.msize), Math.max(0, node.size - at));
   if (want === 0) return allocRread(tag, 0).finish(0);

@@ -1,5 +1,8 @@
-// The 9P2000.L requests that change a share: create, write, mkdir, symlink,
-// mknod, link, rename(at), unlink(at), remove, setattr, fsync, xattrs, locks.
+// The 9P2000.L requests that change a share: Tlcreate, Twrite, Tmkdir,
+// Tsymlink, Tmknod, Tlink, Trenameat, Trename, Tunlinkat, Tremove,
+// Tsetattr, Tfsync, Txattrcreate, Tlock; and beside them the queries of
+// the same state, Txattrwalk (an xattr's value or the name list) and
+// Tgetlock.
 
 import {
   ATTR,
@@ -44,7 +47,7 @@ export const write: HandlerTable = {
     // arrives with its type bits (0100644): only the permissions count.
     const node = await s.fs.create(f.ino, m.name, m.mode, f.uid, m.gid);
     const cur = nodeFid(s, m.fid);
-    s.putFid({ ...cur, ino: node.ino, open: { flags: m.flags, gen: node.replaced }, dirOffset: 0, dirCookie: 0n });
+    s.putFid({ ...cur, ino: node.ino, open: { flags: m.flags, replaced: node.replaced }, dirOffset: 0, dirCookie: 0n });
     return { type: "Rlcreate", tag: m.tag, qid: qidOf(node), iounit: s.iounit };
   },
 
