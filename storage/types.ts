@@ -1,6 +1,8 @@
 // The share filesystem's vocabulary: inodes, entries, options. It knows
 // inodes and byte ranges, never fids or tags (those belong to the session).
 
+import { S_IF, S_IFMT } from "../protocol/index.ts";
+
 /** One file, directory or symlink. `ino` is qid.path: unique, never reused. */
 export interface Inode {
   readonly ino: number;
@@ -37,6 +39,14 @@ export interface Inode {
   /** When the publisher is due to upload it (ms since the epoch), or null when not scheduled. */
   readonly publishAfter: number | null;
 }
+
+/**
+ * A file's type from its st_mode: anything with a mode (an inode, a row, a
+ * mode of its own as `{ mode }`), so that the type test is spelled once.
+ */
+export const isDir = (i: { readonly mode: number }) => (i.mode & S_IFMT) === S_IF.DIR;
+export const isReg = (i: { readonly mode: number }) => (i.mode & S_IFMT) === S_IF.REG;
+export const isLink = (i: { readonly mode: number }) => (i.mode & S_IFMT) === S_IF.LNK;
 
 export interface Timespec {
   readonly sec: number;
