@@ -30,7 +30,7 @@ export interface FsContext {
    * keeps what is set.
    */
   readonly scheduledByCreate: Set<number>;
-  /** A time later than any this share handed out before (ShareFs.tick). */
+  /** A time later than any this share handed out before (clock.ts ShareClock). */
   tick(): Timespec;
   /** The inode, or ESTALE when it no longer exists. */
   get(ino: number): Inode;

@@ -2,7 +2,7 @@
 // counters and settings that have no table of their own. Every statement on
 // it is here (test/node/sql-owners.test.ts), and so is the table's one
 // definition; the keys belong to the modules that use them:
-//   clock_ns, journal_bytes  share-fs.ts (the clock's bound, the journal's total)
+//   clock_ns, journal_bytes  share-fs.ts (the clock's bound: clock.ts; the journal's total)
 //   journal_bytes, dir_nlink schema.ts (migrations)
 //   cache_bytes, cache_gen   content-cache.ts
 //   share, boots             worker/share-setup.ts, worker/share-object.ts

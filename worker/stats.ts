@@ -41,7 +41,7 @@ export interface ShareStats {
    * SQLite rows written since the object was constructed, by what wrote
    * them: each 9P request type (by the type byte of the messages
    * received), "fid flush" (the batch of worker/session.ts), "cache fill"
-   * (the content cache's rows, after the replies: storage/share-fs.ts), "alarm",
+   * (the content cache's rows, after the replies: storage/read-path.ts), "alarm",
    * "fetch" (a socket's opening, the files route), "close", "start" (the
    * constructor), "text" (acks, a resume's hello), "other".
    */
