@@ -7,7 +7,7 @@
 // object with a given etag never changes, so an entry can be useless but
 // never wrong. What the file is on top of its object (the write journal,
 // zeros past a truncate) is merged by the reader as for R2's own bytes
-// (share-fs.ts readContent). Entries are dropped when the share learns the
+// (read-path.ts readContent). Entries are dropped when the share learns the
 // object changed (a listing saw a new etag), when the file is written or
 // truncated (it will be published as a new object), when its inode goes,
 // and when the publisher replaces it with the bytes it just uploaded.
@@ -27,6 +27,7 @@
 // Rows hold at most CHUNK bytes (SQLite in a Durable Object takes 2 MB a
 // row): an entry's first chunk lives in its own row, the rest in cache_chunk.
 
+import { Meta } from "./meta.ts";
 import { blob } from "./namespace.ts";
 
 /** Bytes per row, well under the platform's 2 MB. */
@@ -86,6 +87,9 @@ const enc = new TextEncoder();
 
 export class ContentCache {
   private total: number;
+  /** Rows in cache_entry: counted once at construction, then kept with every put and drop (stats). */
+  private entries: number;
+  private readonly metaTable: Meta;
   private gen: number;
   /** Bytes filled since the generation moved on. */
   private genFilled = 0;
@@ -98,6 +102,8 @@ export class ContentCache {
     private readonly opts: CacheOptions,
   ) {
     for (const s of SCHEMA) sql.exec(s);
+    this.metaTable = new Meta(sql);
+    this.entries = sql.exec(`SELECT count(*) AS n FROM cache_entry`).one().n as number;
     this.total = (this.meta("cache_bytes") as number | null) ?? 0;
     this.gen = (this.meta("cache_gen") as number | null) ?? 0;
     // A smaller bound than the last start's (or none): shrink to it now.
@@ -179,6 +185,7 @@ export class ContentCache {
     for (let n = 1; n * CACHE_CHUNK < bytes.byteLength; n++) {
       this.sql.exec(`INSERT INTO cache_chunk (id, n, data) VALUES (?, ?, ?)`, id, n, blob(bytes.subarray(n * CACHE_CHUNK, (n + 1) * CACHE_CHUNK)));
     }
+    this.entries++;
     this.setTotal(this.total + cost);
     this.counts.fills++;
     if (fromPublish) this.counts.fillsFromPublish++;
@@ -203,7 +210,9 @@ export class ContentCache {
   private dropId(id: number): void {
     const gone = this.sql.exec(`DELETE FROM cache_entry WHERE id = ? RETURNING key, size`, id).toArray()[0];
     this.sql.exec(`DELETE FROM cache_chunk WHERE id = ?`, id);
-    if (gone) this.setTotal(this.total - this.cost(gone.key as string, gone.size as number));
+    if (!gone) return;
+    this.entries = Math.max(0, this.entries - 1);
+    this.setTotal(this.total - this.cost(gone.key as string, gone.size as number));
   }
 
   /** Evicts the least recently used entries until at most `target` bytes are held. */
@@ -214,6 +223,7 @@ export class ContentCache {
       const rows = this.sql.exec(`SELECT id FROM cache_entry ORDER BY gen, id LIMIT 64`).toArray();
       if (rows.length === 0) {
         // Nothing left to evict: the count was off (it is only ever a sum of rows).
+        this.entries = 0;
         this.setTotal(0);
         return;
       }
@@ -235,16 +245,14 @@ export class ContentCache {
   }
 
   private meta(k: string): SqlStorageValue | null {
-    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = ?`, k).toArray();
-    return rows.length ? rows[0]!.v! : null;
+    return this.metaTable.get(k);
   }
 
   private setMeta(k: string, v: SqlStorageValue): void {
-    this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)`, k, v);
+    this.metaTable.set(k, v);
   }
 
   stats(): CacheStats {
-    const entries = this.sql.exec(`SELECT count(*) AS n FROM cache_entry`).one().n as number;
-    return { ...this.counts, bytes: this.total, entries, limitBytes: this.opts.maxBytes, fileLimitBytes: this.opts.fileMaxBytes };
+    return { ...this.counts, bytes: this.total, entries: this.entries, limitBytes: this.opts.maxBytes, fileLimitBytes: this.opts.fileMaxBytes };
   }
 }

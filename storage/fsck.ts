@@ -1,6 +1,11 @@
 // A consistency check of a share's namespace in SQLite, for operators after
 // an incident (GET /v1/shares/NAME/check) and for the crash tests: the
 // invariants every change must keep, whatever was cut short.
+//
+// The one exception to "each table's statements live in its owner"
+// (test/node/sql-owners.test.ts): the checker reads every table at once, in
+// joins no owner would need, so it takes the object's SQL handle from ShareFs
+// and runs SELECT statements only. It never writes.
 
 import { S_IF, S_IFMT } from "../protocol/index.ts";
 import { ROOT_INO, dirLinks, holeBytes } from "./schema.ts";

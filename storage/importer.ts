@@ -16,6 +16,7 @@ import { S_IF, S_IFMT } from "../protocol/index.ts";
 import { KEY_MAX, dirPrefixOf, fitsKey, isReserved, longPrefixOf, mayHoldLong, objectKeyOf, segmentName } from "./keys.ts";
 import { parseObjectAttrs } from "./metadata.ts";
 import { type Namespace, hex, nowSpec } from "./namespace.ts";
+import type { Removal } from "./removal.ts";
 import { type Inode, type Timespec, isDir } from "./types.ts";
 
 /** Objects per list call: R2's maximum. */
@@ -55,7 +56,9 @@ export class Importer {
     private readonly sharePrefix: string,
     private readonly log: (msg: string) => void = () => {},
     /** Which keys are the share's own (uploads, tombstones): the publisher. */
-    private readonly claims: KeyClaims = { listingMark: () => 0, claimed: () => false, claimedUnder: () => false },
+    private readonly claims: KeyClaims,
+    /** Removes a name as an unlink does, but for an object already gone from R2 (removal.ts). */
+    private readonly removal: Removal,
   ) {}
 
   /** Imports the directory if it was never listed or its listing is stale. */
@@ -164,7 +167,9 @@ export class Importer {
 
   /**
    * Takes one name away: a file keeps its inode while another name or an
-   * open fid uses it (as unlink does); a directory goes with everything in it.
+   * open fid uses it, by the same rule as an unlink (removal.ts); a
+   * directory goes with everything in it. Its objects are gone from R2
+   * already, so no deletion is queued.
    */
   private detach(parent: number, name: Uint8Array, node: Inode): void {
     this.ns.unlink(parent, name);
@@ -178,16 +183,14 @@ export class Importer {
     }
     for (const d of dirs) {
       this.ns.unlinkAll(d);
-      this.ns.remove(d);
+      const n = this.ns.get(d);
+      if (n) this.removal.forget(n, "from-r2");
     }
   }
 
   private dropName(ino: number): void {
     const n = this.ns.get(ino);
-    if (!n) return;
-    const nlink = Math.max(0, n.nlink - 1);
-    if (nlink > 0 || n.opens > 0) this.ns.update(ino, { nlink, opens: nlink > 0 ? undefined : n.opens });
-    else this.ns.remove(ino);
+    if (n) this.removal.nameGone(n, "from-r2");
   }
 
   /** Whether anything below a directory exists only here (not yet in R2). */

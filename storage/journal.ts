@@ -240,8 +240,9 @@ export class Journal {
    * the journal kept what changed meanwhile.
    */
   recount(ino: number): void {
-    const rows = this.sql.exec(`SELECT ${holeBytes("inode")} AS h FROM inode WHERE ino = ?`, ino).toArray();
-    if (rows.length) this.account(ino, 0, (rows[0]!.h as number) - this.hole(ino));
+    // (What the row's hbytes must be: the journal's own column.)
+    const rows = this.sql.exec(`SELECT ${holeBytes("inode")} AS hbytes FROM inode WHERE ino = ?`, ino).toArray();
+    if (rows.length) this.account(ino, 0, (rows[0]!.hbytes as number) - this.hole(ino));
   }
 
   /** Bytes journaled for one file. */

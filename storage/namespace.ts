@@ -3,6 +3,7 @@
 // so none of them interleaves with another request.
 
 import { S_IF } from "../protocol/index.ts";
+import { Meta } from "./meta.ts";
 import { ROOT_INO, migrate } from "./schema.ts";
 import { type Inode, type ShareOptions, type Timespec, isDir } from "./types.ts";
 
@@ -222,12 +223,14 @@ export class Namespace {
   private readonly names = new Map<string, number>();
   /** ino -> its first link (primaryLink), for pathOf and isWithin. */
   private readonly primaries = new Map<number, { parent: number; name: Uint8Array }>();
+  private readonly metaTable: Meta;
 
   constructor(
     private readonly sql: SqlStorage,
     readonly options: ShareOptions,
   ) {
     migrate(sql);
+    this.metaTable = new Meta(sql);
     if (this.get(ROOT_INO) === null) {
       const t = nowSpec();
       sql.exec(
@@ -407,7 +410,11 @@ export class Namespace {
     if (hit && u.nlink === undefined) this.cache.set(ino, Object.freeze(patched(hit, u)));
   }
 
-  /** Forgets an inode that no entry and no open fid refers to any more. */
+  /**
+   * Forgets an inode that no entry and no open fid refers to any more: its
+   * row. Its journal, xattrs and locks are their owners' to drop first
+   * (removal.ts).
+   */
   remove(ino: number): void {
     if (this.onContentGone) {
       const gone = this.get(ino);
@@ -417,8 +424,6 @@ export class Namespace {
     this.listed.delete(ino);
     this.primaries.delete(ino);
     this.sql.exec(`DELETE FROM inode WHERE ino = ?`, ino);
-    this.sql.exec(`DELETE FROM extent WHERE ino = ?`, ino);
-    this.sql.exec(`DELETE FROM xattr WHERE ino = ?`, ino);
   }
 
   /**
@@ -573,13 +578,31 @@ export class Namespace {
     return { bytes: r.bytes as number, inodes: r.n as number };
   }
 
+  /** The share's meta values (meta.ts). */
   meta(k: string): SqlStorageValue | null {
-    const rows = this.sql.exec(`SELECT v FROM meta WHERE k = ?`, k).toArray();
-    return rows.length ? rows[0]!.v! : null;
+    return this.metaTable.get(k);
   }
 
   setMeta(k: string, v: SqlStorageValue): void {
-    this.sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)`, k, v);
+    this.metaTable.set(k, v);
+  }
+
+  /** Whether some inode's content is the object at `key` (the importer must not take it for a new file). */
+  keyInUse(key: string): boolean {
+    return this.sql.exec(`SELECT 1 FROM inode WHERE key = ? LIMIT 1`, key).toArray().length > 0;
+  }
+
+  /** `keyInUse` for any key in [from, to). */
+  keyInUseIn(from: string, to: string): boolean {
+    return this.sql.exec(`SELECT 1 FROM inode WHERE key >= ? AND key < ? LIMIT 1`, from, to).toArray().length > 0;
+  }
+
+  /** The inodes whose content is the object at `key`, with the etag each knows it by. */
+  ownersOf(key: string): { ino: number; etag: string | null }[] {
+    return this.sql
+      .exec(`SELECT ino, etag FROM inode WHERE key = ?`, key)
+      .toArray()
+      .map((r) => ({ ino: r.ino as number, etag: r.etag as string | null }));
   }
 
   /** Inodes whose publish time has come, earliest first. */
@@ -618,10 +641,6 @@ export class Namespace {
       }
     }
     return out;
-  }
-
-  get sqlStorage(): SqlStorage {
-    return this.sql;
   }
 }
 

@@ -15,7 +15,7 @@
 //
 // What a stream holds is R2's bytes of one object version (key and etag),
 // nothing else: the reader merges the journal and a truncate's zeros over
-// them (share-fs.ts readContent), as over any R2 bytes. So a write or a
+// them (read-path.ts readContent), as over any R2 bytes. So a write or a
 // truncate by any session cannot make it serve wrong bytes; it still drops
 // the file's streams (the file will be published as a new object), and so
 // does an object replaced in R2, a clunk of the fid, and a change of etag

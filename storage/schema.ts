@@ -1,7 +1,12 @@
 // SQLite tables of a share's Durable Object that hold the namespace, the
 // write journal, extended attributes, locks and the publisher's work.
 // Applied on every construction: statements are idempotent, and columns
-// added since a table was first created are added by `migrate`.
+// added since a table was first created are added by `migrate`. (The meta
+// table is meta.ts's.) This file runs the DDL and the one-off migrations of
+// the tables it creates; every other statement on them lives in the table's
+// owner (test/node/sql-owners.test.ts).
+
+import { Meta } from "./meta.ts";
 
 /** The root directory's inode number. */
 export const ROOT_INO = 1;
@@ -39,7 +44,6 @@ export const NAMESPACE_SCHEMA = [
   )`,
   `CREATE INDEX IF NOT EXISTS dirent_order ON dirent (parent, id)`,
   `CREATE INDEX IF NOT EXISTS dirent_ino ON dirent (ino)`,
-  `CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v)`,
   // The write journal: disjoint byte ranges of a file written since it was
   // last published, each row well under SQLite's 2 MB limit.
   // `len` is length(data), kept so that range queries never load the blobs.
@@ -156,6 +160,7 @@ const columns = (sql: SqlStorage, table: string) =>
   new Set(sql.exec(`PRAGMA table_info(${table})`).toArray().map((r) => r.name as string));
 
 export function migrate(sql: SqlStorage): void {
+  const meta = new Meta(sql);
   for (const stmt of NAMESPACE_SCHEMA) sql.exec(stmt);
   const have = columns(sql, "inode");
   for (const [name, def] of INODE_COLUMNS) {
@@ -173,15 +178,13 @@ export function migrate(sql: SqlStorage): void {
     // Holes left before they were counted: count them now, in the share's total too.
     sql.exec(`UPDATE inode SET hbytes = ${holeBytes("inode")}`);
     const holes = sql.exec(`SELECT coalesce(sum(hbytes), 0) AS n FROM inode`).one().n as number;
-    if (holes > 0) {
-      sql.exec(`INSERT INTO meta (k, v) VALUES ('journal_bytes', ?1) ON CONFLICT (k) DO UPDATE SET v = coalesce(v, 0) + ?1`, holes);
-    }
+    if (holes > 0) meta.add("journal_bytes", holes);
   }
   // Directories had nlink 1 before their links were counted: count them
   // once; from then on every entry added or removed keeps them (namespace.ts).
-  if (sql.exec(`SELECT 1 FROM meta WHERE k = 'dir_nlink'`).toArray().length === 0) {
+  if (!meta.has("dir_nlink")) {
     sql.exec(`UPDATE inode SET nlink = ${dirLinks("inode")} WHERE (mode & 61440) = 16384`);
-    sql.exec(`INSERT INTO meta (k, v) VALUES ('dir_nlink', 1)`);
+    meta.set("dir_nlink", 1);
   }
   const job = columns(sql, "job");
   if (!job.has("etag")) sql.exec(`ALTER TABLE job ADD COLUMN etag TEXT`);

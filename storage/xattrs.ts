@@ -50,4 +50,9 @@ export class Xattrs {
     }
     this.sql.exec(`INSERT OR REPLACE INTO xattr (ino, name, value) VALUES (?, ?, ?)`, ino, blob(name), blob(value));
   }
+
+  /** Drops every xattr of an inode that is going (removal.ts). */
+  dropInode(ino: number): void {
+    this.sql.exec(`DELETE FROM xattr WHERE ino = ?`, ino);
+  }
 }

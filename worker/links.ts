@@ -14,6 +14,7 @@
 // access ("rw" or "ro") and an HMAC over share, access and expiry, with the
 // same key, so the same rotation revokes them.
 
+import { Meta } from "../storage/meta.ts";
 import { fromHex, hex } from "./auth.ts";
 
 /** The query parameters of a signed link. */
@@ -101,10 +102,11 @@ function retiredTable(sql: SqlStorage): void {
 
 /** The share's key for signed links: made on first use, kept in the object's meta table. */
 export function linkKeyOf(sql: SqlStorage): Uint8Array {
-  const rows = sql.exec(`SELECT v FROM meta WHERE k = 'link_key'`).toArray();
-  if (rows.length > 0) return new Uint8Array(rows[0]!.v as ArrayBuffer);
+  const meta = new Meta(sql);
+  const v = meta.get("link_key");
+  if (v !== null) return new Uint8Array(v as ArrayBuffer);
   const key = crypto.getRandomValues(new Uint8Array(32));
-  sql.exec(`INSERT INTO meta (k, v) VALUES ('link_key', ?)`, key.buffer);
+  meta.set("link_key", key.buffer);
   return key;
 }
 
@@ -136,7 +138,7 @@ export function rotateLinkKey(sql: SqlStorage, nowS: number): void {
     nowS - LINK_MAX_S,
     RETIRED_KEPT,
   );
-  sql.exec(`UPDATE meta SET v = ? WHERE k = 'link_key'`, crypto.getRandomValues(new Uint8Array(32)).buffer);
+  new Meta(sql).set("link_key", crypto.getRandomValues(new Uint8Array(32)).buffer);
 }
 
 /**

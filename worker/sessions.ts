@@ -268,7 +268,7 @@ export class Sessions {
     this.sessions.delete(sid);
     if (ws) this.bySocket.delete(ws);
     this.d.store.end(sid, s !== null);
-    r?.fs.locks.dropSession(sid);
+    r?.fs.dropSessionLocks(sid);
     this.d.alarms.soon();
   }
 

@@ -8,6 +8,7 @@
 // worker/share-setup.ts (the share's filesystem), worker/stats.ts.
 
 import type { CheckReport } from "../storage/fsck.ts";
+import { Meta } from "../storage/meta.ts";
 import { DurableObject } from "cloudflare:workers";
 import { nameOfId } from "../protocol/index.ts";
 import { AlarmClock, idleDeadline, resumeDeadline } from "./alarms.ts";
@@ -30,6 +31,8 @@ export type { ShareStats };
 export class ShareObject extends DurableObject<Env> {
   private readonly meter: SqlMeter;
   private readonly sql: SqlStorage;
+  /** The meta table (storage/meta.ts): this object's boots, and which share it is. */
+  private readonly meta: Meta;
   private readonly store: SessionStore;
   private readonly sockets: Sockets;
   private readonly sessions: Sessions;
@@ -50,7 +53,7 @@ export class ShareObject extends DurableObject<Env> {
     super(ctx, env);
     this.meter = new SqlMeter(ctx.storage.sql);
     this.sql = this.meter.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v)`);
+    this.meta = new Meta(this.sql);
     this.store = new SessionStore(this.sql);
     this.sockets = new Sockets(ctx);
     const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
@@ -59,7 +62,7 @@ export class ShareObject extends DurableObject<Env> {
     this.alarms = new AlarmClock(
       ctx.storage,
       waitUntil,
-      () => this.ready?.fs.publisher.epoch ?? 0,
+      () => this.ready?.fs.publishEpoch ?? 0,
       [
         {
           // The store is asked only when sessions can be idle at all.
@@ -88,9 +91,9 @@ export class ShareObject extends DurableObject<Env> {
     });
     this.meter.run("start", () => {
       // Counts constructions: each wake-up from hibernation is one.
-      this.sql.exec(`INSERT INTO meta (k, v) VALUES ('boots', 1) ON CONFLICT (k) DO UPDATE SET v = v + 1`);
-      const rows = this.sql.exec(`SELECT v FROM meta WHERE k = 'share'`).toArray();
-      if (rows.length) this.init(rows[0]!.v as string);
+      this.meta.add("boots", 1);
+      const share = this.meta.get("share");
+      if (share !== null) this.init(share as string);
       this.sessions.sweep();
     });
   }

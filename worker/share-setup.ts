@@ -3,6 +3,7 @@
 // SQLite, and the object's in-flight byte budget.
 
 import { ShareFs } from "../storage/share-fs.ts";
+import { Meta } from "../storage/meta.ts";
 import { ByteBudget } from "./budget.ts";
 import { type Config, type ShareConfig, objectName } from "./config.ts";
 import { bucketOf, configOf, fsidOf } from "./env.ts";
@@ -80,6 +81,6 @@ export function openShare(env: object, meter: SqlMeter, store: SessionStore, log
   );
   // Open counts live in memory (storage/namespace.ts): counted again from the fids that have rows.
   fs.countOpens(store.openNodes());
-  sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('share', ?)`, name);
+  new Meta(sql).set("share", name);
   return { name, share, config: c.config, fs, budget };
 }

@@ -2,6 +2,7 @@
 // (GET /v1/shares/NAME/stats).
 
 import { type CacheStats, noCache } from "../storage/content-cache.ts";
+import { Meta } from "../storage/meta.ts";
 import type { PublishStats } from "../storage/publisher.ts";
 import { type R2Calls, noCalls } from "../storage/r2-calls.ts";
 import { type ReadaheadStats, noReadahead } from "../storage/readahead.ts";
@@ -40,7 +41,7 @@ export interface ShareStats {
    * SQLite rows written since the object was constructed, by what wrote
    * them: each 9P request type (by the type byte of the messages
    * received), "fid flush" (the batch of worker/session.ts), "cache fill"
-   * (the content cache's rows, after the replies: storage/share-fs.ts), "alarm",
+   * (the content cache's rows, after the replies: storage/read-path.ts), "alarm",
    * "fetch" (a socket's opening, the files route), "close", "start" (the
    * constructor), "text" (acks, a resume's hello), "other".
    */
@@ -57,22 +58,23 @@ export interface StatsSources {
 
 export function shareStats({ meter, store, sockets, ready }: StatsSources): ShareStats {
   // Counted in the constructor: each wake-up from hibernation is one.
-  const boots = meter.sql.exec(`SELECT v FROM meta WHERE k = 'boots'`).one().v as number;
+  const boots = new Meta(meter.sql).get("boots") as number;
+  const storage = ready?.fs.storageStats();
   return {
     share: ready?.name ?? null,
     boots,
     sessions: store.count(),
     sockets: sockets.all().length,
     listCalls: ready?.fs.listCalls ?? 0,
-    journalBytes: ready?.fs.journal.bytes ?? 0,
-    publish: ready ? { ...ready.fs.publisher.stats } : null,
+    journalBytes: storage?.journalBytes ?? 0,
+    publish: storage?.publish ?? null,
     inflightBytes: ready?.budget.inUse ?? 0,
     inflightHighWater: ready?.budget.highWater ?? 0,
     unreadBytes: sockets.unread(),
     notReading: sockets.notReading,
     strandedBytes: sockets.stranded,
-    cache: ready?.fs.cache.stats() ?? noCache(),
-    readahead: ready?.fs.readahead.stats() ?? noReadahead(),
+    cache: storage?.cache ?? noCache(),
+    readahead: storage?.readahead ?? noReadahead(),
     r2Calls: { ...(ready?.fs.r2Calls ?? noCalls()) },
     writes: meter.snapshot(),
   };

@@ -32,8 +32,10 @@ const consistent = async () => {
 };
 
 /** The share's filesystem inside its object (for what no 9P request can set up). */
-function inObject<T>(f: (fs: ShareFs) => T | Promise<T>): Promise<T> {
-  return runInDurableObject(shareObject(), async (obj: ShareObject) => f((obj as unknown as { ready: { fs: ShareFs } }).ready.fs));
+function inObject<T>(f: (fs: ShareFs, sql: SqlStorage) => T | Promise<T>): Promise<T> {
+  return runInDurableObject(shareObject(), async (obj: ShareObject, state) =>
+    f((obj as unknown as { ready: { fs: ShareFs } }).ready.fs, state.storage.sql),
+  );
 }
 
 // Before the root is first listed (a lookup of a missing name never lists it again).
@@ -198,8 +200,7 @@ describe("a share from before holes were counted", () => {
     const fid = await create(c, "old-hole.bin");
     await writeAt(c, fid, 0, noise(100, 9));
     await setattr(c, "old-hole.bin", { valid: SIZE, size: 5000 });
-    const r = await inObject((fs) => {
-      const sql = fs.ns.sqlStorage;
+    const r = await inObject((fs, sql) => {
       // The share as an earlier release left it: no hbytes, a total of extents only.
       sql.exec(`ALTER TABLE inode DROP COLUMN hbytes`);
       sql.exec(`UPDATE meta SET v = (SELECT coalesce(sum(len), 0) FROM extent) WHERE k = 'journal_bytes'`);
@@ -224,9 +225,8 @@ describe("multipart parts", () => {
     await inObject((fs) => fs.ns.update(ino, { size: 2 ** 42, base_len: 2 ** 42 }));
     await setattr(c, "big-object.bin", { valid: 0x1, mode: 0o600 });
     const failures = (await shareObject().stats()).publish!.failures;
-    const after = await inObject(async (fs) => {
+    const after = await inObject(async (fs, sql) => {
       await fs.publisher.publish(ino, true);
-      const sql = fs.ns.sqlStorage;
       return {
         parts: sql.exec(`SELECT part_size FROM upload WHERE ino = ?`, ino).toArray().map((r) => r.part_size as number),
         publishAfter: sql.exec(`SELECT publish_after FROM inode WHERE ino = ?`, ino).one().publish_after,

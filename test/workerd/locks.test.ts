@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { type Client, ERRNO, LOCK_STATUS, LOCK_TYPE } from "../../protocol/index.ts";
 import type { ShareFs } from "../../storage/share-fs.ts";
 import type { ShareObject } from "../../worker/share-object.ts";
-import { openFile, walkTo, writeFile } from "./support/fs.ts";
-import { mount, put, resumable, resume, shareObject, sleep } from "./support/gateway.ts";
+import { clunk, getattr, mkdir, openFile, walkTo, writeFile } from "./support/fs.ts";
+import { BUCKET, listDir, mount, put, resumable, resume, shareObject, sleep } from "./support/gateway.ts";
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
@@ -225,6 +225,44 @@ describe("locks in SQLite", () => {
     expect((await lock(b, fb, LOCK_TYPE.WRLCK, 50, 1, other)).status).toBe(LOCK_STATUS.SUCCESS);
     expect((await lock(b, fb, LOCK_TYPE.RDLCK, 39, 1, other)).status).toBe(LOCK_STATUS.BLOCKED);
     expect((await lock(b, fb, LOCK_TYPE.RDLCK, 60, 1, other)).status).toBe(LOCK_STATUS.BLOCKED);
+  });
+});
+
+describe("a locked file another tool deleted from R2", () => {
+  it("loses its locks when a listing finds its object gone, as an unlink here would drop them, and queues no R2 delete", async () => {
+    const { client: c } = await mount();
+    await mkdir(c, "gone-dir");
+    await writeFile(c, "gone-dir/locked.txt", "0123456789");
+    await shareObject().publishAll();
+    expect(await BUCKET.head("main/gone-dir/locked.txt")).not.toBeNull();
+    const ino = Number((await getattr(c, "gone-dir/locked.txt")).qid.path);
+    // Locked, then closed without an unlock: the locks stay the session's.
+    const fid = await openFile(c, "gone-dir/locked.txt", O_RDWR);
+    expect((await lock(c, fid, LOCK_TYPE.WRLCK, 0, 4)).status).toBe(LOCK_STATUS.SUCCESS);
+    expect((await lock(c, fid, LOCK_TYPE.RDLCK, 6, 0)).status).toBe(LOCK_STATUS.SUCCESS);
+    await clunk(c, fid);
+    const held = (ino: number) =>
+      runInDurableObject(shareObject(), async (obj: ShareObject, state) => ({
+        rows: state.storage.sql.exec(`SELECT count(*) AS n FROM lock WHERE ino = ?`, ino).one().n as number,
+        // The importer never queues an R2 delete: the object is gone already.
+        jobs: state.storage.sql.exec(`SELECT count(*) AS n FROM job WHERE key = 'main/gone-dir/locked.txt'`).one().n as number,
+        conflict: (obj as unknown as { ready: { fs: ShareFs } }).ready.fs.lockConflict({
+          ino,
+          sid: "someone-else",
+          procId: 9,
+          clientId: new TextEncoder().encode("other"),
+          type: LOCK_TYPE.WRLCK,
+          start: 0,
+          length: 0,
+        }),
+      }));
+    expect(await held(ino)).toMatchObject({ rows: 2, jobs: 0 });
+    // Another tool deletes the object; the directory is listed again past the revalidation time.
+    await BUCKET.delete("main/gone-dir/locked.txt");
+    await sleep(1100);
+    expect((await listDir(c, "gone-dir")).entries.map((e) => e.name)).not.toContain("locked.txt");
+    await expect(walkTo(c, "gone-dir/locked.txt")).rejects.toMatchObject({ errno: ERRNO.ENOENT });
+    expect(await held(ino)).toEqual({ rows: 0, jobs: 0, conflict: null });
   });
 });
 

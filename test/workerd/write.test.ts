@@ -393,7 +393,7 @@ describe("publishing to R2", () => {
   });
 
   it("does not publish a file still open for writing when its create's publish time comes, but after its close", async () => {
-    // The create schedules the publish (share-fs.ts); one still open when
+    // The create schedules the publish (storage/changes.ts); one still open when
     // it is due waits for the close. With the default journal cap (4 GiB),
     // `journalCap >> 4` was 0 in 32-bit arithmetic, so the wait never held
     // and an open file was uploaded mid-write.

@@ -73,8 +73,7 @@ export const attachWalk: HandlerTable = {
       const declared = f.data?.byteLength ?? 0;
       if (f.dirOffset !== declared) throw new P9Error(ERRNO.EIO, `xattr value of ${declared} bytes got ${f.dirOffset}`);
       // Linux removes an attribute with a zero-size Txattrcreate.
-      s.fs.xattrs.set(f.ino, f.xattr.name, f.data ?? new Uint8Array(0), f.xattr.flags, declared === 0);
-      s.fs.touchMeta(f.ino);
+      s.fs.setXattr(f.ino, f.xattr.name, f.data ?? new Uint8Array(0), f.xattr.flags, declared === 0);
     }
     return { type: "Rclunk", tag: m.tag };
   },

@@ -36,8 +36,8 @@ const U32_DONT_TOUCH = 0xffffffff;
 
 function statOfIno(s: Session, ino: number) {
   const node = s.fs.get(ino);
-  const name = s.fs.ns.nameOf(ino) ?? ROOT_NAME;
-  const target = isLink(node) && s.dialect === "9P2000.u" ? s.fs.ns.target(ino) : null;
+  const name = s.fs.nameOf(ino) ?? ROOT_NAME;
+  const target = isLink(node) && s.dialect === "9P2000.u" ? s.fs.knownTarget(ino) : null;
   return statOf(node, name, s.dialect!, target);
 }
 
@@ -132,7 +132,7 @@ export const legacy: HandlerTable = {
       if (a.size !== node.size) s.fs.checkResize(node, a.size);
     }
     if (rename) {
-      const l = s.fs.ns.primaryLink(f.ino);
+      const l = s.fs.primaryLink(f.ino);
       if (!l) throw new P9Error(ERRNO.ENOENT);
       // wstat renames within the same directory only.
       await s.fs.rename(l.parent, l.name, l.parent, st.name);

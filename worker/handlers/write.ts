@@ -24,7 +24,7 @@ import { canRead, canWrite, dirFid, nodeFid, writable } from "./common.ts";
 
 /** The directory and name a fid's file is linked at (Trename, Tremove). */
 function linkOf(s: Session, ino: number) {
-  const l = s.fs.ns.primaryLink(ino);
+  const l = s.fs.primaryLink(ino);
   if (!l) throw new P9Error(ERRNO.ENOENT, "the file has no name any more");
   return l;
 }
@@ -162,7 +162,7 @@ export const write: HandlerTable = {
   Txattrwalk(s, m) {
     const f = nodeFid(s, m.fid);
     if (m.newfid !== m.fid && s.hasFid(m.newfid)) throw new P9Error(ERRNO.EBADF, `newfid ${m.newfid} in use`);
-    const data = m.name.byteLength === 0 ? s.fs.xattrs.list(f.ino) : s.fs.xattrs.get(f.ino, m.name);
+    const data = s.fs.xattr(f.ino, m.name);
     s.putFid({ ...f, fid: m.newfid, kind: "xattr", open: null, data, xattr: null });
     return { type: "Rxattrwalk", tag: m.tag, size: BigInt(data.byteLength) };
   },
@@ -196,7 +196,7 @@ export const write: HandlerTable = {
     if (m.lock_type === LOCK_TYPE.RDLCK && !canRead(f.open.flags)) throw new P9Error(ERRNO.EBADF, "read lock on a fid not open for reading");
     // Each lock entry keeps its client_id, in memory and in SQLite.
     if (m.client_id.byteLength > LOCK_CLIENT_ID_MAX) throw new P9Error(ERRNO.EINVAL, `client_id over ${LOCK_CLIENT_ID_MAX} bytes`);
-    const status = await s.fs.locks.lock(
+    const status = await s.fs.lock(
       {
         ino: f.ino,
         sid: s.sid,
@@ -216,7 +216,7 @@ export const write: HandlerTable = {
   // lists no mode for it; Linux fcntl_getlk checks none).
   Tgetlock(s, m) {
     const f = openFid(s, m.fid);
-    const c = s.fs.locks.conflict({
+    const c = s.fs.lockConflict({
       ino: f.ino,
       sid: s.sid,
       procId: m.proc_id,
