@@ -4,9 +4,9 @@
 // is a tombstone, and for a while after it is remembered: a listing that
 // began before must not bring the object back (the importer asks `claimed`).
 
-import type { KeyClaims } from "./importer.ts";
 import type { Job } from "./jobs.ts";
 import { type PublishContext, keyFor } from "./publish-context.ts";
+import type { KeyClaims } from "./types.ts";
 
 const MAX_BACKOFF_MS = 60_000;
 /** How long a deletion is remembered for listings that began before it. */

@@ -17,7 +17,7 @@ import { KEY_MAX, dirPrefixOf, fitsKey, isReserved, longPrefixOf, mayHoldLong, o
 import { parseObjectAttrs } from "./metadata.ts";
 import { type Namespace, hex, nowSpec } from "./namespace.ts";
 import type { Removal } from "./removal.ts";
-import { type Inode, type Timespec, isDir } from "./types.ts";
+import { type Inode, type KeyClaims, type Timespec, isDir } from "./types.ts";
 
 /** Objects per list call: R2's maximum. */
 const PAGE = 1000;
@@ -25,12 +25,6 @@ const PAGE = 1000;
 /** File types an object's mode may give it besides a regular file (a directory is a prefix). */
 const KEPT_TYPES = new Set<number>([S_IF.LNK, S_IF.FIFO, S_IF.SOCK, S_IF.CHR, S_IF.BLK]);
 
-/** Keys the share itself put or removed, which a listing must not take for new files. */
-export interface KeyClaims {
-  listingMark(): number;
-  claimed(key: string, mark: number): boolean;
-  claimedUnder(prefix: string, mark: number): boolean;
-}
 
 export interface ImportStats {
   lists: number;

@@ -110,3 +110,10 @@ export interface ShareOptions {
   /** The largest object the content cache keeps. */
   cacheFileBytes?: number;
 }
+
+/** Keys the share itself put or removed, which a listing must not take for new files. */
+export interface KeyClaims {
+  listingMark(): number;
+  claimed(key: string, mark: number): boolean;
+  claimedUnder(prefix: string, mark: number): boolean;
+}
