@@ -44,6 +44,19 @@ export interface PublishContext {
   wake(): void;
 }
 
+/**
+ * Journal bytes past which a file still open for writing is published
+ * anyway (a long write does not wait for its close to reach R2, and the
+ * journal cap is not filled by one file): a sixteenth of the cap, at most
+ * 64 MiB. The write that passes it schedules the publish (writes.ts), and
+ * the publisher waits for the close below it (publisher.ts): one number, so
+ * that no write schedules a publish the publisher then declines.
+ */
+export function openPublishBytes(journalCap: number): number {
+  // A division, not `>> 4`: shifts take 32-bit integers, and the default cap (4 GiB) is 2^32.
+  return Math.min(64 * 1024 * 1024, journalCap / 16);
+}
+
 /** The key an inode publishes at from its path: `dir/` for a directory; a derived key for a path too long (keys.ts). */
 export function keyFor(prefix: string, node: Inode, path: Uint8Array[]): string {
   return objectKeyOf(prefix, path, (node.mode & S_IFMT) === S_IF.DIR);

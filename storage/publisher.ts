@@ -25,7 +25,7 @@
 import { S_IF, S_IFMT } from "../protocol/index.ts";
 import { Deletions } from "./deletions.ts";
 import { KEY_MAX, LONG_DIR, objectKeyOf, rootOf } from "./keys.ts";
-import { type PublishContext, type PublishStats, type PublisherDeps, keyFor } from "./publish-context.ts";
+import { type PublishContext, type PublishStats, type PublisherDeps, keyFor, openPublishBytes } from "./publish-context.ts";
 import { MAX_PARTS, partSizeFor } from "./r2-limits.ts";
 import { type Inode, isReg } from "./types.ts";
 import { Uploads, metadataOf } from "./uploads.ts";
@@ -34,6 +34,8 @@ export type { PublishStats, PublisherDeps } from "./publish-context.ts";
 
 /** R2 takes about one write per second per key. */
 const KEY_INTERVAL_MS = 1000;
+/** Put times kept before the ones past KEY_INTERVAL_MS are swept (forgetOldPuts). */
+const LAST_PUTS_KEPT = 1024;
 const MAX_BACKOFF_MS = 60_000;
 
 /** The metadata key naming, on an object at a derived key, its directory's marker (relative to the prefix). */
@@ -103,9 +105,18 @@ export class Publisher {
     return this.now() + delayMs;
   }
 
+  /** Drops the put times that no longer hold a key back (KEY_INTERVAL_MS ago), once there are many. */
+  private forgetOldPuts(): void {
+    if (this.lastPut.size < LAST_PUTS_KEPT) return;
+    const old = this.now() - KEY_INTERVAL_MS;
+    for (const [k, t] of this.lastPut) if (t <= old) this.lastPut.delete(k);
+  }
+
   /** Any change to an inode's content, metadata or place. */
   changed(ino: number): void {
-    this.generation.set(ino, (this.generation.get(ino) ?? 0) + 1);
+    // Counted only while a publish of it runs (it compares before and
+    // after): an entry per inode ever changed would grow without bound.
+    if (this.running.has(ino)) this.generation.set(ino, (this.generation.get(ino) ?? 0) + 1);
   }
 
   /** A truncate happened: a publish in progress must not trust bytes past it. */
@@ -172,12 +183,12 @@ export class Publisher {
         return this.fail(ino, e);
       } finally {
         this.running.delete(ino);
+        this.generation.delete(ino);
       }
     }
     const node = this.ns.get(ino);
     if (!node) return;
-    // A division, not `>> 4`: shifts take 32-bit integers, and the default cap (4 GiB) is 2^32.
-    if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) < this.ns.options.journalCap / 16) {
+    if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) <= openPublishBytes(this.ns.options.journalCap)) {
       // Still open for writing and its journal is small: wait for the close.
       this.ns.update(ino, { publish_after: null });
       return;
@@ -227,6 +238,7 @@ export class Publisher {
           : await this.uploads.put(node, target, type, landed, meta);
       if (result === null) return; // multipart goes on in the next run
       this.lastPut.set(target, this.now());
+      this.forgetOldPuts();
       this.attempts.delete(ino);
       this.settle(node, gen, target, result);
       // Replaced: the cut upload's object at this key is no longer a thing to look after.
@@ -235,6 +247,7 @@ export class Publisher {
       this.fail(ino, e);
     } finally {
       this.running.delete(ino);
+      this.generation.delete(ino);
       this.uploading.delete(target);
       this.d.jobs.drop(claim);
     }

@@ -4,14 +4,13 @@
 
 import { ERRNO, P9Error, S_IFMT } from "../protocol/index.ts";
 import type { FsContext } from "./fs-context.ts";
+import { openPublishBytes } from "./publish-context.ts";
 import { type InodeUpdate, nextVersion } from "./namespace.ts";
 import { modeAfterChown, modeAfterWrite } from "./setid.ts";
 import { type Inode, type Timespec, isDir, isReg } from "./types.ts";
 
 /** Metadata-only changes wait this long, coalescing, before they are re-uploaded. */
 const METADATA_DELAY_MS = 30_000;
-/** A file whose journal grows past this is published even while open. */
-const JOURNAL_PER_FILE_PUBLISH = 64 * 1024 * 1024;
 const TOO_LARGE = "past the share's largest file (EDGE9P.max_file_bytes)";
 const JOURNAL_FULL = "the share's write journal is full until files are published";
 
@@ -140,7 +139,7 @@ export class Writes {
       from_r2: 0,
     });
     this.c.publisher.changed(ino);
-    if (this.c.journal.fileBytes(ino) > JOURNAL_PER_FILE_PUBLISH) {
+    if (this.c.journal.fileBytes(ino) > openPublishBytes(this.c.ns.options.journalCap)) {
       this.c.publisher.schedule(ino, 0);
       this.c.scheduledByCreate.delete(ino);
     }
