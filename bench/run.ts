@@ -11,6 +11,7 @@ import { bytesPerSmallReply, codecThroughput } from "./protocol.ts";
 import { iounitPolicies, readThroughput, startBenchGateways } from "./read.ts";
 import { diodBench } from "./diod.ts";
 import { distanceBench, distanceTable } from "./distance.ts";
+import { WAN_RTT_MS, wanBench, wanTable } from "./wan.ts";
 import { lockBench } from "./locks.ts";
 import { memoryBench, unreadBench } from "./memory.ts";
 import { metadataRates, readdirBench } from "./metadata.ts";
@@ -201,7 +202,11 @@ const distance = await distanceBench();
 console.log(distanceTable(distance));
 console.log(`\nreadahead window at ${distance.latencyMs} ms: grew to ${(distance.window / 2 ** 20).toFixed(0)} MiB (EDGE9P.readahead_bytes)`);
 
-const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, writes, distance, sizedRepliesRatio: ratio };
+console.log(`\n## Across the WAN: Linux's recorded requests replayed one at a time through edge9p bridge, at 0 and ${WAN_RTT_MS} ms round trip (--simulate-rtt)\n`);
+const wan = await wanBench();
+console.log(wanTable(wan));
+
+const results = { date, machine, codec, read, iounit, metadata, readdir, locks, diod, write, alloc, memory, unread, writes, distance, wan, sizedRepliesRatio: ratio };
 writeFileSync(fileURLToPath(new URL("./results.json", import.meta.url)), JSON.stringify(results, null, 2) + "\n");
 type Row = { msize: number; inFlight: number; gatewayMBps: number; rawMBps: number };
 const line = (rows: Row[], inFlight: number, key: "gatewayMBps" | "rawMBps", label: string, color: number): Series => ({

@@ -29,6 +29,7 @@ import {
   peekType,
 } from "../protocol/index.ts";
 import { Outstanding } from "./outstanding.ts";
+import { delayLine, refusedRtt } from "./rtt.ts";
 
 const TVERSION = MESSAGES.Tversion.id;
 const RVERSION = MESSAGES.Rversion.id;
@@ -43,13 +44,26 @@ export interface BridgeOptions {
   log?: (line: string) => void;
   /** Called with errors (also when quiet). */
   error?: (line: string) => void;
+  /**
+   * Development only: hold every message between guest and gateway half
+   * this many ms each way, so that a request and its reply cost one round
+   * trip of it (rtt.ts). Refused for a gateway that is not on this machine.
+   */
+  simulateRttMs?: number;
 }
 
 export interface Bridge {
   /** The address actually bound (a port 0 request gets a real port). */
   readonly address: string;
   readonly port: number | null;
+  /** 9P messages carried so far, all connections together: requests to the gateway, replies from it. */
+  stats(): BridgeStats;
   close(): Promise<void>;
+}
+
+export interface BridgeStats {
+  requests: number;
+  replies: number;
 }
 
 /** Stop reading TCP when this much waits to go out on the WebSocket. */
@@ -60,14 +74,17 @@ const PAUSE_WHILE_AWAY = 256;
 const MAX_PAYLOAD = PLATFORM_MSIZE_CEILING + 4096;
 
 export function startBridge(opts: BridgeOptions): Promise<Bridge> {
+  const refused = refusedRtt(opts.url, opts.simulateRttMs ?? 0);
+  if (refused) return Promise.reject(new Error(refused));
   const log = opts.log ?? (() => {});
   const error = opts.error ?? log;
   let nextConn = 1;
   /** Teardown functions of the open connections. */
   const conns = new Set<() => void>();
+  const counts: BridgeStats = { requests: 0, replies: 0 };
 
   const server = net.createServer((sock) => {
-    const stop: () => void = connect(sock, nextConn++, opts, log, error, () => conns.delete(stop));
+    const stop: () => void = connect(sock, nextConn++, opts, log, error, () => conns.delete(stop), counts);
     conns.add(stop);
   });
 
@@ -81,6 +98,7 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
       resolve({
         address,
         port: typeof a === "object" && a ? a.port : null,
+        stats: () => ({ ...counts }),
         close: () =>
           new Promise<void>((done) => {
             for (const c of [...conns]) c();
@@ -121,8 +139,11 @@ function connect(
   log: (l: string) => void,
   error: (l: string) => void,
   gone: () => void,
+  counts: BridgeStats,
 ): () => void {
   const tag = `[${id}]`;
+  // Each way, half the simulated round trip (0: at once).
+  const wan = delayLine((opts.simulateRttMs ?? 0) / 2);
   sock.setNoDelay(true);
   sock.pause();
   const framer = new Framer(PLATFORM_MSIZE_CEILING);
@@ -230,17 +251,22 @@ function connect(
       if (!isBinary) {
         const nonce = parseMark(data.toString());
         if (nonce === null) return teardown("gateway sent a text message that is not a mark; 9P messages are binary");
-        return w.send(ackText(nonce));
+        // The acknowledgement travels as far as the reply did.
+        return wan.later(() => ws === w && w.readyState === WebSocket.OPEN && w.send(ackText(nonce)));
       }
       const msg = data as Buffer;
       // A reply nothing waits for is a duplicate from before a resume: the
       // guest may have reused its tag already, so it must not see it.
       if (!pending.answered(msg)) return;
+      counts.replies++;
       if (asked !== null) noteVersion(msg);
-      if (!sock.write(msg)) {
-        w.pause();
-        sock.once("drain", () => w.resume());
-      }
+      wan.later(() => {
+        if (done) return;
+        if (!sock.write(msg)) {
+          w.pause();
+          sock.once("drain", () => w.resume());
+        }
+      });
     });
     w.on("close", (code, reason) => {
       const r = reason.toString();
@@ -258,11 +284,17 @@ function connect(
       framer.push(chunk, (m) => {
         if (peekType(m) === TVERSION) noteRequest(m);
         pending.sent(m);
+        counts.requests++;
         const w = ws;
         // While reconnecting the request waits in `pending`: the resume replays it.
         if (!w || w.readyState !== WebSocket.OPEN) return;
-        w.send(m, { binary: true }, () => {
-          if (sock.isPaused() && w.bufferedAmount < HIGH_WATER / 2 && !done && ws === w) sock.resume();
+        // Delayed (simulated distance): sent only on the socket it was meant
+        // for; if that one went meanwhile, the resume's replay sends it.
+        wan.later(() => {
+          if (ws !== w || w.readyState !== WebSocket.OPEN) return;
+          w.send(m, { binary: true }, () => {
+            if (sock.isPaused() && w.bufferedAmount < HIGH_WATER / 2 && !done && ws === w) sock.resume();
+          });
         });
       });
     } catch (e) {

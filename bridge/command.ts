@@ -3,6 +3,7 @@
 
 import { parseArgs } from "node:util";
 import { startBridge } from "./bridge.ts";
+import { refusedRtt } from "./rtt.ts";
 
 export const BRIDGE_USAGE = `usage: edge9p bridge [options] URL
 
@@ -14,6 +15,9 @@ options:
   --unix PATH          listen on a unix socket instead
   --token TOKEN        bearer token for the share (default: $EDGE9P_TOKEN)
   --quiet              print errors only
+  --simulate-rtt MS    development only: hold every message MS/2 each way,
+                       as a gateway MS away would (refused unless the URL's
+                       host is this machine)
 
 then, in a guest VM (QEMU user networking reaches the host as 10.0.2.2):
   mount -t 9p -o trans=tcp,port=5640,version=9p2000.L,msize=1048576 10.0.2.2 /mnt
@@ -38,6 +42,7 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
         unix: { type: "string" },
         token: { type: "string" },
         quiet: { type: "boolean", default: false },
+        "simulate-rtt": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -64,6 +69,12 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`edge9p bridge: --listen wants HOST:PORT (got ${values.listen})\n`);
     return 2;
   }
+  const rtt = values["simulate-rtt"] === undefined ? 0 : Number(values["simulate-rtt"]);
+  const refused = refusedRtt(url, rtt);
+  if (refused) {
+    process.stderr.write(`edge9p bridge: ${refused}\n`);
+    return 2;
+  }
   const out = (l: string) => process.stdout.write(`${l}\n`);
   const err = (l: string) => process.stderr.write(`${l}\n`);
   let bridge;
@@ -74,13 +85,14 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
       token: values.token ?? process.env.EDGE9P_TOKEN,
       log: values.quiet ? () => {} : out,
       error: err,
+      simulateRttMs: rtt,
     });
   } catch (e) {
     err(`edge9p bridge: cannot listen on ${values.unix ?? values.listen ?? "127.0.0.1:5640"}: ${(e as Error).message}`);
     return 1;
   }
   if (!values.quiet) {
-    out(`edge9p bridge: ${bridge.address} -> ${url}`);
+    out(`edge9p bridge: ${bridge.address} -> ${url}${rtt ? ` (simulating a ${rtt} ms round trip)` : ""}`);
     if (bridge.port !== null) {
       out(`mount in a guest: mount -t 9p -o trans=tcp,port=${bridge.port},version=9p2000.L,msize=1048576 10.0.2.2 /mnt`);
     }

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bridge, startBridge } from "../../bridge/bridge.ts";
 import { type Client, ERRNO, Framer, NOFID, decode, encode } from "../../protocol/index.ts";
 import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
+import { runEdge9p } from "../support/run-cli.ts";
 import { tcpClient } from "../support/tcp-client.ts";
+import { refusedRtt } from "../../bridge/rtt.ts";
 
 let gw: LocalGateway;
 let bridge: Bridge;
@@ -155,6 +157,40 @@ describe("edge9p bridge", () => {
     expect(lines.some((l) => /resumed session .* replayed 1 requests/.test(l))).toBe(true);
     const again = await mounted(65536);
     expect(same(await readAll(again, ["br", "small.txt"]), new TextEncoder().encode("small\n"))).toBe(true);
+  });
+
+  it("with --simulate-rtt, holds each request and reply half the round trip: a Tgetattr waits a whole one, reads stay whole and in order", async () => {
+    const slow = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev"), simulateRttMs: 150 });
+    try {
+      const { client: c, socket } = await tcpClient(slow.port!);
+      await c.version(65536);
+      await c.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+      const t = performance.now();
+      await c.request({ type: "Tgetattr", fid: 0, request_mask: 0x3fffn });
+      // A lower bound only: the model adds the round trip, the machine adds the rest.
+      expect(performance.now() - t).toBeGreaterThanOrEqual(149);
+      // Many in flight: each reply still matches its request and the bytes are the file's.
+      expect(same(await readAll(c, ["br", "data.bin"], 8), DATA)).toBe(true);
+      socket.end();
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe("--simulate-rtt", () => {
+  it("is refused for a gateway that is not on this machine, and for a delay that is not milliseconds", async () => {
+    expect(refusedRtt("ws://127.0.0.1:8787/v1/shares/dev/9p", 20)).toBeNull();
+    expect(refusedRtt("ws://localhost:8787/v1/shares/dev/9p", 20)).toBeNull();
+    expect(refusedRtt("ws://[::1]:8787/v1/shares/dev/9p", 20)).toBeNull();
+    expect(refusedRtt("wss://files.example.com/v1/shares/dev/9p", 0)).toBeNull();
+    expect(refusedRtt("wss://files.example.com/v1/shares/dev/9p", 20)).toMatch(/files\.example\.com is not loopback/);
+    expect(refusedRtt("ws://127.0.0.1:8787/v1/shares/dev/9p", Number.NaN)).toMatch(/milliseconds/);
+    expect(refusedRtt("ws://127.0.0.1:8787/v1/shares/dev/9p", -5)).toMatch(/milliseconds/);
+    await expect(startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: "wss://files.example.com/v1/shares/dev/9p", simulateRttMs: 20 })).rejects.toThrow(/not loopback/);
+    const r = await runEdge9p(["bridge", "--simulate-rtt", "20", "wss://files.example.com/v1/shares/dev/9p"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--simulate-rtt is for a gateway on this machine/);
   });
 });
 
