@@ -45,16 +45,23 @@ export interface PublishContext {
 }
 
 /**
- * Journal bytes past which a file still open for writing is published
- * anyway (a long write does not wait for its close to reach R2, and the
- * journal cap is not filled by one file): a sixteenth of the cap, at most
- * 64 MiB. The write that passes it schedules the publish (writes.ts), and
- * the publisher waits for the close below it (publisher.ts): one number, so
- * that no write schedules a publish the publisher then declines.
+ * Journal bytes past which the publisher publishes a file still open for
+ * writing rather than wait for its close (publisher.ts): a sixteenth of the
+ * cap, so that one long write cannot fill the journal.
  */
 export function openPublishBytes(journalCap: number): number {
   // A division, not `>> 4`: shifts take 32-bit integers, and the default cap (4 GiB) is 2^32.
-  return Math.min(64 * 1024 * 1024, journalCap / 16);
+  return journalCap / 16;
+}
+
+/**
+ * Journal bytes past which a write schedules its open file's publish at once
+ * (writes.ts): 64 MiB, and never below the publisher's own threshold, which
+ * would decline it (with the default 4 GiB cap every write between 64 and
+ * 256 MiB scheduled a publish that did nothing).
+ */
+export function writePublishBytes(journalCap: number): number {
+  return Math.max(64 * 1024 * 1024, openPublishBytes(journalCap));
 }
 
 /** The key an inode publishes at from its path: `dir/` for a directory; a derived key for a path too long (keys.ts). */

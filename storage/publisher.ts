@@ -188,7 +188,7 @@ export class Publisher {
     }
     const node = this.ns.get(ino);
     if (!node) return;
-    if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) <= openPublishBytes(this.ns.options.journalCap)) {
+    if (!force && node.dirty && node.opens > 0 && this.d.journal.fileBytes(ino) < openPublishBytes(this.ns.options.journalCap)) {
       // Still open for writing and its journal is small: wait for the close.
       this.ns.update(ino, { publish_after: null });
       return;

@@ -4,7 +4,7 @@
 
 import { ERRNO, P9Error, S_IFMT } from "../protocol/index.ts";
 import type { FsContext } from "./fs-context.ts";
-import { openPublishBytes } from "./publish-context.ts";
+import { writePublishBytes } from "./publish-context.ts";
 import { type InodeUpdate, nextVersion } from "./namespace.ts";
 import { modeAfterChown, modeAfterWrite } from "./setid.ts";
 import { type Inode, type Timespec, isDir, isReg } from "./types.ts";
@@ -139,7 +139,7 @@ export class Writes {
       from_r2: 0,
     });
     this.c.publisher.changed(ino);
-    if (this.c.journal.fileBytes(ino) > openPublishBytes(this.c.ns.options.journalCap)) {
+    if (this.c.journal.fileBytes(ino) > writePublishBytes(this.c.ns.options.journalCap)) {
       this.c.publisher.schedule(ino, 0);
       this.c.scheduledByCreate.delete(ino);
     }
