@@ -17,3 +17,4 @@ export * from "./resume.ts";
 export * from "./names.ts";
 export * from "./devices.ts";
 export * from "./websocket.ts";
+export * from "./leases.ts";
