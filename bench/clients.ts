@@ -91,6 +91,8 @@ export interface RawConn {
   ask(offset: number, length: number, echo?: boolean): Promise<number>;
   /** Sends data to be put into R2 as one object (or dropped, `sink`); resolves on the ack. */
   put(offset: number, data: Uint8Array, sink?: boolean): Promise<void>;
+  /** Sends data to be written as a row of the object's SQLite; resolves on the ack (after the write, as the output gate holds it). */
+  store(data: Uint8Array): Promise<void>;
   close(): void;
 }
 
@@ -104,6 +106,19 @@ export async function rawConnect(url: string): Promise<RawConn> {
     waiting.get(id)?.(data.byteLength - 4);
     waiting.delete(id);
   });
+  const send = (offset: number, lengthField: number, data: Uint8Array) => {
+    const id = nextId++;
+    const msg = new Uint8Array(16 + data.byteLength);
+    const v = new DataView(msg.buffer);
+    v.setUint32(0, id, true);
+    v.setBigUint64(4, BigInt(offset), true);
+    v.setUint32(12, lengthField, true);
+    msg.set(data, 16);
+    return new Promise<void>((resolve) => {
+      waiting.set(id, () => resolve());
+      ws.send(msg);
+    });
+  };
   return {
     ask(offset, length, echo = false) {
       const id = nextId++;
@@ -117,17 +132,10 @@ export async function rawConnect(url: string): Promise<RawConn> {
       });
     },
     put(offset, data, sink = false) {
-      const id = nextId++;
-      const msg = new Uint8Array(16 + data.byteLength);
-      const v = new DataView(msg.buffer);
-      v.setUint32(0, id, true);
-      v.setBigUint64(4, BigInt(offset), true);
-      v.setUint32(12, (sink ? 0xc0000000 : 0x40000000) | data.byteLength, true);
-      msg.set(data, 16);
-      return new Promise((resolve) => {
-        waiting.set(id, () => resolve());
-        ws.send(msg);
-      });
+      return send(offset, (sink ? 0xc0000000 : 0x40000000) | data.byteLength, data);
+    },
+    store(data) {
+      return send(0, 0x60000000 | data.byteLength, data);
     },
     close: () => ws.close(),
   };

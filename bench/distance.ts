@@ -8,16 +8,18 @@
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { pathToFileURL } from "node:url";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { startBridge } from "../bridge/bridge.ts";
 import { type LocalGateway, operatorGet, startLocalGateway } from "../test/support/local-gateway.ts";
-import { mount9p, read9p, readSmall9p } from "./clients.ts";
+import { mount9p, rawConnect, read9p, readSmall9p } from "./clients.ts";
 import { median, table } from "./stats.ts";
 import { smallFiles } from "./write.ts";
 import { cpBothWays, createsAtOnce, getattrRate, statPath } from "./writes.ts";
 
 const run = promisify(execFile);
+const ROOT = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 const MiB = 1024 * 1024;
 const BIG = 64 * MiB;
 const FILES = 1000;
@@ -112,12 +114,39 @@ interface Suite {
   stat: number;
   metaCalls: Calls;
   creates: number;
+  /** The raw limit of a create one at a time (rawCreates), measured beside it. */
+  rawCreates: number;
+  /** The same four round trips with nothing written. */
+  rawTrips: number;
   creates8: number;
   cpUp: number;
   cpDown: number;
 }
 
-async function suite(gw: LocalGateway, big: Uint8Array): Promise<Suite> {
+/**
+ * The platform's limit for a small-file create one at a time, with no 9P:
+ * the same four WebSocket round trips into a Durable Object (walk, create,
+ * write, clunk), two of them answered only after a row of the object's
+ * SQLite is written (the create's inode, the write's 4 KiB), as the
+ * gateway's must be (an acknowledged create or write survives a crash).
+ */
+async function rawCreates(url: string, n: number, write = true): Promise<number> {
+  const conn = await rawConnect(url);
+  const inode = new Uint8Array(96);
+  const page = new Uint8Array(4096).fill(7);
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    await conn.ask(0, 16, true);
+    await (write ? conn.store(inode) : conn.ask(0, 16, true));
+    await (write ? conn.store(page) : conn.put(0, page, true));
+    await conn.ask(0, 16, true);
+  }
+  const secs = (performance.now() - start) / 1000;
+  conn.close();
+  return n / secs;
+}
+
+async function suite(gw: LocalGateway, raw: LocalGateway, big: Uint8Array): Promise<Suite> {
   const bucket = await gw.bucket();
   await bucket.put("distance/big.bin", big);
   for (let i = 0; i < FILES; i += 50) {
@@ -157,9 +186,13 @@ async function suite(gw: LocalGateway, big: Uint8Array): Promise<Suite> {
   }
   const s5 = await stats(gw);
   const one: number[] = [];
+  const rawOne: number[] = [];
+  const rawTrips: number[] = [];
   const eight: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     one.push(await smallFiles(gw, CREATES, `one-${i}`));
+    rawOne.push(await rawCreates(raw.wsUrl("raw"), CREATES));
+    rawTrips.push(await rawCreates(raw.wsUrl("raw"), CREATES, false));
     eight.push(await createsAtOnce(gw, `eight-${i}`, 800, 8));
   }
   const cp = await cpBothWays(gw, RUNS);
@@ -177,6 +210,8 @@ async function suite(gw: LocalGateway, big: Uint8Array): Promise<Suite> {
     stat: median(st),
     metaCalls: delta(s4.r2Calls, s5.r2Calls),
     creates: median(one),
+    rawCreates: median(rawOne),
+    rawTrips: median(rawTrips),
     creates8: median(eight),
     cpUp: cp.up,
     cpDown: cp.down,
@@ -196,17 +231,20 @@ export interface DistanceBench {
 export async function distanceBench(latencyMs = 30): Promise<DistanceBench> {
   const big = new Uint8Array(randomBytes(BIG));
   const results: Suite[] = [];
+  // The raw limit's worker (bench/raw/), its own process; no R2 on its path.
+  const raw = await startLocalGateway({ wranglerConfig: join(ROOT, "bench/raw/wrangler.toml"), config: null });
   for (const ms of [0, latencyMs]) {
     // Publishing held off: locally R2 is a simulator in the gateway's own
     // process, so uploads beside the measured requests would take their CPU
     // (production's R2 is elsewhere). The write section measures a publish.
     const gw = await startLocalGateway({ config: { r2_latency_ms: ms, publish_delay_ms: 3_600_000 } });
     try {
-      results.push(await suite(gw, big));
+      results.push(await suite(gw, raw, big));
     } finally {
       await gw.stop();
     }
   }
+  await raw.stop();
   const [near, far] = results as [Suite, Suite];
   // A share of the 0 ms figure at the distance; a rate at both.
   const share = (what: string, unit: string, a: number, b: number, calls: string, extra = true): DistanceRow => ({
@@ -239,6 +277,14 @@ export async function distanceBench(latencyMs = 30): Promise<DistanceBench> {
     rate("Tgetattr, 4 clients at once", "requests/s", near.getattr4, far.getattr4, null),
     rate("walk + getattr + clunk of a file, 1 client", "files/s", near.stat, far.stat, null),
     rate(`create + write 4 KiB + close, one at a time (${CREATES} files)`, "files/s", near.creates, far.creates, 1000),
+    {
+      ...rate("  raw limit of it: 4 WebSocket round trips into a Durable Object, 2 answered after a SQLite row is written", "files/s", near.rawCreates, far.rawCreates, null),
+      target: `gateway ${(near.creates / near.rawCreates).toFixed(2)} / ${(far.creates / far.rawCreates).toFixed(2)} of it`,
+    },
+    {
+      ...rate("  the same 4 round trips with nothing written", "files/s", near.rawTrips, far.rawTrips, null),
+      target: `gateway ${(near.creates / near.rawTrips).toFixed(2)} / ${(far.creates / far.rawTrips).toFixed(2)} of it`,
+    },
     rate("create + write 4 KiB + close, 8 at once on one session (800 files)", "files/s", near.creates8, far.creates8, null),
     rate(`edge9p cp -r of ${FILES} files of 4 KiB up (the command's start included)`, "files/s", near.cpUp, far.cpUp, 500),
     rate(`edge9p cp -r of ${FILES} files of 4 KiB down (the command's start included)`, "files/s", near.cpDown, far.cpDown, 500),

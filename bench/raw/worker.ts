@@ -11,6 +11,9 @@
 //   `bench/raw-put/<offset>`; the reply is id[4];
 // - length | PUT | ECHO: the same reply without touching R2 (the socket's
 //   limit for messages the size of a Twrite).
+// - length | PUT | SQL: the data that follows goes into a row of the
+//   object's SQLite, so the reply waits on that write as a Tlcreate's or a
+//   Twrite's does (the output gate); the reply is id[4].
 //
 // On a socket opened at a path ending in /9p-shaped, each message is instead
 // a Tread as 9P frames it (size[4] type[1] tag[2] fid[4] offset[8] count[4])
@@ -32,10 +35,16 @@ const FRAMED = "9p-shaped";
 const TREAD = 116;
 const RREAD = 117;
 const PUT = 0x40000000;
+const SQL = 0x20000000;
 
 export class RawObject extends DurableObject<Env> {
   private etag: string | null = null;
   private objectSize: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS put (id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+  }
 
   override async fetch(request: Request): Promise<Response> {
     const pair = new WebSocketPair();
@@ -101,14 +110,15 @@ export class RawObject extends DurableObject<Env> {
     const offset = Number(v.getBigUint64(4, true));
     const length = v.getUint32(12, true);
     if (length & PUT) {
-      if (!(length & ECHO)) await this.env.DEV_BUCKET.put(`bench/raw-put/${offset}`, new Uint8Array(message, 16));
+      if (length & SQL) this.ctx.storage.sql.exec("INSERT INTO put (v) VALUES (?)", message.slice(16));
+      else if (!(length & ECHO)) await this.env.DEV_BUCKET.put(`bench/raw-put/${offset}`, new Uint8Array(message, 16));
       const ack = new Uint8Array(4);
       new DataView(ack.buffer).setUint32(0, id, true);
       ws.send(ack);
       return;
     }
     const echo = (length & ECHO) !== 0;
-    const n = length & ~(ECHO | PUT);
+    const n = length & ~(ECHO | PUT | SQL);
     const reply = new Uint8Array(4 + n);
     new DataView(reply.buffer).setUint32(0, id, true);
     if (!echo) await this.readInto(reply, 4, offset, n);
