@@ -4,7 +4,7 @@
 
 import net from "node:net";
 import WebSocket from "ws";
-import { type Client, Framer, NOFID, PLATFORM_MSIZE_CEILING, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, type Client, Framer, NOFID, PLATFORM_MSIZE_CEILING, SUBPROTOCOL, clientOverWebSocket } from "../protocol/index.ts";
 
 const WS_OPTS = { perMessageDeflate: false, maxPayload: 64 << 20 };
 
@@ -22,9 +22,16 @@ export interface Mounted {
   close(): void;
 }
 
-/** A 9P session over a WebSocket, version negotiated and attached as fid 0. */
+/**
+ * A 9P session over a WebSocket, version negotiated and attached as fid 0.
+ * It acknowledges the gateway's marks, as the bridge and the CLI do: a plain
+ * 9P client proves it read a reply only by using its tag again, so one that
+ * waits on more large reads than the session's window holds (three 32 MiB
+ * reads at the end of a file, with a 64 MiB window) waits for good, and the
+ * gateway cuts it after the stall time (worker/outbox.ts).
+ */
 export async function mount9p(url: string, msize: number): Promise<Mounted> {
-  const ws = await openWs(url, [SUBPROTOCOL]);
+  const ws = await openWs(url, [ACK_SUBPROTOCOL, SUBPROTOCOL]);
   const client = clientOverWebSocket(ws as unknown as Parameters<typeof clientOverWebSocket>[0]);
   await client.version(msize);
   await client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
