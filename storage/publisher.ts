@@ -36,6 +36,13 @@ export type { PublishStats, PublisherDeps } from "./publish-context.ts";
 const KEY_INTERVAL_MS = 1000;
 /** Put times kept before the ones past KEY_INTERVAL_MS are swept (forgetOldPuts). */
 const LAST_PUTS_KEPT = 1024;
+/**
+ * Inodes whose failure counts are kept (for the retry backoff). Past it the
+ * oldest count goes: that inode's next retry backs off from 1 s again, which
+ * costs a few early retries, while an entry per inode that ever failed (and
+ * may since be gone) would grow without bound.
+ */
+const ATTEMPTS_KEPT = 4096;
 const MAX_BACKOFF_MS = 60_000;
 
 /** The metadata key naming, on an object at a derived key, its directory's marker (relative to the prefix). */
@@ -105,11 +112,26 @@ export class Publisher {
     return this.now() + delayMs;
   }
 
-  /** Drops the put times that no longer hold a key back (KEY_INTERVAL_MS ago), once there are many. */
+  /** Notes a put of a key now, keeping the map in time order (a key put again moves to the end). */
+  private notePut(key: string): void {
+    this.lastPut.delete(key);
+    this.lastPut.set(key, this.now());
+    this.forgetOldPuts();
+  }
+
+  /**
+   * Drops the put times that no longer hold a key back (KEY_INTERVAL_MS
+   * ago), once there are many. The map is in time order (notePut), so the
+   * sweep stops at the first recent one: each time is dropped once, and a
+   * second's worth of puts past the mark is not scanned at every put.
+   */
   private forgetOldPuts(): void {
     if (this.lastPut.size < LAST_PUTS_KEPT) return;
     const old = this.now() - KEY_INTERVAL_MS;
-    for (const [k, t] of this.lastPut) if (t <= old) this.lastPut.delete(k);
+    for (const [k, t] of this.lastPut) {
+      if (t > old) break;
+      this.lastPut.delete(k);
+    }
   }
 
   /** Any change to an inode's content, metadata or place. */
@@ -162,7 +184,9 @@ export class Publisher {
 
   private fail(ino: number, e: unknown): void {
     const n = (this.attempts.get(ino) ?? 0) + 1;
+    this.attempts.delete(ino);
     this.attempts.set(ino, n);
+    if (this.attempts.size > ATTEMPTS_KEPT) this.attempts.delete(this.attempts.keys().next().value!);
     this.stats.failures++;
     const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (n - 1));
     this.d.log(`publish of inode ${ino} failed (attempt ${n}, retry in ${delay} ms): ${(e as Error).message ?? e}`);
@@ -237,8 +261,7 @@ export class Publisher {
           ? await this.uploads.multipart(node, target, landed, meta)
           : await this.uploads.put(node, target, type, landed, meta);
       if (result === null) return; // multipart goes on in the next run
-      this.lastPut.set(target, this.now());
-      this.forgetOldPuts();
+      this.notePut(target);
       this.attempts.delete(ino);
       this.settle(node, gen, target, result);
       // Replaced: the cut upload's object at this key is no longer a thing to look after.
