@@ -9,11 +9,15 @@ export interface Record {
   bytes: Uint8Array;
 }
 
-export const CAPTURES = ["linux61-read", "linux61-write", "linux61-cache-loose", "diodls", "diodcat"] as const;
+export const CAPTURES = ["linux61-read", "linux61-write", "linux61-cache-loose", "linux61-devshare", "diodls", "diodcat"] as const;
 
 export function readCapture(name: string): Record[] {
   const path = fileURLToPath(new URL(`../../fixtures/captures/${name}.bin`, import.meta.url));
-  const buf = new Uint8Array(readFileSync(path));
+  return parseCapture(new Uint8Array(readFileSync(path)), name);
+}
+
+/** The records of a .bin file's bytes (`name` for errors). */
+export function parseCapture(buf: Uint8Array, name: string): Record[] {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: Record[] = [];
   let i = 0;
