@@ -1,0 +1,413 @@
+// edge9p bridge --cache: one guest connection's requests, answered from the
+// lease cache when it can (docs/leases.md, "What a bridge answers itself"),
+// forwarded otherwise. It sits between the guest's framer and the bridge's
+// forwarding (which numbers what crosses for a resume: bridge/outstanding.ts);
+// a request answered here never reaches it, and a request the bridge makes
+// itself (the Twalk that makes a virtual fid real, a deferred clunk) crosses
+// like any other and has its reply consumed here, never seen by the guest.
+//
+// Order: guest requests are handled one at a time in arrival order. While a
+// bridge-made request is out, the following guest requests wait: the gateway
+// runs one session's requests concurrently (worker/session.ts), so a request
+// that depends on a fid the bridge is making real must not be sent before
+// the Rwalk that made it, and the bridge's tags must not meet the guest's.
+// Everything from the gateway (grants, recalls, replies) is applied in the
+// order it arrives (rule 3).
+
+import {
+  ERRNO,
+  LEASE_RENEW,
+  LEASE_RENEWED,
+  type LeaseMessage,
+  type Message,
+  type MessageInit,
+  type Msg,
+  NOTAG,
+  decode,
+  encode,
+  leaseText,
+  parseLease,
+} from "../protocol/index.ts";
+import { FidTable, inoOf } from "./fids.ts";
+import { type CacheBounds, DEFAULT_BOUNDS, LeaseCache } from "./lease-cache.ts";
+import { changedBy } from "./changes.ts";
+
+const L = "9P2000.L";
+const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+const bytes = (s: string) => Buffer.from(s, "latin1");
+
+/** What the caching layer needs of the bridge's connection. */
+export interface Wire {
+  /** Sends a request to the gateway (counted and kept for a resume). */
+  forward(m: Uint8Array): void;
+  /** Writes a reply to the guest. */
+  toGuest(m: Uint8Array): void;
+  /** Sends a lease message (text) to the gateway on the current socket. */
+  sendText(t: string): void;
+}
+
+export interface CacheStats {
+  /** Requests answered by the cache, by type. */
+  answered: Record<string, number>;
+  /** Requests the bridge made itself (they crossed). */
+  made: number;
+}
+
+/** A forwarded guest request, by tag: what its reply teaches. */
+interface Sent {
+  req: Message;
+  /** When it was sent (the bridge's clock): a lease it gets runs from here (rule 4). */
+  at: number;
+  /** The inode of the fid it names, when known at the time it was sent. */
+  ino: string | null;
+}
+
+/** Plain names only: "." and ".." are the gateway's to resolve (walk(5)). */
+const plain = (n: string) => n !== "" && n !== "." && n !== "..";
+
+export class CachingSession {
+  readonly cache: LeaseCache;
+  private readonly fids = new FidTable();
+  /** Forwarded guest requests without a reply, by tag. */
+  private readonly sent = new Map<number, Sent>();
+  /** Bridge-made requests without a reply, by tag. */
+  private readonly made = new Map<number, { at: number; resolve: (m: Message) => void }>();
+  /** Grants that arrived for replies not yet here, by tag (the grant precedes its reply). */
+  private readonly grants = new Map<number, string[]>();
+  /** Guest requests waiting their turn. */
+  private readonly queue: Uint8Array[] = [];
+  private running = false;
+  /** Set once Rversion named 9P2000.L; before, and for other versions, everything passes. */
+  private dotl = false;
+  /** The lease term (ms) the upgrade's answer gave; null: the gateway grants none. */
+  private termMs: number | null = null;
+  /** A renew on its way, sent at this time (one at a time, answered FIFO). */
+  private renewAt: number | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly wire: Wire,
+    private readonly stats: CacheStats,
+    bounds: CacheBounds = DEFAULT_BOUNDS,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.cache = new LeaseCache(bounds, (q) => this.wire.sendText(leaseText({ lease: "release", q })));
+  }
+
+  /** A socket opened: `term` is its upgrade's X-Edge9p-Leases answer (null: none). */
+  opened(term: number | null): void {
+    this.termMs = term;
+    this.lost();
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+    // Renew a few times a term (rule 4), so a lease never runs out while held.
+    if (term !== null) this.renewTimer = setInterval(() => this.renew(), Math.max(50, term / 3));
+    this.renewTimer?.unref();
+  }
+
+  /** The socket went: every lease goes with it (rule 5); the fids stay, the resume keeps them. */
+  lost(): void {
+    this.cache.clear();
+    this.grants.clear();
+    this.renewAt = null;
+  }
+
+  close(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+  }
+
+  private renew(): void {
+    if (this.renewAt !== null || !this.cache.holdsAny()) return;
+    this.renewAt = this.now();
+    this.wire.sendText(LEASE_RENEW);
+  }
+
+  /** A text message from the gateway that is about leases; false when it is not one. */
+  text(t: string): boolean {
+    if (t === LEASE_RENEWED) {
+      if (this.renewAt !== null && this.termMs !== null) this.cache.renewed(this.renewAt + this.termMs);
+      this.renewAt = null;
+      return true;
+    }
+    let m: LeaseMessage;
+    try {
+      m = parseLease(t);
+    } catch {
+      return false;
+    }
+    if (m.lease === "grant") this.grants.set(m.tag, m.q);
+    else if (m.lease === "recall") {
+      // Drop first, then ack (rule 1: the change waits for the ack).
+      if (m.all) this.cache.clear();
+      else this.cache.recall(m.q!);
+      this.wire.sendText(leaseText({ lease: "ack", n: m.n }));
+    }
+    return true;
+  }
+
+  /** A request from the guest. */
+  request(m: Uint8Array): void {
+    this.queue.push(m);
+    if (!this.running) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length) await this.handle(this.queue.shift()!);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** A reply from the gateway (already matched to a request); false: the guest must not see it. */
+  reply(m: Uint8Array): boolean {
+    let r: Message | null = null;
+    try {
+      r = decode(m, L);
+    } catch {
+      // Not ours to judge: the guest gets it as it came.
+    }
+    const tag = m[5]! | (m[6]! << 8);
+    const granted = this.grants.get(tag) ?? [];
+    this.grants.delete(tag);
+    const made = this.made.get(tag);
+    if (made) {
+      this.made.delete(tag);
+      this.lease(granted, made.at);
+      if (r) made.resolve(r);
+      return false;
+    }
+    const s = this.sent.get(tag);
+    this.sent.delete(tag);
+    if (r?.type === "Rversion") {
+      this.dotl = new TextDecoder().decode(r.version) === L;
+      return true;
+    }
+    if (!s || !r) return true;
+    this.lease(granted, s.at);
+    this.learn(s, r, new Set(granted));
+    return true;
+  }
+
+  private lease(q: string[], at: number): void {
+    if (this.termMs === null) return;
+    for (const ino of q) this.cache.grant(ino, at + this.termMs);
+  }
+
+  /** What a reply says about fids, and (for inodes this reply's grant names: rule 2) about the share. */
+  private learn(s: Sent, r: Message, granted: Set<string>): void {
+    const t = s.req;
+    const now = this.now();
+    if (r.type === "Rflush" && t.type === "Tflush") this.sent.delete(t.oldtag);
+    switch (t.type) {
+      case "Tattach":
+        if (r.type === "Rattach") this.fids.setReal(t.fid, inoOf(r.qid));
+        break;
+      case "Twalk": {
+        if (r.type !== "Rwalk") break;
+        const names = t.wnames.map(latin1);
+        let dir = s.ino;
+        for (let i = 0; i < names.length && dir !== null; i++) {
+          const q = r.qids[i];
+          if (plain(names[i]!) && granted.has(dir)) this.cache.putName(dir, names[i]!, q ?? null, now);
+          if (!q) break; // a walk stops at the first name it cannot walk (walk(5))
+          dir = inoOf(q);
+        }
+        if (r.qids.length === names.length) this.fids.setReal(t.newfid, names.length ? inoOf(r.qids.at(-1)!) : s.ino);
+        break;
+      }
+      case "Txattrwalk":
+        if (r.type === "Rxattrwalk") this.fids.setReal(t.newfid, null);
+        break;
+      case "Tlcreate":
+        if (r.type === "Rlcreate") this.fids.setReal(t.fid, inoOf(r.qid));
+        break;
+      case "Txattrcreate":
+        this.fids.setReal(t.fid, null);
+        break;
+      case "Tgetattr":
+        if (r.type === "Rgetattr") {
+          const ino = inoOf(r.qid);
+          if (granted.has(ino)) this.cache.putAttrs(ino, r, t.request_mask, now);
+        }
+        break;
+      case "Tclunk":
+      case "Tremove":
+        // Gone whatever the answer (clunk(5), remove(5)).
+        this.fids.clunk(t.fid);
+        break;
+    }
+  }
+
+  /** The inode a guest fid names, if known. */
+  private inoOfFid(fid: number): string | null {
+    const f = this.fids.get(fid);
+    return f ? f.ino : null;
+  }
+
+  private answer(tag: number, m: MessageInit): void {
+    this.stats.answered[m.type === "Rlerror" ? "error" : `T${m.type.slice(1)}`] ??= 0;
+    this.stats.answered[m.type === "Rlerror" ? "error" : `T${m.type.slice(1)}`]!++;
+    this.wire.toGuest(encode({ ...m, tag } as MessageInit, L));
+  }
+
+  private async handle(m: Uint8Array): Promise<void> {
+    let t: Message;
+    try {
+      t = decode(m, L);
+    } catch {
+      return this.pass(m, null);
+    }
+    if (t.type === "Tversion") {
+      // version(5): a new session; nothing from the old one holds.
+      this.fids.clear();
+      this.cache.clear();
+      this.sent.clear();
+      this.grants.clear();
+      this.dotl = false;
+      return this.pass(m, t);
+    }
+    if (!this.dotl || this.termMs === null) return this.pass(m, t);
+    const done = this.local(t);
+    if (done !== false) return done === true ? undefined : done;
+    await this.prepare(t);
+    for (const ino of changedBy(t, (f) => this.inoOfFid(f), (d, n) => this.nameIno(d, n))) this.cache.recall([ino]);
+    this.pass(m, t);
+  }
+
+  private nameIno(dirFid: number, name: Uint8Array): string | null {
+    const d = this.inoOfFid(dirFid);
+    const q = d === null ? undefined : this.cache.name(d, latin1(name), this.now());
+    return q ? inoOf(q) : null;
+  }
+
+  private pass(m: Uint8Array, t: Message | null): void {
+    if (t && t.type !== "Tversion") {
+      const fid = "fid" in t ? (t.fid as number) : "dfid" in t ? (t.dfid as number) : null;
+      this.sent.set(t.tag, { req: t, at: this.now(), ino: fid === null ? null : this.inoOfFid(fid) });
+    }
+    this.wire.forward(m);
+  }
+
+  /** Answers `t` from the cache when it can; true (or what to wait for) when it did. */
+  private local(t: Message): boolean | Promise<void> {
+    const now = this.now();
+    switch (t.type) {
+      case "Tgetattr": {
+        const ino = this.inoOfFid(t.fid);
+        const a = ino === null ? null : this.cache.attrs(ino, t.request_mask, now);
+        if (!a) return false;
+        this.answer(t.tag, a);
+        return true;
+      }
+      case "Tclunk": {
+        const f = this.fids.get(t.fid);
+        if (!f) return false;
+        if (f.kind === "real" && f.leaners === 0) return false;
+        // Virtual: the gateway never saw it. Real with leaners: deferred.
+        const { release } = this.fids.clunk(t.fid);
+        this.answer(t.tag, { type: "Rclunk", tag: t.tag });
+        return release === null ? true : this.bury(release);
+      }
+      case "Twalk":
+        return this.walk(t, now);
+      default:
+        return false;
+    }
+  }
+
+  /** A Twalk whose every name the cache knows under a lease on each directory. */
+  private walk(t: Msg<"Twalk">, now: number): boolean {
+    const from = this.fids.get(t.fid);
+    if (!from || from.ino === null) return false;
+    // Moving a fid (newfid = fid) with names, or onto a number the gateway
+    // still holds, is the gateway's to do.
+    if (t.newfid === t.fid ? t.wnames.length > 0 : this.fids.get(t.newfid) || this.fids.isZombie(t.newfid)) return false;
+    const names = t.wnames.map(latin1);
+    if (!names.every(plain)) return false;
+    const qids = [];
+    let dir = from.ino;
+    for (const n of names) {
+      const q = this.cache.name(dir, n, now);
+      if (q === undefined) return false;
+      if (q === null) {
+        // Absent under the directory's lease: the first name fails the walk,
+        // a later one ends it short (walk(5)).
+        if (qids.length === 0) this.answer(t.tag, { type: "Rlerror", tag: t.tag, ecode: ERRNO.ENOENT });
+        else this.answer(t.tag, { type: "Rwalk", tag: t.tag, qids });
+        return true;
+      }
+      qids.push(q);
+      dir = inoOf(q);
+    }
+    if (t.newfid !== t.fid) this.fids.setVirtual(t.newfid, t.fid, names, dir);
+    this.answer(t.tag, { type: "Rwalk", tag: t.tag, qids });
+    return true;
+  }
+
+  /**
+   * Before `t` crosses: zombies it names are resolved, virtual fids it names
+   * are made real, and real fids it would move or end get their leaners
+   * made real first. On a failure, the guest's request is answered with it.
+   */
+  private async prepare(t: Message): Promise<void> {
+    for (const f of fidsOf(t)) {
+      if (this.fids.isZombie(f)) await this.resolveZombie(f);
+    }
+    for (const f of fidsOf(t)) {
+      const v = this.fids.get(f);
+      if (v?.kind === "virtual") await this.makeReal(f);
+    }
+    const moves = t.type === "Twalk" && t.fid === t.newfid ? [t.fid] : t.type === "Tlcreate" || t.type === "Txattrcreate" || t.type === "Tremove" ? [t.fid] : [];
+    for (const f of moves) for (const v of this.fids.leanersOf(f)) await this.makeReal(v);
+  }
+
+  /** A bridge-made request crosses; resolves with its reply. */
+  private cross(init: MessageInit): Promise<Message> {
+    let tag = NOTAG - 1;
+    while (this.sent.has(tag) || this.made.has(tag)) tag--;
+    const at = this.now();
+    this.stats.made++;
+    return new Promise((resolve) => {
+      this.made.set(tag, { at, resolve });
+      this.wire.forward(encode({ ...init, tag } as MessageInit, L));
+    });
+  }
+
+  /** Makes virtual fid `v` real: a Twalk from its real ancestor, whose Rwalk the guest never sees. */
+  private async makeReal(v: number): Promise<void> {
+    const f = this.fids.get(v);
+    if (f?.kind !== "virtual") return;
+    const r = await this.cross({ type: "Twalk", tag: 0, fid: f.base, newfid: v, wnames: f.names.map(bytes) });
+    if (r.type === "Rwalk" && r.qids.length === f.names.length) {
+      const release = this.fids.madeReal(v);
+      if (release !== null) await this.bury(release);
+    }
+    // On a failure the fid stays virtual: the request that follows names a
+    // fid the gateway does not hold, and its error (EBADF) reaches the guest.
+  }
+
+  /** A guest request names a zombie's number: its leaners become real, then the gateway clunks it. */
+  private async resolveZombie(z: number): Promise<void> {
+    for (const v of this.fids.leanersOf(z)) await this.makeReal(v);
+    if (this.fids.isZombie(z)) await this.bury(z);
+  }
+
+  /** The deferred clunk of a zombie that nothing leans on any more. */
+  private async bury(z: number): Promise<void> {
+    this.fids.buried(z);
+    await this.cross({ type: "Tclunk", tag: 0, fid: z });
+  }
+}
+
+const FID_FIELDS = ["fid", "newfid", "dfid", "afid", "olddirfid", "newdirfid", "dirfid"] as const;
+
+/** Every fid a request names. */
+function fidsOf(t: Message): number[] {
+  const out: number[] = [];
+  const rec = t as unknown as Record<string, unknown>;
+  for (const k of FID_FIELDS) if (typeof rec[k] === "number" && rec[k] !== 0xffffffff) out.push(rec[k] as number);
+  return out;
+}
