@@ -93,10 +93,12 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
   let nextConn = 1;
   /** Teardown functions of the open connections. */
   const conns = new Set<() => void>();
-  const counts: BridgeStats = { requests: 0, replies: 0, answered: {}, made: 0 };
+  const counts: BridgeStats = { requests: 0, replies: 0, answered: {}, made: 0, released: 0, held: 0 };
+  /** The open connections' caches (with --cache), for the leases held now. */
+  const caches = new Set<CachingSession>();
 
   const server = net.createServer((sock) => {
-    const stop: () => void = connect(sock, nextConn++, opts, log, error, () => conns.delete(stop), counts);
+    const stop: () => void = connect(sock, nextConn++, opts, log, error, () => conns.delete(stop), counts, caches);
     conns.add(stop);
   });
 
@@ -110,7 +112,11 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
       resolve({
         address,
         port: typeof a === "object" && a ? a.port : null,
-        stats: () => ({ ...counts, answered: { ...counts.answered } }),
+        stats: () => {
+          let held = 0;
+          for (const c of caches) held += c.cache.size.leases;
+          return { ...counts, answered: { ...counts.answered }, held };
+        },
         close: () =>
           new Promise<void>((done) => {
             for (const c of [...conns]) c();
@@ -152,6 +158,7 @@ function connect(
   error: (l: string) => void,
   gone: () => void,
   counts: BridgeStats,
+  caches: Set<CachingSession>,
 ): () => void {
   const tag = `[${id}]`;
   // Each way, half the simulated round trip (0: at once).
@@ -183,12 +190,14 @@ function connect(
         opts.cacheBounds,
       )
     : null;
+  if (caching) caches.add(caching);
 
   const teardown = (why: string | null) => {
     if (done) return;
     done = true;
     if (retry) clearTimeout(retry);
     caching?.close();
+    if (caching) caches.delete(caching);
     if (why) error(`${tag} ${why}`);
     sock.destroy();
     const w = ws;

@@ -51,6 +51,10 @@ export interface CacheStats {
   answered: Record<string, number>;
   /** Requests the bridge made itself (they crossed). */
   made: number;
+  /** Leases released because of the cache's bounds (inodes). */
+  released: number;
+  /** Leases held now (all connections). */
+  held: number;
 }
 
 /** A forwarded guest request, by tag: what its reply teaches. */
@@ -91,7 +95,10 @@ export class CachingSession {
     bounds: CacheBounds = DEFAULT_BOUNDS,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.cache = new LeaseCache(bounds, (q) => this.wire.sendText(leaseText({ lease: "release", q })));
+    this.cache = new LeaseCache(bounds, (q) => {
+      this.stats.released += q.length;
+      this.wire.sendText(leaseText({ lease: "release", q }));
+    });
   }
 
   /** A socket opened: `term` is its upgrade's X-Edge9p-Leases answer (null: none). */

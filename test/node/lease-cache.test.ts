@@ -87,7 +87,7 @@ function session(term = 10_000) {
     toGuest: (m) => guest.push(decode(m, L)),
     sendText: (t) => texts.push(t),
   };
-  const stats = { answered: {} as Record<string, number>, made: 0 };
+  const stats = { answered: {} as Record<string, number>, made: 0, released: 0, held: 0 };
   let clock = 0;
   const s = new CachingSession(wire, stats, undefined, () => clock);
   s.opened(term);
