@@ -49,7 +49,7 @@ async function readTree(gw: LocalGateway, dir: string): Promise<void> {
  * reply to the one before (as the recorded client waited), with every
  * Tattach's aname pointed at `dir`.
  */
-async function replay(port: number, capture: string, dir: string): Promise<number> {
+async function replay(port: number, capture: string, dir: string): Promise<{ secs: number; kinds: string[] }> {
   const sock = net.connect(port, "127.0.0.1");
   sock.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
@@ -60,6 +60,8 @@ async function replay(port: number, capture: string, dir: string): Promise<numbe
   const framer = new Framer(PLATFORM_MSIZE_CEILING);
   sock.on("data", (chunk: Buffer) => framer.push(chunk, (m) => waiting?.(m)));
   const start = performance.now();
+  /** Each reply's type, and its errno for an error: what runs of one capture must agree on. */
+  const kinds: string[] = [];
   try {
     for (const r of readCapture(capture)) {
       if (r.dir !== "T") continue;
@@ -73,6 +75,7 @@ async function replay(port: number, capture: string, dir: string): Promise<numbe
         const timer = setTimeout(() => reject(new Error(`${capture}: no reply to tag ${tag} in 30 s`)), 30_000);
         waiting = (m) => {
           if ((m[5]! | (m[6]! << 8)) !== tag) return;
+          kinds.push(m[4] === RLERROR ? `Rlerror ${m[7]}` : String(m[4]));
           clearTimeout(timer);
           resolve();
         };
@@ -82,8 +85,10 @@ async function replay(port: number, capture: string, dir: string): Promise<numbe
   } finally {
     sock.destroy();
   }
-  return (performance.now() - start) / 1000;
+  return { secs: (performance.now() - start) / 1000, kinds };
 }
+
+const RLERROR = 7;
 
 /** The names a capture walks to or creates: the files the workload touches. */
 export function filesOf(capture: string): number {
@@ -107,17 +112,31 @@ export const CACHE_TARGETS = { crossingPerFile: 5, timesZeroRtt: 3 };
 export async function wanBench(rtts = [0, WAN_RTT_MS]): Promise<WanRow[]> {
   const gw = await startLocalGateway();
   const rows: WanRow[] = [];
+  const captures = ["linux61-read", "linux61-write"];
+  const runs = [...rtts.map((rttMs) => ({ rttMs, cache: false })), { rttMs: WAN_RTT_MS, cache: true }];
+  const dirOf = (capture: string, r: { rttMs: number; cache: boolean }) => `wan/${capture}-${r.rttMs}${r.cache ? "-cache" : ""}`;
   try {
-    for (const capture of ["linux61-read", "linux61-write"]) {
+    // Every run's tree before the gateway lists wan/ once: a listing is R2
+    // as of its last revalidation, so a tree put after it would be missing
+    // (and the replay would get errors for what the recording got).
+    for (const capture of captures) {
+      for (const run of runs) {
+        if (capture === "linux61-read") await readTree(gw, dirOf(capture, run));
+        else await (await gw.bucket()).put(`${dirOf(capture, run)}/.keep`, "");
+      }
+    }
+    for (const capture of captures) {
       const files = filesOf(capture);
-      const runs = [...rtts.map((rttMs) => ({ rttMs, cache: false })), { rttMs: WAN_RTT_MS, cache: true }];
+      /** The first run's replies: every other run (the cache's above all) must get the same. */
+      let first: string[] | null = null;
       for (const { rttMs, cache } of runs) {
-        const dir = `wan/${capture}-${rttMs}${cache ? "-cache" : ""}`;
-        if (capture === "linux61-read") await readTree(gw, dir);
-        else await (await gw.bucket()).put(`${dir}/.keep`, "");
-        const bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev"), simulateRttMs: rttMs, cache });
+        const dir = dirOf(capture, { rttMs, cache });
+        const bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev"), simulateRttMs: rttMs, cache, log: process.env.EDGE9P_DEBUG ? (l) => console.error(l) : undefined });
         try {
-          const secs = await replay(bridge.port!, capture, dir);
+          const { secs, kinds } = await replay(bridge.port!, capture, dir);
+          first ??= kinds;
+          const at = kinds.findIndex((k, i) => k !== first![i]);
+          if (at >= 0) throw new Error(`${capture} at ${rttMs} ms${cache ? " with the cache" : ""}: reply ${at} is ${kinds[at]}, the first run's was ${first[at]}`);
           const { requests } = bridge.stats();
           rows.push({ workload: capture, rttMs, cache, files, requests, secs, perRoundTrip: rttMs ? secs / ((requests * rttMs) / 1000) : null });
         } finally {

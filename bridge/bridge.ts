@@ -287,7 +287,8 @@ function connect(
         log(`${tag} resumed session ${session!.sid} after ${secs} s (${lost.attempts} attempts); replayed ${hello.replay} requests`);
         lost = null;
       } else {
-        log(`${tag} connected to ${opts.url}${session ? ` (session ${session.sid}, resumable)` : ""}`);
+        const leases = !caching ? "" : term === null ? "; the gateway grants no leases, so nothing is cached" : `; leases for ${term} ms`;
+        log(`${tag} connected to ${opts.url}${session ? ` (session ${session.sid}, resumable)` : ""}${leases}`);
       }
       sock.resume();
     });

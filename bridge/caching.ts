@@ -28,9 +28,9 @@ import {
   leaseText,
   parseLease,
 } from "../protocol/index.ts";
-import { FidTable, inoOf } from "./fids.ts";
+import { FidTable, type Step, inoOf } from "./fids.ts";
 import { type CacheBounds, DEFAULT_BOUNDS, LeaseCache } from "./lease-cache.ts";
-import { changedBy } from "./changes.ts";
+import { changedBy, namesChangedBy } from "./changes.ts";
 
 const L = "9P2000.L";
 const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
@@ -279,7 +279,10 @@ export class CachingSession {
     if (!this.dotl || this.termMs === null) return this.pass(m, t);
     const done = this.local(t);
     if (done !== false) return done === true ? undefined : done;
-    await this.prepare(t);
+    const failed = await this.prepare(t);
+    // The fid the request names could not be made real: its names lead
+    // nowhere or elsewhere now; answered as a handle whose file went.
+    if (failed !== null) return this.answer(t.tag, { type: "Rlerror", tag: t.tag, ecode: failed });
     for (const ino of changedBy(t, (f) => this.inoOfFid(f), (d, n) => this.nameIno(d, n))) this.cache.recall([ino]);
     this.pass(m, t);
   }
@@ -334,7 +337,11 @@ export class CachingSession {
     if (t.newfid === t.fid ? t.wnames.length > 0 : this.fids.get(t.newfid) || this.fids.isZombie(t.newfid)) return false;
     const names = t.wnames.map(latin1);
     if (!names.every(plain)) return false;
+    // A clone (nwname 0) says the fid's file is still there, which only a
+    // lease on that inode covers (a removed file's fid walks to ESTALE at the gateway).
+    if (names.length === 0 && !this.cache.leased(from.ino, now)) return false;
     const qids = [];
+    const steps: Step[] = [];
     let dir = from.ino;
     for (const n of names) {
       const q = this.cache.name(dir, n, now);
@@ -347,9 +354,10 @@ export class CachingSession {
         return true;
       }
       qids.push(q);
+      steps.push({ dir, name: n, ino: inoOf(q) });
       dir = inoOf(q);
     }
-    if (t.newfid !== t.fid) this.fids.setVirtual(t.newfid, t.fid, names, dir);
+    if (t.newfid !== t.fid) this.fids.setVirtual(t.newfid, t.fid, names, steps, dir);
     this.answer(t.tag, { type: "Rwalk", tag: t.tag, qids });
     return true;
   }
@@ -357,18 +365,29 @@ export class CachingSession {
   /**
    * Before `t` crosses: zombies it names are resolved, virtual fids it names
    * are made real, and real fids it would move or end get their leaners
-   * made real first. On a failure, the guest's request is answered with it.
+   * made real first, and so do virtual fids walked through a name or inode
+   * it removes or moves. Returns the errno to answer the guest's request
+   * with when a fid it names cannot be made real, else null.
    */
-  private async prepare(t: Message): Promise<void> {
+  private async prepare(t: Message): Promise<number | null> {
     for (const f of fidsOf(t)) {
       if (this.fids.isZombie(f)) await this.resolveZombie(f);
     }
     for (const f of fidsOf(t)) {
       const v = this.fids.get(f);
-      if (v?.kind === "virtual") await this.makeReal(f);
+      if (v?.kind === "virtual" && !(await this.makeReal(f))) return ERRNO.ESTALE;
     }
     const moves = t.type === "Twalk" && t.fid === t.newfid ? [t.fid] : t.type === "Tlcreate" || t.type === "Txattrcreate" || t.type === "Tremove" ? [t.fid] : [];
     for (const f of moves) for (const v of this.fids.leanersOf(f)) await this.makeReal(v);
+    // A virtual fid stands for its inode, not for its names: before a name
+    // on its walk goes or moves, it becomes real (the gateway's fid follows
+    // the inode through renames and unlinks).
+    const { names, inos } = namesChangedBy(t, (f) => this.inoOfFid(f));
+    if (names.length || inos.length) {
+      const hit = (s: Step) => names.some(([d, n]) => d === s.dir && n === s.name) || inos.includes(s.ino);
+      for (const v of this.fids.virtualsThrough(hit)) await this.makeReal(v);
+    }
+    return null;
   }
 
   /** A bridge-made request crosses; resolves with its reply. */
@@ -383,17 +402,26 @@ export class CachingSession {
     });
   }
 
-  /** Makes virtual fid `v` real: a Twalk from its real ancestor, whose Rwalk the guest never sees. */
-  private async makeReal(v: number): Promise<void> {
+  /**
+   * Makes virtual fid `v` real: a Twalk from its real ancestor, whose Rwalk
+   * the guest never sees. False when its names no longer lead to its inode:
+   * it stays virtual and stale (a fid the gateway made for another inode is
+   * clunked there).
+   */
+  private async makeReal(v: number): Promise<boolean> {
     const f = this.fids.get(v);
-    if (f?.kind !== "virtual") return;
+    if (f?.kind !== "virtual") return true;
+    if (f.stale) return false;
     const r = await this.cross({ type: "Twalk", tag: 0, fid: f.base, newfid: v, wnames: f.names.map(bytes) });
-    if (r.type === "Rwalk" && r.qids.length === f.names.length) {
+    const whole = r.type === "Rwalk" && r.qids.length === f.names.length;
+    if (whole && (f.names.length === 0 || inoOf(r.qids.at(-1)!) === f.ino)) {
       const release = this.fids.madeReal(v);
       if (release !== null) await this.bury(release);
+      return true;
     }
-    // On a failure the fid stays virtual: the request that follows names a
-    // fid the gateway does not hold, and its error (EBADF) reaches the guest.
+    f.stale = true;
+    if (whole) await this.cross({ type: "Tclunk", tag: 0, fid: v });
+    return false;
   }
 
   /** A guest request names a zombie's number: its leaners become real, then the gateway clunks it. */

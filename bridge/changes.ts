@@ -52,3 +52,24 @@ export function changedBy(
   }
   return out.filter((x): x is string => x !== null);
 }
+
+/**
+ * The names `t` removes or moves (a directory's inode and a name in it) and
+ * the inodes it moves or removes: a virtual fid walked through any of them
+ * must be made real before `t` crosses, or its names would lead elsewhere.
+ */
+export function namesChangedBy(t: Message, ino: (fid: number) => string | null): { names: [string | null, string][]; inos: (string | null)[] } {
+  const text = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+  switch (t.type) {
+    case "Tunlinkat":
+      return { names: [[ino(t.dirfid), text(t.name)]], inos: [] };
+    case "Trenameat":
+      return { names: [[ino(t.olddirfid), text(t.oldname)], [ino(t.newdirfid), text(t.newname)]], inos: [] };
+    case "Trename":
+      return { names: [[ino(t.dfid), text(t.name)]], inos: [ino(t.fid)] };
+    case "Tremove":
+      return { names: [], inos: [ino(t.fid)] };
+    default:
+      return { names: [], inos: [] };
+  }
+}

@@ -25,12 +25,27 @@ export interface RealFid {
   zombie: boolean;
 }
 
+/** One name of a virtual fid's walk: looked up in `dir`, it gave `ino`. */
+export interface Step {
+  dir: string;
+  name: string;
+  ino: string;
+}
+
 export interface VirtualFid {
   kind: "virtual";
   /** The gateway fid it is walked from. */
   base: number;
   names: string[];
+  /** What each name resolved to, from the base on (names.length of them). */
+  steps: Step[];
   ino: string;
+  /**
+   * Its names no longer lead to its inode (a change the bridge could not
+   * make it real before: another client's): requests that cross on it get
+   * ESTALE, as a file handle whose file went (the 9P client treats it so).
+   */
+  stale: boolean;
 }
 
 export type GuestFid = RealFid | VirtualFid;
@@ -58,6 +73,13 @@ export class FidTable {
     return out;
   }
 
+  /** The virtual fids whose walk passes a step `hit` matches (a change to that name or inode is coming). */
+  virtualsThrough(hit: (s: Step) => boolean): number[] {
+    const out: number[] = [];
+    for (const [n, f] of this.guest) if (f.kind === "virtual" && !f.stale && f.steps.some(hit)) out.push(n);
+    return out;
+  }
+
   /** The gateway fid record a virtual fid's base names. */
   private baseRec(gw: number): RealFid | undefined {
     const z = this.zombies.get(gw);
@@ -81,15 +103,16 @@ export class FidTable {
    * A Twalk answered from the cache: `newfid` is virtual, walked `names`
    * from `from` (real or virtual).
    */
-  setVirtual(newfid: number, from: number, names: string[], ino: string): void {
+  setVirtual(newfid: number, from: number, names: string[], steps: Step[], ino: string): void {
     const f = this.guest.get(from)!;
     const base = f.kind === "real" ? from : f.base;
     const all = f.kind === "real" ? names : [...f.names, ...names];
+    const allSteps = f.kind === "real" ? steps : [...f.steps, ...steps];
     const rec = this.baseRec(base)!;
     rec.leaners++;
     const old = this.guest.get(newfid);
     if (old) this.unlean(old);
-    this.guest.set(newfid, { kind: "virtual", base, names: all, ino });
+    this.guest.set(newfid, { kind: "virtual", base, names: all, steps: allSteps, ino, stale: f.kind === "virtual" && f.stale });
   }
 
   /**
