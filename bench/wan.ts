@@ -137,7 +137,8 @@ export async function wanBench(rtts = [0, WAN_RTT_MS]): Promise<WanRow[]> {
           first ??= kinds;
           const at = kinds.findIndex((k, i) => k !== first![i]);
           if (at >= 0) throw new Error(`${capture} at ${rttMs} ms${cache ? " with the cache" : ""}: reply ${at} is ${kinds[at]}, the first run's was ${first[at]}`);
-          const { requests } = bridge.stats();
+          const { requests, crossed, answered } = bridge.stats();
+          if (process.env.EDGE9P_DEBUG) console.error(capture, rttMs, cache, { crossed, answered });
           rows.push({ workload: capture, rttMs, cache, files, requests, secs, perRoundTrip: rttMs ? secs / ((requests * rttMs) / 1000) : null });
         } finally {
           await bridge.close();

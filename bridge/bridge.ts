@@ -27,6 +27,7 @@ import {
   ackText,
   decode,
   isLeaseText,
+  nameOfId,
   parseMark,
   peekType,
 } from "../protocol/index.ts";
@@ -75,6 +76,8 @@ export interface Bridge {
 export interface BridgeStats extends CacheStats {
   /** Requests that crossed to the gateway (the guest's and the bridge's own). */
   requests: number;
+  /** The same, by request type. */
+  crossed: Record<string, number>;
   replies: number;
 }
 
@@ -93,7 +96,7 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
   let nextConn = 1;
   /** Teardown functions of the open connections. */
   const conns = new Set<() => void>();
-  const counts: BridgeStats = { requests: 0, replies: 0, answered: {}, made: 0, released: 0, held: 0 };
+  const counts: BridgeStats = { requests: 0, crossed: {}, replies: 0, answered: {}, made: 0, released: 0, held: 0 };
   /** The open connections' caches (with --cache), for the leases held now. */
   const caches = new Set<CachingSession>();
 
@@ -115,7 +118,7 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
         stats: () => {
           let held = 0;
           for (const c of caches) held += c.cache.size.leases;
-          return { ...counts, answered: { ...counts.answered }, held };
+          return { ...counts, crossed: { ...counts.crossed }, answered: { ...counts.answered }, held };
         },
         close: () =>
           new Promise<void>((done) => {
@@ -349,6 +352,8 @@ function connect(
     if (peekType(m) === TVERSION) noteRequest(m);
     pending.sent(m);
     counts.requests++;
+    const type = nameOfId(m[4]!);
+    counts.crossed[type] = (counts.crossed[type] ?? 0) + 1;
     const w = ws;
     // While reconnecting the request waits in `pending`: the resume replays it.
     if (!w || w.readyState !== WebSocket.OPEN) return;

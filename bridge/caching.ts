@@ -24,6 +24,7 @@ import {
   type Msg,
   NOTAG,
   decode,
+  decodeDirents,
   encode,
   leaseText,
   parseLease,
@@ -238,6 +239,21 @@ export class CachingSession {
         if (r.type === "Rgetattr") {
           const ino = inoOf(r.qid);
           if (granted.has(ino)) this.cache.putAttrs(ino, r, t.request_mask, now);
+        }
+        break;
+      case "Treaddir":
+        // A listing under the directory's lease gives each name's qid, as a
+        // walk of it would (the gateway builds both with qidOf): its walks can
+        // be answered here (docs/leases.md: a directory's lease covers both).
+        if (r.type === "Rreaddir" && s.ino !== null && granted.has(s.ino)) {
+          try {
+            for (const e of decodeDirents(r.data)) {
+              const n = latin1(e.name);
+              if (plain(n)) this.cache.putName(s.ino, n, e.qid, now);
+            }
+          } catch {
+            // A listing that does not parse teaches nothing.
+          }
         }
         break;
       case "Tclunk":

@@ -22,6 +22,7 @@ beforeAll(async () => {
   await b.put("bc/small.txt", "small\n");
   await b.put("bc/big.bin", BIG);
   for (let i = 0; i < 40; i++) await b.put(`bc/many/e${i}`, `entry ${i}\n`);
+  for (const n of ["plain", "cached"]) await b.put(`bc/gone-${n}.txt`, "bye\n");
   bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev"), cache: true, log: (l) => lines.push(l) });
 }, 120_000);
 
@@ -169,6 +170,39 @@ describe("edge9p bridge --cache", () => {
       w.end();
       c.end();
       await other.close();
+    }
+  });
+
+  it("a virtual fid whose name the guest unlinks is made real first: what it gets after is what a plain bridge gets", async () => {
+    const plain = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev") });
+    /** Walks to the file (twice before, so that the cache knows the name), unlinks it, then uses the fid. */
+    const script = async (c: Client, name: string) => {
+      await stat(c, ["bc", name]);
+      await stat(c, ["bc", name]);
+      const fid = await walk(c, ["bc", name]);
+      const d = await walk(c, ["bc"]);
+      await c.request({ type: "Tunlinkat", dirfid: d, name: enc(name), flags: 0 });
+      const out: string[] = [];
+      const a = await getattr(c, fid).catch((e: P9Error) => e);
+      out.push(a instanceof P9Error ? `error ${a.errno}` : `size ${a.size} nlink ${a.nlink}`);
+      const data = await readAll(c, fid).catch((e: P9Error) => e);
+      out.push(data instanceof P9Error ? `error ${data.errno}` : Buffer.from(data).toString());
+      await clunk(c, fid);
+      await clunk(c, d);
+      return out;
+    };
+    try {
+      const p = await mounted(plain);
+      const expected = await script(p, "gone-plain.txt");
+      p.end();
+      const c = await mounted();
+      let got: string[] = [];
+      const r = await counted(bridge, async () => void (got = await script(c, "gone-cached.txt")));
+      c.end();
+      expect(got).toEqual(expected);
+      expect(r.answered.Twalk).toBeGreaterThan(0); // the walk before the unlink was the cache's
+    } finally {
+      await plain.close();
     }
   });
 
