@@ -13,7 +13,9 @@ import { faults } from "./support/r2-faults.ts";
 import { create, mkdir, walkTo, writeFile } from "./support/fs.ts";
 import { BUCKET, mount, open, shareObject, sleep, upgrade } from "./support/gateway.ts";
 import { type LeaseConn, granted, leaseMount, until } from "./support/leases.ts";
+import { runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
+import type { ShareObject } from "../../worker/share-object.ts";
 
 const SHARE = "leases";
 const TERM = 1500;
@@ -35,7 +37,7 @@ afterEach(async () => {
   }
 });
 
-async function lease(o: { ask?: boolean; autoAck?: boolean } = {}): Promise<LeaseConn> {
+async function lease(o: { ask?: boolean; autoAck?: boolean; resume?: string } = {}): Promise<LeaseConn> {
   const c = await leaseMount(SHARE, o);
   open_.push(c);
   return c;
@@ -275,6 +277,59 @@ describe("leases: attacks", () => {
     expect(recall).toBeGreaterThanOrEqual(0);
     expect(recall).toBeLessThan(reply);
     await b.client.request({ type: "Tclunk", fid: f });
+  });
+});
+
+describe("leases: loss (rule 5)", () => {
+  it("after the object forgets its table (a wake), recalls all from each lease socket, and the first change waits for their acks", async () => {
+    const b = await lease({ autoAck: false });
+    await getattr(b.client, 0);
+    const a = await plain();
+    // What a hibernation or a restart does to the object's memory, with the sockets still open.
+    await runInDurableObject(shareObject(SHARE), (obj: ShareObject) => {
+      const o = obj as unknown as { leases: unknown; ready: unknown; startLeases(r: unknown): void };
+      o.leases = null;
+      o.startLeases(o.ready);
+    });
+    await until(() => b.leases("recall").some((r) => r.all === true), 2000, "recall all");
+    const w = watch(mkdir(a.client, "woke"));
+    await sleep(300);
+    expect(w.done).toBe(false);
+    b.ack(b.leases("recall").at(-1)!.n);
+    await w.value;
+    const t0 = Date.now();
+    await mkdir(a.client, "woke/again");
+    expect(Date.now() - t0).toBeLessThan(700);
+  });
+
+  it("a resumed session starts with no leases: its old socket's are not waited for", async () => {
+    const b = await lease({ autoAck: false, resume: "new" });
+    await getattr(b.client, 0);
+    expect(b.leases("grant").length).toBe(1);
+    b.ws.close(4001, "dropped");
+    await b.closed;
+    const c = await lease({ autoAck: false, resume: b.token });
+    expect(c.term).toBe(String(TERM));
+    const a = await plain();
+    const t0 = Date.now();
+    await mkdir(a.client, "resumed");
+    expect(Date.now() - t0).toBeLessThan(700);
+    expect(c.leases("recall")).toEqual([]);
+  });
+
+  it("a publish recalls nothing: only what a client sees does", async () => {
+    const a = await plain();
+    await writeFile(a.client, "pub.txt", "some bytes");
+    const b = await lease();
+    const { fid } = await walk(b.client, "pub.txt");
+    await getattr(b.client, fid);
+    const before = (await stats()).leases!.recalls;
+    await shareObject(SHARE).publishAll();
+    expect((await stats()).leases!.recalls).toBe(before);
+    expect(b.leases("recall")).toEqual([]);
+    const s = await stats();
+    expect(s.leases!.held).toBeGreaterThanOrEqual(2);
+    expect(s.leases!.grants).toBeGreaterThanOrEqual(2);
   });
 });
 
