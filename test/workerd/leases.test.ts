@@ -7,7 +7,7 @@
 // lease_max_per_session = 8 for these.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { CLOSE, LEASES_HEADER, type Client } from "../../protocol/index.ts";
+import { CLOSE, LEASES_HEADER, LEASE_RENEW, LEASE_RENEWED, type Client } from "../../protocol/index.ts";
 import type { ShareStats } from "../../worker/share-object.ts";
 import { faults } from "./support/r2-faults.ts";
 import { create, mkdir, walkTo, writeFile } from "./support/fs.ts";
@@ -215,6 +215,55 @@ describe("leases: attacks", () => {
     const s = await stats();
     expect(s.leases!.recallWaits).toBeGreaterThanOrEqual(1);
     expect(s.leases!.acks).toBeGreaterThanOrEqual(1);
+    await a.client.request({ type: "Tclunk", fid: f });
+  });
+
+  it("a reply waiting for an ack blocks no one else: other sessions, and the changer's other requests, go on", async () => {
+    const a = await plain();
+    const c = await plain();
+    await mkdir(a.client, "nb");
+    await mkdir(c.client, "nb2");
+    const b = await lease({ autoAck: false });
+    const { fid, qids } = await walk(b.client, "nb");
+    await getattr(b.client, fid);
+    const w = watch(create(a.client, "nb/x"));
+    await until(() => b.leases("recall").some((r) => r.q?.includes(String(qids[0]!.path))), 2000, "the recall");
+    const t0 = Date.now();
+    // A change B holds no lease on (B holds the root and nb), and reads.
+    await mkdir(c.client, "nb2/other");
+    await getattr(a.client, 0);
+    await getattr(b.client, 0);
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(w.done).toBe(false);
+    b.ack(b.leases("recall").at(-1)!.n);
+    await a.client.request({ type: "Tclunk", fid: await w.value });
+  });
+
+  it("a renew the platform answers extends the holder's term for the wait, and a renew after the recall does not", async () => {
+    const a = await plain();
+    await mkdir(a.client, "rn");
+    const b = await lease({ autoAck: false });
+    const texts: string[] = [];
+    b.ws.addEventListener("message", (ev: MessageEvent) => {
+      if (typeof ev.data === "string" && ev.data === LEASE_RENEWED) texts.push(ev.data);
+    });
+    const { fid } = await walk(b.client, "rn");
+    await getattr(b.client, fid);
+    await sleep(1000);
+    b.ws.send(LEASE_RENEW);
+    await until(() => texts.length === 1, 2000, "renewed");
+    const renewAt = Date.now();
+    const w = watch(create(a.client, "rn/x"));
+    await until(() => b.leases("recall").length > 0, 2000, "the recall");
+    // Renews after the recall do not stretch the wait.
+    for (let i = 0; i < 3; i++) {
+      await sleep(300);
+      b.ws.send(LEASE_RENEW);
+    }
+    const f = await w.value;
+    // The wait ran to the renew's term, past the grant's (which ended about 500 ms before the renew's).
+    expect(w.at).toBeGreaterThanOrEqual(renewAt + TERM - 100);
+    expect(w.at).toBeLessThan(renewAt + TERM + 700);
     await a.client.request({ type: "Tclunk", fid: f });
   });
 

@@ -3,7 +3,7 @@
 // arrival order, every lease text and reply it got, so that a test can say
 // what came before what. It acks recalls itself unless told not to.
 
-import { Client, LEASES_HEADER, type LeaseMessage, NOFID, NONUNAME, RESUME_HEADER, SECRET_HEADER, SESSION_HEADER, leaseText, parseLease } from "../../../protocol/index.ts";
+import { Client, LEASES_HEADER, LEASE_RENEWED, type LeaseMessage, NOFID, NONUNAME, RESUME_HEADER, SECRET_HEADER, SESSION_HEADER, leaseText, parseLease } from "../../../protocol/index.ts";
 import { HELLO, sleep, upgrade } from "./gateway.ts";
 
 export type LeaseEvent = { kind: "lease"; m: LeaseMessage; at: number } | { kind: "reply"; tag: number; type: number; at: number };
@@ -55,6 +55,7 @@ export async function leaseMount(share = "leases", o: { ask?: boolean; autoAck?:
   ws.addEventListener("message", (ev: MessageEvent) => {
     const at = Date.now();
     if (typeof ev.data === "string") {
+      if (ev.data === LEASE_RENEWED) return;
       const m = parseLease(ev.data);
       c.events.push({ kind: "lease", m, at });
       if (m.lease === "recall" && c.autoAck) c.ack(m.n);
