@@ -239,6 +239,24 @@ describe("leases: attacks", () => {
     await a.client.request({ type: "Tclunk", fid: await w.value });
   });
 
+  it("a reply that shows an inode whose recall is still out waits for it too: no one learns of a change first", async () => {
+    const a = await plain();
+    const c = await plain();
+    await mkdir(a.client, "seen");
+    const b = await lease({ autoAck: false });
+    const { fid, qids } = await walk(b.client, "seen");
+    await getattr(b.client, fid);
+    const w = watch(create(a.client, "seen/x"));
+    await until(() => b.leases("recall").some((r) => r.q?.includes(String(qids[0]!.path))), 2000, "the recall");
+    // C walks to the new name and asks about the directory: both show A's change.
+    const shown = watch(walkTo(c.client, "seen/x"));
+    await sleep(300);
+    expect(shown.done).toBe(false);
+    b.ack(b.leases("recall").at(-1)!.n);
+    await shown.value;
+    await a.client.request({ type: "Tclunk", fid: await w.value });
+  });
+
   it("a renew the platform answers extends the holder's term for the wait, and a renew after the recall does not", async () => {
     const a = await plain();
     await mkdir(a.client, "rn");
