@@ -144,8 +144,16 @@ export class Leases {
     return { holder, grants: new Set(), waits: new Set() };
   }
 
-  /** Notes a grant on `ino` for the current request's reply, before it reads the inode (rule 2). */
+  /**
+   * Notes a grant on `ino` for the current request's reply, before it reads
+   * the inode (rule 2). Every request that shows an inode notes it, leases
+   * or not: while another socket's recall of it is out, the reply would
+   * show a change not every holder has dropped yet, so it waits for that
+   * recall too (rule 1 as a client sees it: no one learns of a change
+   * before the holders have let go of what it overtook).
+   */
   note(req: LeaseRequest, ino: number): void {
+    for (const r of this.recalling.get(ino) ?? []) if (r.holder.sock.key !== req.holder) req.waits.add(r);
     if (req.holder === null || req.grants.has(ino)) return;
     req.grants.add(ino);
     let s = this.noting.get(ino);

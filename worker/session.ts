@@ -71,8 +71,9 @@ export interface RequestContext {
   reserve(n: number): Promise<void>;
   /**
    * Notes a lease on inode `ino` for the reply (docs/leases.md), before the
-   * handler reads what it will reply about it (rule 2). Nothing unless the
-   * socket negotiated leases and the session speaks 9P2000.L.
+   * handler reads what it will reply about it (rule 2): granted only if the
+   * socket negotiated leases and the session speaks 9P2000.L, but on any
+   * session the reply waits for recalls of `ino` still out.
    */
   lease(ino: number): void;
   /** Takes back a noted lease the reply does not stand for. */

@@ -104,6 +104,7 @@ export class Sessions {
   private host(ws: WebSocket, r: Ready): SessionHost {
     // The socket's own scope (a read-only 9P URL) narrows the share's.
     const scopedReadOnly = attachmentOf(ws)?.readOnly === true;
+    const leases = this.d.leases;
     return {
       fs: r.fs,
       store: this.d.store,
@@ -131,7 +132,10 @@ export class Sessions {
       // Most requests schedule nothing: skip the async work unless the publisher's epoch moved.
       changed: () => this.d.alarms.changed(),
       deferFlush: () => this.deferFlush(),
-      leases: this.d.leases(),
+      // Read when used: the table is built once the share is known, perhaps after this host.
+      get leases() {
+        return leases();
+      },
       leaseSocket: this.d.sockets.leaseSocket(ws),
     };
   }

@@ -7,13 +7,15 @@
 // lease_max_per_session = 8 for these.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { CLOSE, LEASES_HEADER, type Client } from "../../protocol/index.ts";
+import { CLOSE, LEASES_HEADER, LEASE_RENEW, LEASE_RENEWED, type Client } from "../../protocol/index.ts";
 import type { ShareStats } from "../../worker/share-object.ts";
 import { faults } from "./support/r2-faults.ts";
 import { create, mkdir, walkTo, writeFile } from "./support/fs.ts";
 import { BUCKET, mount, open, shareObject, sleep, upgrade } from "./support/gateway.ts";
 import { type LeaseConn, granted, leaseMount, until } from "./support/leases.ts";
+import { runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
+import type { ShareObject } from "../../worker/share-object.ts";
 
 const SHARE = "leases";
 const TERM = 1500;
@@ -35,7 +37,7 @@ afterEach(async () => {
   }
 });
 
-async function lease(o: { ask?: boolean; autoAck?: boolean } = {}): Promise<LeaseConn> {
+async function lease(o: { ask?: boolean; autoAck?: boolean; resume?: string } = {}): Promise<LeaseConn> {
   const c = await leaseMount(SHARE, o);
   open_.push(c);
   return c;
@@ -216,6 +218,73 @@ describe("leases: attacks", () => {
     await a.client.request({ type: "Tclunk", fid: f });
   });
 
+  it("a reply waiting for an ack blocks no one else: other sessions, and the changer's other requests, go on", async () => {
+    const a = await plain();
+    const c = await plain();
+    await mkdir(a.client, "nb");
+    await mkdir(c.client, "nb2");
+    const b = await lease({ autoAck: false });
+    const { fid, qids } = await walk(b.client, "nb");
+    await getattr(b.client, fid);
+    const w = watch(create(a.client, "nb/x"));
+    await until(() => b.leases("recall").some((r) => r.q?.includes(String(qids[0]!.path))), 2000, "the recall");
+    const t0 = Date.now();
+    // A change B holds no lease on (B holds the root and nb), and reads.
+    await mkdir(c.client, "nb2/other");
+    await getattr(a.client, 0);
+    await getattr(b.client, 0);
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(w.done).toBe(false);
+    b.ack(b.leases("recall").at(-1)!.n);
+    await a.client.request({ type: "Tclunk", fid: await w.value });
+  });
+
+  it("a reply that shows an inode whose recall is still out waits for it too: no one learns of a change first", async () => {
+    const a = await plain();
+    const c = await plain();
+    await mkdir(a.client, "seen");
+    const b = await lease({ autoAck: false });
+    const { fid, qids } = await walk(b.client, "seen");
+    await getattr(b.client, fid);
+    const w = watch(create(a.client, "seen/x"));
+    await until(() => b.leases("recall").some((r) => r.q?.includes(String(qids[0]!.path))), 2000, "the recall");
+    // C walks to the new name and asks about the directory: both show A's change.
+    const shown = watch(walkTo(c.client, "seen/x"));
+    await sleep(300);
+    expect(shown.done).toBe(false);
+    b.ack(b.leases("recall").at(-1)!.n);
+    await shown.value;
+    await a.client.request({ type: "Tclunk", fid: await w.value });
+  });
+
+  it("a renew the platform answers extends the holder's term for the wait, and a renew after the recall does not", async () => {
+    const a = await plain();
+    await mkdir(a.client, "rn");
+    const b = await lease({ autoAck: false });
+    const texts: string[] = [];
+    b.ws.addEventListener("message", (ev: MessageEvent) => {
+      if (typeof ev.data === "string" && ev.data === LEASE_RENEWED) texts.push(ev.data);
+    });
+    const { fid } = await walk(b.client, "rn");
+    await getattr(b.client, fid);
+    await sleep(1000);
+    b.ws.send(LEASE_RENEW);
+    await until(() => texts.length === 1, 2000, "renewed");
+    const renewAt = Date.now();
+    const w = watch(create(a.client, "rn/x"));
+    await until(() => b.leases("recall").length > 0, 2000, "the recall");
+    // Renews after the recall do not stretch the wait.
+    for (let i = 0; i < 3; i++) {
+      await sleep(300);
+      b.ws.send(LEASE_RENEW);
+    }
+    const f = await w.value;
+    // The wait ran to the renew's term, past the grant's (which ended about 500 ms before the renew's).
+    expect(w.at).toBeGreaterThanOrEqual(renewAt + TERM - 100);
+    expect(w.at).toBeLessThan(renewAt + TERM + 700);
+    await a.client.request({ type: "Tclunk", fid: f });
+  });
+
   it("the files route's response waits for the recalls of a change it imports", async () => {
     const a = await plain();
     // A directory and file another tool made: the root's listing (stale after dir_revalidate_ms) imports them.
@@ -275,6 +344,59 @@ describe("leases: attacks", () => {
     expect(recall).toBeGreaterThanOrEqual(0);
     expect(recall).toBeLessThan(reply);
     await b.client.request({ type: "Tclunk", fid: f });
+  });
+});
+
+describe("leases: loss (rule 5)", () => {
+  it("after the object forgets its table (a wake), recalls all from each lease socket, and the first change waits for their acks", async () => {
+    const b = await lease({ autoAck: false });
+    await getattr(b.client, 0);
+    const a = await plain();
+    // What a hibernation or a restart does to the object's memory, with the sockets still open.
+    await runInDurableObject(shareObject(SHARE), (obj: ShareObject) => {
+      const o = obj as unknown as { leases: unknown; ready: unknown; startLeases(r: unknown): void };
+      o.leases = null;
+      o.startLeases(o.ready);
+    });
+    await until(() => b.leases("recall").some((r) => r.all === true), 2000, "recall all");
+    const w = watch(mkdir(a.client, "woke"));
+    await sleep(300);
+    expect(w.done).toBe(false);
+    b.ack(b.leases("recall").at(-1)!.n);
+    await w.value;
+    const t0 = Date.now();
+    await mkdir(a.client, "woke/again");
+    expect(Date.now() - t0).toBeLessThan(700);
+  });
+
+  it("a resumed session starts with no leases: its old socket's are not waited for", async () => {
+    const b = await lease({ autoAck: false, resume: "new" });
+    await getattr(b.client, 0);
+    expect(b.leases("grant").length).toBe(1);
+    b.ws.close(4001, "dropped");
+    await b.closed;
+    const c = await lease({ autoAck: false, resume: b.token });
+    expect(c.term).toBe(String(TERM));
+    const a = await plain();
+    const t0 = Date.now();
+    await mkdir(a.client, "resumed");
+    expect(Date.now() - t0).toBeLessThan(700);
+    expect(c.leases("recall")).toEqual([]);
+  });
+
+  it("a publish recalls nothing: only what a client sees does", async () => {
+    const a = await plain();
+    await writeFile(a.client, "pub.txt", "some bytes");
+    const b = await lease();
+    const { fid } = await walk(b.client, "pub.txt");
+    await getattr(b.client, fid);
+    const before = (await stats()).leases!.recalls;
+    await shareObject(SHARE).publishAll();
+    expect((await stats()).leases!.recalls).toBe(before);
+    expect(b.leases("recall")).toEqual([]);
+    const s = await stats();
+    expect(s.leases!.held).toBeGreaterThanOrEqual(2);
+    expect(s.leases!.grants).toBeGreaterThanOrEqual(2);
   });
 });
 

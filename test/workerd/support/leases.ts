@@ -3,8 +3,8 @@
 // arrival order, every lease text and reply it got, so that a test can say
 // what came before what. It acks recalls itself unless told not to.
 
-import { Client, LEASES_HEADER, type LeaseMessage, NOFID, NONUNAME, RESUME_HEADER, leaseText, parseLease } from "../../../protocol/index.ts";
-import { sleep, upgrade } from "./gateway.ts";
+import { Client, LEASES_HEADER, LEASE_RENEWED, type LeaseMessage, NOFID, NONUNAME, RESUME_HEADER, SECRET_HEADER, SESSION_HEADER, leaseText, parseLease } from "../../../protocol/index.ts";
+import { HELLO, sleep, upgrade } from "./gateway.ts";
 
 export type LeaseEvent = { kind: "lease"; m: LeaseMessage; at: number } | { kind: "reply"; tag: number; type: number; at: number };
 
@@ -13,6 +13,8 @@ export interface LeaseConn {
   ws: WebSocket;
   /** The upgrade's X-Edge9p-Leases answer (the term in ms), or null. */
   term: string | null;
+  /** A resumable session's resume token (with `resume: "new"`). */
+  token: string;
   events: LeaseEvent[];
   closed: Promise<{ code: number; reason: string }>;
   /** Whether recalls are acked as they come. */
@@ -23,7 +25,11 @@ export interface LeaseConn {
   leases<K extends LeaseMessage["lease"]>(kind: K): Extract<LeaseMessage, { lease: K }>[];
 }
 
-/** Opens a session on `share` asking for leases (or not, with `ask` false), mounted as fid 0. */
+/**
+ * Opens a session on `share` asking for leases (or not, with `ask` false),
+ * mounted as fid 0; `resume` "new" makes it resumable, a token resumes one
+ * (the hello sent, no Tversion: its fids are as it left them).
+ */
 export async function leaseMount(share = "leases", o: { ask?: boolean; autoAck?: boolean; resume?: string } = {}): Promise<LeaseConn> {
   const headers: Record<string, string> = o.ask === false ? {} : { [LEASES_HEADER]: "1" };
   if (o.resume) headers[RESUME_HEADER] = o.resume;
@@ -39,6 +45,7 @@ export async function leaseMount(share = "leases", o: { ask?: boolean; autoAck?:
     client,
     ws,
     term: res.headers.get(LEASES_HEADER),
+    token: `${res.headers.get(SESSION_HEADER)}.${res.headers.get(SECRET_HEADER)}`,
     events: [],
     closed,
     autoAck: o.autoAck !== false,
@@ -48,6 +55,7 @@ export async function leaseMount(share = "leases", o: { ask?: boolean; autoAck?:
   ws.addEventListener("message", (ev: MessageEvent) => {
     const at = Date.now();
     if (typeof ev.data === "string") {
+      if (ev.data === LEASE_RENEWED) return;
       const m = parseLease(ev.data);
       c.events.push({ kind: "lease", m, at });
       if (m.lease === "recall" && c.autoAck) c.ack(m.n);
@@ -59,6 +67,10 @@ export async function leaseMount(share = "leases", o: { ask?: boolean; autoAck?:
   });
   ws.addEventListener("close", (ev) => client.fail(new Error(`WebSocket closed (${ev.code} ${ev.reason})`)));
   ws.accept();
+  if (o.resume && o.resume !== "new") {
+    ws.send(HELLO);
+    return c;
+  }
   await client.version(1 << 20);
   await client.request({ type: "Tattach", fid: 0, afid: NOFID, uname: "nobody", aname: "", n_uname: NONUNAME });
   return c;
