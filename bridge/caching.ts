@@ -369,7 +369,11 @@ export class CachingSession {
         else this.answer(t.tag, { type: "Rwalk", tag: t.tag, qids });
         return true;
       }
-      qids.push(q);
+      // A directory's lease covers a name's qid.path and type, not the
+      // target's version (docs/leases.md, "Precisely"): that comes from a
+      // lease on the target itself when one is held.
+      const own = this.cache.attrs(inoOf(q), 0n, now);
+      qids.push(own ? { ...q, version: own.qid.version } : q);
       steps.push({ dir, name: n, ino: inoOf(q) });
       dir = inoOf(q);
     }

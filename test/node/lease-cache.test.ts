@@ -135,6 +135,15 @@ describe("CachingSession", () => {
     expect(t.stats.answered).toEqual({ Twalk: 2, Tgetattr: 1, Tclunk: 2 });
   });
 
+  it("takes a local Rwalk's qid.version from the target's own lease, not the directory's (docs/leases.md, Precisely)", async () => {
+    const t = await mounted();
+    await t.send({ type: "Tgetattr", tag: 9, fid: 1, request_mask: 0x3fffn });
+    await t.reply({ ...attrs(3, 7), qid: { type: 0, version: 5, path: 3n }, tag: 9 }, [3]);
+    await t.send({ type: "Twalk", tag: 4, fid: 0, newfid: 2, wnames: ["dir", "f"] });
+    const w = t.guest.at(-1) as Message & { type: "Rwalk" };
+    expect([w.type, w.qids.map((q) => q.version)]).toEqual(["Rwalk", [0, 5]]);
+  });
+
   it("makes a virtual fid real with a Twalk from its ancestor before the request that needs it, and the guest never sees that Rwalk", async () => {
     const t = await mounted();
     await t.send({ type: "Twalk", tag: 4, fid: 0, newfid: 2, wnames: ["dir", "f"] });
