@@ -24,7 +24,6 @@ import {
   type Msg,
   NOTAG,
   decode,
-  decodeDirents,
   encode,
   leaseText,
   parseLease,
@@ -32,9 +31,9 @@ import {
 import { FidTable, type Step, inoOf } from "./fids.ts";
 import { type CacheBounds, DEFAULT_BOUNDS, LeaseCache } from "./lease-cache.ts";
 import { changedBy, namesChangedBy } from "./changes.ts";
+import { type Sent, latin1, learn, plain } from "./learn.ts";
 
 const L = "9P2000.L";
-const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
 const bytes = (s: string) => Buffer.from(s, "latin1");
 
 /** What the caching layer needs of the bridge's connection. */
@@ -58,17 +57,6 @@ export interface CacheStats {
   held: number;
 }
 
-/** A forwarded guest request, by tag: what its reply teaches. */
-interface Sent {
-  req: Message;
-  /** When it was sent (the bridge's clock): a lease it gets runs from here (rule 4). */
-  at: number;
-  /** The inode of the fid it names, when known at the time it was sent. */
-  ino: string | null;
-}
-
-/** Plain names only: "." and ".." are the gateway's to resolve (walk(5)). */
-const plain = (n: string) => n !== "" && n !== "." && n !== "..";
 
 export class CachingSession {
   readonly cache: LeaseCache;
@@ -195,73 +183,14 @@ export class CachingSession {
     }
     if (!s || !r) return true;
     this.lease(granted, s.at);
-    this.learn(s, r, new Set(granted));
+    if (r.type === "Rflush" && s.req.type === "Tflush") this.sent.delete(s.req.oldtag);
+    learn(this.fids, this.cache, s, r, new Set(granted), this.now());
     return true;
   }
 
   private lease(q: string[], at: number): void {
     if (this.termMs === null) return;
     for (const ino of q) this.cache.grant(ino, at + this.termMs);
-  }
-
-  /** What a reply says about fids, and (for inodes this reply's grant names: rule 2) about the share. */
-  private learn(s: Sent, r: Message, granted: Set<string>): void {
-    const t = s.req;
-    const now = this.now();
-    if (r.type === "Rflush" && t.type === "Tflush") this.sent.delete(t.oldtag);
-    switch (t.type) {
-      case "Tattach":
-        if (r.type === "Rattach") this.fids.setReal(t.fid, inoOf(r.qid));
-        break;
-      case "Twalk": {
-        if (r.type !== "Rwalk") break;
-        const names = t.wnames.map(latin1);
-        let dir = s.ino;
-        for (let i = 0; i < names.length && dir !== null; i++) {
-          const q = r.qids[i];
-          if (plain(names[i]!) && granted.has(dir)) this.cache.putName(dir, names[i]!, q ?? null, now);
-          if (!q) break; // a walk stops at the first name it cannot walk (walk(5))
-          dir = inoOf(q);
-        }
-        if (r.qids.length === names.length) this.fids.setReal(t.newfid, names.length ? inoOf(r.qids.at(-1)!) : s.ino);
-        break;
-      }
-      case "Txattrwalk":
-        if (r.type === "Rxattrwalk") this.fids.setReal(t.newfid, null);
-        break;
-      case "Tlcreate":
-        if (r.type === "Rlcreate") this.fids.setReal(t.fid, inoOf(r.qid));
-        break;
-      case "Txattrcreate":
-        this.fids.setReal(t.fid, null);
-        break;
-      case "Tgetattr":
-        if (r.type === "Rgetattr") {
-          const ino = inoOf(r.qid);
-          if (granted.has(ino)) this.cache.putAttrs(ino, r, t.request_mask, now);
-        }
-        break;
-      case "Treaddir":
-        // A listing under the directory's lease gives each name's qid, as a
-        // walk of it would (the gateway builds both with qidOf): its walks can
-        // be answered here (docs/leases.md: a directory's lease covers both).
-        if (r.type === "Rreaddir" && s.ino !== null && granted.has(s.ino)) {
-          try {
-            for (const e of decodeDirents(r.data)) {
-              const n = latin1(e.name);
-              if (plain(n)) this.cache.putName(s.ino, n, e.qid, now);
-            }
-          } catch {
-            // A listing that does not parse teaches nothing.
-          }
-        }
-        break;
-      case "Tclunk":
-      case "Tremove":
-        // Gone whatever the answer (clunk(5), remove(5)).
-        this.fids.clunk(t.fid);
-        break;
-    }
   }
 
   /** The inode a guest fid names, if known. */
