@@ -135,6 +135,33 @@ describe("CachingSession", () => {
     expect(t.stats.answered).toEqual({ Twalk: 2, Tgetattr: 1, Tclunk: 2 });
   });
 
+  it("answers a name absent under the directory's lease: ENOENT for a first name, a short Rwalk for a later one (walk(5))", async () => {
+    const t = await mounted();
+    await t.send({ type: "Twalk", tag: 4, fid: 0, newfid: 2, wnames: ["dir", "nope"] });
+    await t.reply({ type: "Rwalk", tag: 4, qids: [qid(2, 0x80)] }, [1, 2]);
+    const before = t.forwarded.length;
+    await t.send({ type: "Twalk", tag: 5, fid: 0, newfid: 2, wnames: ["dir", "nope"] });
+    await t.send({ type: "Twalk", tag: 6, fid: 1, newfid: 3, wnames: [] }); // clone of dir/f, to walk from dir
+    await t.send({ type: "Twalk", tag: 7, fid: 0, newfid: 4, wnames: ["dir"] });
+    await t.send({ type: "Twalk", tag: 8, fid: 4, newfid: 5, wnames: ["nope"] });
+    expect(t.forwarded.length).toBe(before);
+    expect(t.guest.at(-4)).toMatchObject({ type: "Rwalk", tag: 5, qids: [qid(2, 0x80)] });
+    expect(t.guest.at(-1)).toMatchObject({ type: "Rlerror", tag: 8, ecode: 2 });
+    // A short Rwalk makes no newfid: 2 is not the guest's, a Tclunk of it crosses (and fails there).
+    await t.send({ type: "Tclunk", tag: 9, fid: 2 });
+    expect(t.forwarded.at(-1)).toMatchObject({ type: "Tclunk", tag: 9, fid: 2 });
+  });
+
+  it("Tversion starts over: nothing cached or virtual holds (version(5))", async () => {
+    const t = await mounted();
+    await t.send({ type: "Tversion", tag: NOTAG, msize: 65536, version: L });
+    await t.reply({ type: "Rversion", tag: NOTAG, msize: 65536, version: L });
+    await t.send({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+    await t.reply({ type: "Rattach", tag: 1, qid: qid(1, 0x80) });
+    await t.send({ type: "Twalk", tag: 2, fid: 0, newfid: 7, wnames: ["dir", "f"] });
+    expect(t.forwarded.at(-1)).toMatchObject({ type: "Twalk", tag: 2 });
+  });
+
   it("takes a local Rwalk's qid.version from the target's own lease, not the directory's (docs/leases.md, Precisely)", async () => {
     const t = await mounted();
     await t.send({ type: "Tgetattr", tag: 9, fid: 1, request_mask: 0x3fffn });
