@@ -63,6 +63,8 @@ export class CachingSession {
   private readonly fids = new FidTable();
   /** Forwarded guest requests without a reply, by tag. */
   private readonly sent = new Map<number, Sent>();
+  /** Tags of forwarded guest requests that did not decode (the gateway answers them): not for the bridge's own. */
+  private readonly opaque = new Set<number>();
   /** Bridge-made requests without a reply, by tag. */
   private readonly made = new Map<number, { at: number; resolve: (m: Message) => void }>();
   /** Grants that arrived for replies not yet here, by tag (the grant precedes its reply). */
@@ -177,6 +179,7 @@ export class CachingSession {
     }
     const s = this.sent.get(tag);
     this.sent.delete(tag);
+    this.opaque.delete(tag);
     if (r?.type === "Rversion") {
       this.dotl = new TextDecoder().decode(r.version) === L;
       return true;
@@ -217,6 +220,7 @@ export class CachingSession {
       this.fids.clear();
       this.cache.clear();
       this.sent.clear();
+      this.opaque.clear();
       this.grants.clear();
       this.dotl = false;
       return this.pass(m, t);
@@ -239,6 +243,7 @@ export class CachingSession {
   }
 
   private pass(m: Uint8Array, t: Message | null): void {
+    if (!t) this.opaque.add(m[5]! | (m[6]! << 8));
     if (t && t.type !== "Tversion") {
       const fid = "fid" in t ? (t.fid as number) : "dfid" in t ? (t.dfid as number) : null;
       this.sent.set(t.tag, { req: t, at: this.now(), ino: fid === null ? null : this.inoOfFid(fid) });
@@ -342,7 +347,7 @@ export class CachingSession {
   /** A bridge-made request crosses; resolves with its reply. */
   private cross(init: MessageInit): Promise<Message> {
     let tag = NOTAG - 1;
-    while (this.sent.has(tag) || this.made.has(tag)) tag--;
+    while (this.sent.has(tag) || this.made.has(tag) || this.opaque.has(tag)) tag--;
     const at = this.now();
     this.stats.made++;
     return new Promise((resolve) => {
