@@ -153,7 +153,15 @@ export class CachingSession {
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length) await this.handle(this.queue.shift()!);
+      while (this.queue.length) {
+        const m = this.queue.shift()!;
+        try {
+          await this.handle(m);
+        } catch {
+          // A bug here must not lose the request (nor crash the bridge): it crosses as it came.
+          this.wire.forward(m);
+        }
+      }
     } finally {
       this.running = false;
     }
@@ -174,7 +182,8 @@ export class CachingSession {
     if (made) {
       this.made.delete(tag);
       this.lease(granted, made.at);
-      if (r) made.resolve(r);
+      // A reply that does not decode fails the bridge's request (its caller answers the guest).
+      made.resolve(r ?? ({ type: "Rlerror", tag, ecode: ERRNO.EPROTO } as Message));
       return false;
     }
     const s = this.sent.get(tag);
@@ -202,10 +211,10 @@ export class CachingSession {
     return f ? f.ino : null;
   }
 
-  private answer(tag: number, m: MessageInit): void {
-    this.stats.answered[m.type === "Rlerror" ? "error" : `T${m.type.slice(1)}`] ??= 0;
-    this.stats.answered[m.type === "Rlerror" ? "error" : `T${m.type.slice(1)}`]!++;
-    this.wire.toGuest(encode({ ...m, tag } as MessageInit, L));
+  /** Answers the guest's request `t` here, counted by its type (Bridge.stats). */
+  private answer(t: Message, m: MessageInit): void {
+    this.stats.answered[t.type] = (this.stats.answered[t.type] ?? 0) + 1;
+    this.wire.toGuest(encode({ ...m, tag: t.tag } as MessageInit, L));
   }
 
   private async handle(m: Uint8Array): Promise<void> {
@@ -231,7 +240,7 @@ export class CachingSession {
     const failed = await this.prepare(t);
     // The fid the request names could not be made real: its names lead
     // nowhere or elsewhere now; answered as a handle whose file went.
-    if (failed !== null) return this.answer(t.tag, { type: "Rlerror", tag: t.tag, ecode: failed });
+    if (failed !== null) return this.answer(t, { type: "Rlerror", tag: t.tag, ecode: failed });
     for (const ino of changedBy(t, (f) => this.inoOfFid(f), (d, n) => this.nameIno(d, n))) this.cache.recall([ino]);
     this.pass(m, t);
   }
@@ -259,7 +268,7 @@ export class CachingSession {
         const ino = this.inoOfFid(t.fid);
         const a = ino === null ? null : this.cache.attrs(ino, t.request_mask, now);
         if (!a) return false;
-        this.answer(t.tag, a);
+        this.answer(t, a);
         return true;
       }
       case "Tclunk": {
@@ -268,7 +277,7 @@ export class CachingSession {
         if (f.kind === "real" && f.leaners === 0) return false;
         // Virtual: the gateway never saw it. Real with leaners: deferred.
         const { release } = this.fids.clunk(t.fid);
-        this.answer(t.tag, { type: "Rclunk", tag: t.tag });
+        this.answer(t, { type: "Rclunk", tag: t.tag });
         return release === null ? true : this.bury(release);
       }
       case "Twalk":
@@ -299,8 +308,8 @@ export class CachingSession {
       if (q === null) {
         // Absent under the directory's lease: the first name fails the walk,
         // a later one ends it short (walk(5)).
-        if (qids.length === 0) this.answer(t.tag, { type: "Rlerror", tag: t.tag, ecode: ERRNO.ENOENT });
-        else this.answer(t.tag, { type: "Rwalk", tag: t.tag, qids });
+        if (qids.length === 0) this.answer(t, { type: "Rlerror", tag: t.tag, ecode: ERRNO.ENOENT });
+        else this.answer(t, { type: "Rwalk", tag: t.tag, qids });
         return true;
       }
       // A directory's lease covers a name's qid.path and type, not the
@@ -312,7 +321,7 @@ export class CachingSession {
       dir = inoOf(q);
     }
     if (t.newfid !== t.fid) this.fids.setVirtual(t.newfid, t.fid, names, steps, dir);
-    this.answer(t.tag, { type: "Rwalk", tag: t.tag, qids });
+    this.answer(t, { type: "Rwalk", tag: t.tag, qids });
     return true;
   }
 
