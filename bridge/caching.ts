@@ -282,6 +282,16 @@ export class CachingSession {
       }
       case "Twalk":
         return this.walk(t, now);
+      case "Treaddir": {
+        // The same offset and count of a listing read under the directory's
+        // lease (docs/leases.md: it covers the listing Treaddir returns), on
+        // an open fid of it (a Treaddir of an unopened fid is the gateway's error).
+        const f = this.fids.get(t.fid);
+        const d = f?.kind === "real" && f.open && f.ino !== null ? this.cache.listing(f.ino, t.offset, t.count, now) : null;
+        if (!d) return false;
+        this.answer(t, { type: "Rreaddir", tag: t.tag, data: d });
+        return true;
+      }
       default:
         return false;
     }

@@ -19,7 +19,8 @@ options:
                        as a gateway MS away would (refused unless the URL's
                        host is this machine)
   --cache              ask the gateway for leases and answer what they cover
-                       here (attributes, walks, clunks: docs/leases.md);
+                       here (attributes, walks, clunks, listings:
+                       docs/leases.md);
                        off by default for now
 
 then, in a guest VM (QEMU user networking reaches the host as 10.0.2.2):

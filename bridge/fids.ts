@@ -23,6 +23,8 @@ export interface RealFid {
   leaners: number;
   /** The guest clunked it and its number is the guest's again; kept for its leaners. */
   zombie: boolean;
+  /** Opened (Rlopen): a Treaddir of it is one the gateway would answer. */
+  open: boolean;
 }
 
 /** One name of a virtual fid's walk: looked up in `dir`, it gave `ino`. */
@@ -96,7 +98,7 @@ export class FidTable {
       return;
     }
     if (old) this.unlean(old);
-    this.guest.set(fid, { kind: "real", ino, leaners: 0, zombie: false });
+    this.guest.set(fid, { kind: "real", ino, leaners: 0, zombie: false, open: false });
   }
 
   /**
@@ -137,8 +139,14 @@ export class FidTable {
   madeReal(fid: number): number | null {
     const f = this.guest.get(fid);
     if (f?.kind !== "virtual") return null;
-    this.guest.set(fid, { kind: "real", ino: f.ino, leaners: 0, zombie: false });
+    this.guest.set(fid, { kind: "real", ino: f.ino, leaners: 0, zombie: false, open: false });
     return this.unlean(f);
+  }
+
+  /** Rlopen: the fid is open. */
+  opened(fid: number): void {
+    const f = this.guest.get(fid);
+    if (f?.kind === "real") f.open = true;
   }
 
   /** A zombie's clunk was sent: the gateway's number is free. */

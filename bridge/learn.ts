@@ -61,6 +61,7 @@ export function learn(fids: FidTable, cache: LeaseCache, s: Sent, r: Message, gr
       // walk of it would (the gateway builds both with qidOf): its walks can
       // be answered here (docs/leases.md: a directory's lease covers both).
       if (r.type === "Rreaddir" && s.ino !== null && granted.has(s.ino)) {
+        cache.putListing(s.ino, t.offset, t.count, r.data, now);
         try {
           for (const e of decodeDirents(r.data)) {
             const n = latin1(e.name);
@@ -70,6 +71,9 @@ export function learn(fids: FidTable, cache: LeaseCache, s: Sent, r: Message, gr
           // A listing that does not parse teaches nothing.
         }
       }
+      break;
+    case "Tlopen":
+      if (r.type === "Rlopen") fids.opened(t.fid);
       break;
     case "Tclunk":
     case "Tremove":

@@ -20,6 +20,8 @@ interface Held {
   attrs: { reply: Attrs; asked: bigint } | null;
   /** A directory's names: the qid a walk of it gave, or null for absent. */
   names: Map<string, Qid | null>;
+  /** A directory's Rreaddir data by "offset:count" (the listing its lease covers). */
+  listing: Map<string, Uint8Array>;
 }
 
 export interface CacheBounds {
@@ -73,7 +75,7 @@ export class LeaseCache {
       this.touch(ino, h);
       return;
     }
-    this.held.set(ino, { expires, attrs: null, names: new Map() });
+    this.held.set(ino, { expires, attrs: null, names: new Map(), listing: new Map() });
     this.entries++;
     this.bound();
   }
@@ -126,6 +128,28 @@ export class LeaseCache {
     return q;
   }
 
+  /** An Rreaddir of the leased directory `dir` at this offset and count. */
+  putListing(dir: string, offset: bigint, count: number, data: Uint8Array, now: number): void {
+    const h = this.live(dir, now);
+    if (!h) return;
+    const key = `${offset}:${count}`;
+    const old = h.listing.get(key);
+    if (old) this.bytes -= old.byteLength + NAME_BYTES;
+    else this.entries++;
+    h.listing.set(key, data.slice());
+    this.bytes += data.byteLength + NAME_BYTES;
+    this.bound();
+  }
+
+  /** The Rreaddir data a Treaddir of `dir` at this offset and count got under the lease, or null. */
+  listing(dir: string, offset: bigint, count: number, now: number): Uint8Array | null {
+    const h = this.live(dir, now);
+    const d = h?.listing.get(`${offset}:${count}`);
+    if (!h || !d) return null;
+    this.touch(dir, h);
+    return d;
+  }
+
   /**
    * A change the bridge forwards (item 4 of the brief; the gateway's recall
    * follows, rule 1): forget what is cached about `ino` but keep the lease,
@@ -171,6 +195,9 @@ export class LeaseCache {
     for (const name of h.names.keys()) this.bytes -= NAME_BYTES + name.length;
     this.entries -= h.names.size;
     h.names.clear();
+    for (const d of h.listing.values()) this.bytes -= d.byteLength + NAME_BYTES;
+    this.entries -= h.listing.size;
+    h.listing.clear();
   }
 
   private drop(ino: string): void {

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bridge, startBridge } from "../../bridge/bridge.ts";
-import { type Client, ERRNO, NOFID, P9Error } from "../../protocol/index.ts";
+import { type Client, ERRNO, NOFID, P9Error, decodeDirents } from "../../protocol/index.ts";
 import { type LocalGateway, OPERATOR_AUTH, startLocalGateway } from "../support/local-gateway.ts";
 import { tcpClient } from "../support/tcp-client.ts";
 
@@ -64,9 +64,15 @@ async function counted(b: Bridge, f: () => Promise<void>): Promise<{ crossed: nu
   const s0 = b.stats();
   await f();
   const s1 = b.stats();
-  const answered: Record<string, number> = {};
-  for (const [k, v] of Object.entries(s1.answered)) if (v - (s0.answered[k] ?? 0)) answered[k] = v - (s0.answered[k] ?? 0);
-  return { crossed: s1.requests - s0.requests, answered, made: s1.made - s0.made };
+  const delta = (a: Record<string, number>, z: Record<string, number>) => {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(a)) if (v - (z[k] ?? 0)) out[k] = v - (z[k] ?? 0);
+    return out;
+  };
+  const result = { crossed: s1.requests - s0.requests, answered: delta(s1.answered, s0.answered), made: s1.made - s0.made };
+  // By type too, out of the way of toEqual on the three above.
+  Object.defineProperty(result, "byType", { value: delta(s1.crossed, s0.crossed), enumerable: false });
+  return result;
 }
 
 /** Linux's stat(2) of a path: walk, getattr, clunk. */
@@ -207,6 +213,43 @@ describe("edge9p bridge --cache", () => {
       expect(r.answered.Twalk).toBeGreaterThan(0); // the walk before the unlink was the cache's
     } finally {
       await plain.close();
+    }
+  });
+
+  it("answers a Treaddir of a listing it read under the directory's lease; another client's create recalls it", async () => {
+    const c = await mounted();
+    const other = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev") });
+    const w = await mounted(other);
+    /** The names of bc/many, read on one open fid from offset 0 to the end. */
+    const list = async () => {
+      const fid = await walk(c, ["bc", "many"]);
+      await c.request({ type: "Tlopen", fid, flags: 0 });
+      const out: string[] = [];
+      let offset = 0n;
+      for (;;) {
+        const r = await c.request({ type: "Treaddir", fid, offset, count: 8192 });
+        if (r.data.byteLength === 0) break;
+        const batch = decodeDirents(r.data);
+        for (const e of batch) out.push(Buffer.from(e.name).toString());
+        offset = batch.at(-1)!.offset;
+      }
+      await clunk(c, fid);
+      return out.filter((n) => n !== "." && n !== "..").sort();
+    };
+    try {
+      await list(); // the first listing is a change (its import): not granted
+      const first = await list();
+      const again = await counted(bridge, async () => expect(await list()).toEqual(first));
+      expect(again.answered.Treaddir).toBeGreaterThan(0);
+      expect((again as unknown as { byType: Record<string, number> }).byType.Treaddir ?? 0).toBe(0);
+      const d = await walk(w, ["bc", "many"]);
+      await w.request({ type: "Tlcreate", fid: d, name: enc("new-entry"), flags: 1, mode: 0o100644, gid: 0 });
+      await clunk(w, d);
+      expect(await list()).toEqual([...first, "new-entry"].sort());
+    } finally {
+      w.end();
+      c.end();
+      await other.close();
     }
   });
 
