@@ -23,13 +23,18 @@ import {
   SECRET_HEADER,
   SESSION_HEADER,
   SUBPROTOCOL,
+  LEASES_HEADER,
   ackText,
   decode,
+  isLeaseText,
+  nameOfId,
   parseMark,
   peekType,
 } from "../protocol/index.ts";
 import { Outstanding } from "./outstanding.ts";
 import { delayLine, refusedRtt } from "./rtt.ts";
+import { CachingSession, type CacheStats } from "./caching.ts";
+import type { CacheBounds } from "./lease-cache.ts";
 
 const TVERSION = MESSAGES.Tversion.id;
 const RVERSION = MESSAGES.Rversion.id;
@@ -50,6 +55,13 @@ export interface BridgeOptions {
    * trip of it (rtt.ts). Refused for a gateway that is not on this machine.
    */
   simulateRttMs?: number;
+  /**
+   * Ask the gateway for leases (docs/leases.md) and answer from them what it
+   * can (bridge/caching.ts). Off by default for now.
+   */
+  cache?: boolean;
+  /** The cache's bounds (lease-cache.ts's defaults otherwise). */
+  cacheBounds?: CacheBounds;
 }
 
 export interface Bridge {
@@ -61,8 +73,11 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
-export interface BridgeStats {
+export interface BridgeStats extends CacheStats {
+  /** Requests that crossed to the gateway (the guest's and the bridge's own). */
   requests: number;
+  /** The same, by request type. */
+  crossed: Record<string, number>;
   replies: number;
 }
 
@@ -81,10 +96,12 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
   let nextConn = 1;
   /** Teardown functions of the open connections. */
   const conns = new Set<() => void>();
-  const counts: BridgeStats = { requests: 0, replies: 0 };
+  const counts: BridgeStats = { requests: 0, crossed: {}, replies: 0, answered: {}, made: 0, released: 0, held: 0 };
+  /** The open connections' caches (with --cache), for the leases held now. */
+  const caches = new Set<CachingSession>();
 
   const server = net.createServer((sock) => {
-    const stop: () => void = connect(sock, nextConn++, opts, log, error, () => conns.delete(stop), counts);
+    const stop: () => void = connect(sock, nextConn++, opts, log, error, () => conns.delete(stop), counts, caches);
     conns.add(stop);
   });
 
@@ -98,7 +115,11 @@ export function startBridge(opts: BridgeOptions): Promise<Bridge> {
       resolve({
         address,
         port: typeof a === "object" && a ? a.port : null,
-        stats: () => ({ ...counts }),
+        stats: () => {
+          let held = 0;
+          for (const c of caches) held += c.cache.size.leases;
+          return { ...counts, crossed: { ...counts.crossed }, answered: { ...counts.answered }, held };
+        },
         close: () =>
           new Promise<void>((done) => {
             for (const c of [...conns]) c();
@@ -140,6 +161,7 @@ function connect(
   error: (l: string) => void,
   gone: () => void,
   counts: BridgeStats,
+  caches: Set<CachingSession>,
 ): () => void {
   const tag = `[${id}]`;
   // Each way, half the simulated round trip (0: at once).
@@ -156,11 +178,29 @@ function connect(
   /** While reconnecting: when the socket dropped, and attempts so far. */
   let lost: { at: number; attempts: number; why: string } | null = null;
   let retry: NodeJS.Timeout | null = null;
+  /** With --cache: what answers the guest from leases (null: every request crosses, as before). */
+  const caching = opts.cache
+    ? new CachingSession(
+        {
+          forward,
+          toGuest: (m) => !done && sock.write(m),
+          sendText: (t) => {
+            const w = ws;
+            if (w) wan.later(() => ws === w && w.readyState === WebSocket.OPEN && w.send(t));
+          },
+        },
+        counts,
+        opts.cacheBounds,
+      )
+    : null;
+  if (caching) caches.add(caching);
 
   const teardown = (why: string | null) => {
     if (done) return;
     done = true;
     if (retry) clearTimeout(retry);
+    caching?.close();
+    if (caching) caches.delete(caching);
     if (why) error(`${tag} ${why}`);
     sock.destroy();
     const w = ws;
@@ -192,6 +232,9 @@ function connect(
     const headers: Record<string, string> = {};
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     headers[RESUME_HEADER] = resuming && session ? `${session.sid}.${session.secret}` : "new";
+    if (caching) headers[LEASES_HEADER] = "1";
+    /** The lease term the gateway answered (docs/leases.md: no answer, no cache). */
+    let term: number | null = null;
     // permessage-deflate off: workerd would negotiate it, and 9P payloads are
     // mostly file bytes where it costs CPU for nothing (platform facts).
     // 9p.ack: the bridge acknowledges what it read, so the gateway knows what
@@ -207,6 +250,8 @@ function connect(
       if (ended || w !== ws || done) return;
       ended = true;
       ws = null;
+      // Rule 5: a socket's leases go with it; the resume starts with none.
+      caching?.lost();
       if (retriable && session) return reconnect(why);
       teardown(why || null);
     };
@@ -220,6 +265,8 @@ function connect(
       const windowMs = Number(res.headers[RESUME_WINDOW_HEADER.toLowerCase()] ?? 0);
       if (!resuming && typeof sid === "string" && typeof secret === "string") session = { sid, secret, windowMs };
       taken = resuming && sid === session?.sid;
+      const t = Number(res.headers[LEASES_HEADER.toLowerCase()]);
+      term = Number.isFinite(t) && t > 0 ? t : null;
     });
     w.on("unexpected-response", (_req, res) => {
       let body = "";
@@ -234,6 +281,7 @@ function connect(
     w.on("open", () => {
       if (w !== ws || done) return;
       if (resuming && !taken) return; // the close with the reason follows
+      caching?.opened(term);
       if (resuming && lost) {
         const { hello, messages } = pending.replay();
         w.send(JSON.stringify(hello));
@@ -242,14 +290,18 @@ function connect(
         log(`${tag} resumed session ${session!.sid} after ${secs} s (${lost.attempts} attempts); replayed ${hello.replay} requests`);
         lost = null;
       } else {
-        log(`${tag} connected to ${opts.url}${session ? ` (session ${session.sid}, resumable)` : ""}`);
+        const leases = !caching ? "" : term === null ? "; the gateway grants no leases, so nothing is cached" : `; leases for ${term} ms`;
+        log(`${tag} connected to ${opts.url}${session ? ` (session ${session.sid}, resumable)` : ""}${leases}`);
       }
       sock.resume();
     });
     w.on("message", (data, isBinary) => {
       if (w !== ws) return;
       if (!isBinary) {
-        const nonce = parseMark(data.toString());
+        const text = data.toString();
+        // Applied when it reaches the bridge's side of the simulated distance, in order with the replies (rule 3).
+        if (caching && isLeaseText(text)) return wan.later(() => ws === w && !caching.text(text) && teardown("gateway sent a lease message that does not parse"));
+        const nonce = parseMark(text);
         if (nonce === null) return teardown("gateway sent a text message that is not a mark; 9P messages are binary");
         // The acknowledgement travels as far as the reply did.
         return wan.later(() => ws === w && w.readyState === WebSocket.OPEN && w.send(ackText(nonce)));
@@ -262,6 +314,7 @@ function connect(
       if (asked !== null) noteVersion(msg);
       wan.later(() => {
         if (done) return;
+        if (caching && !caching.reply(msg)) return;
         if (!sock.write(msg)) {
           w.pause();
           sock.once("drain", () => w.resume());
@@ -281,22 +334,7 @@ function connect(
 
   sock.on("data", (chunk: Buffer) => {
     try {
-      framer.push(chunk, (m) => {
-        if (peekType(m) === TVERSION) noteRequest(m);
-        pending.sent(m);
-        counts.requests++;
-        const w = ws;
-        // While reconnecting the request waits in `pending`: the resume replays it.
-        if (!w || w.readyState !== WebSocket.OPEN) return;
-        // Delayed (simulated distance): sent only on the socket it was meant
-        // for; if that one went meanwhile, the resume's replay sends it.
-        wan.later(() => {
-          if (ws !== w || w.readyState !== WebSocket.OPEN) return;
-          w.send(m, { binary: true }, () => {
-            if (sock.isPaused() && w.bufferedAmount < HIGH_WATER / 2 && !done && ws === w) sock.resume();
-          });
-        });
-      });
+      framer.push(chunk, (m) => (caching ? caching.request(m) : forward(m)));
     } catch (e) {
       if (e instanceof FramingError) return teardown(`client sent a broken stream: ${e.message}`);
       throw e;
@@ -308,6 +346,26 @@ function connect(
   });
   sock.on("end", () => teardown(null));
   sock.on("error", (e) => teardown(`client connection: ${e.message}`));
+
+  /** Sends a request to the gateway, kept until answered for a resume's replay. */
+  function forward(m: Uint8Array) {
+    if (peekType(m) === TVERSION) noteRequest(m);
+    pending.sent(m);
+    counts.requests++;
+    const type = nameOfId(m[4]!);
+    counts.crossed[type] = (counts.crossed[type] ?? 0) + 1;
+    const w = ws;
+    // While reconnecting the request waits in `pending`: the resume replays it.
+    if (!w || w.readyState !== WebSocket.OPEN) return;
+    // Delayed (simulated distance): sent only on the socket it was meant
+    // for; if that one went meanwhile, the resume's replay sends it.
+    wan.later(() => {
+      if (ws !== w || w.readyState !== WebSocket.OPEN) return;
+      w.send(m, { binary: true }, () => {
+        if (sock.isPaused() && w.bufferedAmount < HIGH_WATER / 2 && !done && ws === w) sock.resume();
+      });
+    });
+  }
 
   /** Remembers the msize a Tversion asks for. */
   function noteRequest(m: Uint8Array) {

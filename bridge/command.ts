@@ -18,6 +18,10 @@ options:
   --simulate-rtt MS    development only: hold every message MS/2 each way,
                        as a gateway MS away would (refused unless the URL's
                        host is this machine)
+  --cache              ask the gateway for leases and answer what they cover
+                       here (attributes, walks, clunks, listings:
+                       docs/leases.md);
+                       off by default for now
 
 then, in a guest VM (QEMU user networking reaches the host as 10.0.2.2):
   mount -t 9p -o trans=tcp,port=5640,version=9p2000.L,msize=1048576 10.0.2.2 /mnt
@@ -43,6 +47,7 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
         token: { type: "string" },
         quiet: { type: "boolean", default: false },
         "simulate-rtt": { type: "string" },
+        cache: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -86,13 +91,14 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
       log: values.quiet ? () => {} : out,
       error: err,
       simulateRttMs: rtt,
+      cache: values.cache,
     });
   } catch (e) {
     err(`edge9p bridge: cannot listen on ${values.unix ?? values.listen ?? "127.0.0.1:5640"}: ${(e as Error).message}`);
     return 1;
   }
   if (!values.quiet) {
-    out(`edge9p bridge: ${bridge.address} -> ${url}${rtt ? ` (simulating a ${rtt} ms round trip)` : ""}`);
+    out(`edge9p bridge: ${bridge.address} -> ${url}${rtt ? ` (simulating a ${rtt} ms round trip)` : ""}${values.cache ? " (with the lease cache)" : ""}`);
     if (bridge.port !== null) {
       out(`mount in a guest: mount -t 9p -o trans=tcp,port=${bridge.port},version=9p2000.L,msize=1048576 10.0.2.2 /mnt`);
     }

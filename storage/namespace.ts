@@ -193,6 +193,15 @@ export interface InodeUpdate {
  */
 const INODE_CACHE_MAX = 8192;
 
+/**
+ * The columns whose change a client sees: Rgetattr's attributes, the qid
+ * (version), and a directory's ".." (parent). A change to any of them
+ * recalls the inode's leases (docs/leases.md rule 1); the rest (key, etag,
+ * base_len, dirty, publish_after, from_r2, replaced, opens, the journal's
+ * counts) are the publisher's bookkeeping, so a publish recalls nothing.
+ */
+const SEEN: ReadonlySet<string> = new Set(["mode", "uid", "gid", "size", "nlink", "version", "parent", "rdev", "atime", "mtime", "ctime"]);
+
 export class Namespace {
   /**
    * Called when an inode's object stops being its content: another tool
@@ -200,6 +209,13 @@ export class Namespace {
    * (remove). The share's content cache and readahead drop what they hold.
    */
   onContentGone: ((ino: number, key: string | null) => void) | null = null;
+  /**
+   * Called, synchronously and inside the change, when what a client sees of
+   * an inode changed: its attributes, or a directory's entries. The share's
+   * object recalls the leases on it (worker/leases.ts); storage knows
+   * nothing of them (storage/ does not import worker/).
+   */
+  onChange: ((ino: number) => void) | null = null;
   private readonly cache = new Map<number, Inode>();
   /**
    * Fids open on each inode, across sessions (only inodes with some). Kept
@@ -348,6 +364,8 @@ export class Namespace {
     // known, needs a row write. A later time lost to a restart makes the next
     // lookup list it again sooner: an R2 call, never a wrong answer.
     if (before !== null && ms !== null) return;
+    // A first listing makes a directory's nlink known: Rgetattr changes.
+    this.onChange?.(ino);
     this.cache.delete(ino); // its nlink is known from now on (toInode)
     this.sql.exec(`UPDATE inode SET listed_at = ? WHERE ino = ?`, ms, ino);
   }
@@ -401,6 +419,7 @@ export class Namespace {
       }
     }
     if (!sets.length) return;
+    if (this.onChange && Object.entries(u).some(([k, v]) => v !== undefined && SEEN.has(k))) this.onChange(ino);
     const hit = this.cache.get(ino);
     this.cache.delete(ino);
     this.sql.exec(`UPDATE inode SET ${sets.join(", ")} WHERE ino = ?`, ...args, ino);
@@ -420,6 +439,7 @@ export class Namespace {
       const gone = this.get(ino);
       if (gone) this.onContentGone(ino, gone.key);
     }
+    this.onChange?.(ino);
     this.cache.delete(ino);
     this.listed.delete(ino);
     this.primaries.delete(ino);
@@ -433,6 +453,7 @@ export class Namespace {
    * when it goes (unlink): every mkdir, rmdir, rename and listing passes here.
    */
   link(parent: number, name: Uint8Array, ino: number): void {
+    this.onChange?.(parent);
     this.sql.exec(`INSERT INTO dirent (parent, name, ino) VALUES (?, ?, ?)`, parent, blob(name), ino);
     bounded(this.names, entryKey(parent, name), ino);
     // A later link is never the first: a cached primary link stays right.
@@ -440,6 +461,7 @@ export class Namespace {
   }
 
   unlink(parent: number, name: Uint8Array): void {
+    this.onChange?.(parent);
     this.names.delete(entryKey(parent, name));
     const gone = this.sql.exec(`DELETE FROM dirent WHERE parent = ? AND name = ? RETURNING ino`, parent, blob(name)).toArray();
     for (const r of gone) {
@@ -450,6 +472,7 @@ export class Namespace {
 
   /** Drops every entry of a directory that is going (the importer, for a prefix gone from R2). */
   unlinkAll(parent: number): void {
+    this.onChange?.(parent);
     const prefix = `${parent}/`;
     for (const k of this.names.keys()) if (k.startsWith(prefix)) this.names.delete(k);
     for (const [ino, l] of this.primaries) if (l.parent === parent) this.primaries.delete(ino);
@@ -462,6 +485,7 @@ export class Namespace {
   }
 
   private addLinks(dir: number, delta: number): void {
+    this.onChange?.(dir);
     this.cache.delete(dir);
     this.sql.exec(`UPDATE inode SET nlink = nlink + ? WHERE ino = ?`, delta, dir);
   }
@@ -561,6 +585,7 @@ export class Namespace {
   }
 
   setTarget(ino: number, target: Uint8Array): void {
+    this.onChange?.(ino);
     this.sql.exec(`UPDATE inode SET target = ? WHERE ino = ?`, blob(target), ino);
   }
 

@@ -3,7 +3,7 @@
 
 import { type Context, Hono, type Next } from "hono";
 import { authorize, authorizeOperator } from "./auth.ts";
-import { ACK_SUBPROTOCOL, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER, SUBPROTOCOL } from "../protocol/index.ts";
+import { ACK_SUBPROTOCOL, LEASES_HEADER, PLATFORM_MSIZE_CEILING, PLATFORM_MSIZE_CEILING_SOURCE, RESUME_HEADER, SUBPROTOCOL } from "../protocol/index.ts";
 import { CONFIG_VAR, type Config, OPERATOR_TOKENS_SECRET, type ShareConfig, objectName } from "./config.ts";
 import { configOf } from "./env.ts";
 import { logFor } from "./log.ts";
@@ -25,16 +25,18 @@ function problem(status: number, error: string): Response {
  * A client's request headers as the share's object may see them: every
  * X-Edge9p-* header is the worker's word to the object (SHARE_HEADER,
  * FILE_HEADER, LINK_HEADER) and is dropped, except the one the protocol
- * defines for clients, the bridge's X-Edge9p-Resume (RESUME_HEADER,
- * protocol/resume.ts), which the object needs for the resume handshake.
+ * defines for clients: the bridge's X-Edge9p-Resume (RESUME_HEADER,
+ * protocol/resume.ts), which the object needs for the resume handshake, and
+ * X-Edge9p-Leases (LEASES_HEADER, protocol/leases.ts), a client's ask for leases.
  */
 function clientHeaders(from: Headers): Headers {
   const out = new Headers();
   const resume = RESUME_HEADER.toLowerCase();
+  const leases = LEASES_HEADER.toLowerCase();
   const ours = HEADER_PREFIX.toLowerCase();
   // Headers iterate with lower-case names.
   for (const [k, v] of from) {
-    if (k.startsWith(ours) && k !== resume) continue;
+    if (k.startsWith(ours) && k !== resume && k !== leases) continue;
     out.append(k, v);
   }
   return out;

@@ -207,6 +207,25 @@ export const ConfigSchema = z
      */
     resume_window_ms: z.number().int().min(0).max(86_400_000).default(DEFAULT_RESUME_WINDOW_MS),
     /**
+     * Whether the share's object grants leases (docs/leases.md) to clients
+     * that ask on the upgrade (X-Edge9p-Leases: 1, as edge9p bridge does).
+     */
+    leases: z.boolean().default(true),
+    /**
+     * How long a lease holds without a renew (ms), and so the longest a
+     * client that never acks, or is cut off, delays another's change (once).
+     * 10 s: a bridge renews a few times a term over any WAN, and a change
+     * stalled by a lost bridge still answers well within a Linux client's
+     * patience (it never times a request out).
+     */
+    lease_term_ms: z.number().int().min(1000).max(120_000).default(10_000),
+    /**
+     * Leases one socket may hold at once; past it nothing new is granted
+     * until the client releases some (each is a few dozen bytes of the
+     * object's memory).
+     */
+    lease_max_per_session: z.number().int().min(0).max(1_000_000).default(4096),
+    /**
      * GET /v1/shares (and the page at "/") name the shares to anyone who
      * reaches the gateway; false keeps the names to those who know them.
      */

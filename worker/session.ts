@@ -48,9 +48,11 @@ import {
   parseAck,
   parseResumeHello,
 } from "../protocol/index.ts";
+import { isLeaseText } from "../protocol/leases.ts";
 import type { ShareFs } from "../storage/share-fs.ts";
 import type { ByteBudget } from "./budget.ts";
 import { CLOSE } from "./close-codes.ts";
+import type { LeaseRequest, LeaseSocket, Leases } from "./leases.ts";
 import type { Outbox, Ticket } from "./outbox.ts";
 import type { FidState, SessionStore } from "./session-store.ts";
 import type { KeptReply } from "./session-types.ts";
@@ -67,6 +69,15 @@ export interface RequestContext {
    * (worker/outbox.ts). Requests whose replies may be large call it first.
    */
   reserve(n: number): Promise<void>;
+  /**
+   * Notes a lease on inode `ino` for the reply (docs/leases.md), before the
+   * handler reads what it will reply about it (rule 2): granted only if the
+   * socket negotiated leases and the session speaks 9P2000.L, but on any
+   * session the reply waits for recalls of `ino` still out.
+   */
+  lease(ino: number): void;
+  /** Takes back a noted lease the reply does not stand for. */
+  unlease(ino: number): void;
 }
 
 export type Handler<N extends Message["type"]> = (s: Session, m: Msg<N>, ctx: RequestContext) => HandlerReply | Promise<HandlerReply>;
@@ -104,7 +115,14 @@ export interface SessionHost {
   changed(): void;
   /** The session has state to write in a batch: the object calls writeBatch() within FLUSH_MS. */
   deferFlush(): void;
+  /** The share's lease table, when the share grants leases. */
+  readonly leases: Leases | null;
+  /** This socket as a lease holder, when it negotiated leases. */
+  readonly leaseSocket: LeaseSocket | null;
 }
+
+/** The replies that carry grants (docs/leases.md, "The messages"). */
+const GRANTING = new Set(["Tgetattr", "Twalk", "Treaddir"]);
 
 /** How long after a plain session's first unwritten change its fids are written (ms). */
 export const FLUSH_MS = 1000;
@@ -214,12 +232,23 @@ export class Session {
     const nonce = parseAck(message);
     // An ack of no mark of this socket (one sent before a resume) changes nothing.
     if (nonce !== null) return void this.host.outbox.ack(nonce);
+    if (isLeaseText(message)) return this.leaseText(message);
     if (!this.resumable) return this.end(CLOSE.UNSUPPORTED, "9P messages are binary WebSocket messages");
     try {
       this.hello(parseResumeHello(message));
     } catch (e) {
       this.end(CLOSE.PROTOCOL, (e as Error).message);
     }
+  }
+
+  /** A lease message: only from a socket that negotiated leases; a malformed one closes it, saying why. */
+  private leaseText(message: string): void {
+    const { leases, leaseSocket } = this.host;
+    if (!leases || !leaseSocket) {
+      return this.end(CLOSE.UNSUPPORTED, "lease messages need X-Edge9p-Leases: 1 on the upgrade (and a gateway that grants leases)");
+    }
+    const why = leases.message(leaseSocket, message);
+    if (why !== null) this.end(CLOSE.PROTOCOL, why);
   }
 
   /** The resume's text message. */
@@ -548,18 +577,31 @@ export class Session {
     const dialect = this.dialect!;
     const tickets: Ticket[] = [];
     const outbox = this.host.outbox;
+    const { leases, leaseSocket } = this.host;
+    // Every request runs in a lease context when the share grants leases,
+    // so that its changes recall other sockets' leases and its reply waits
+    // for their acks (rule 1); only a lease socket's .L requests note grants.
+    const lr: LeaseRequest | null = leases ? leases.begin(leaseSocket && dialect === "9P2000.L" ? leaseSocket.key : null) : null;
     const ctx: RequestContext = {
       signal,
       reserve: async (n) => {
         tickets.push(await outbox.reserve(n, signal));
       },
+      lease: (ino) => {
+        if (lr) leases!.note(lr, ino);
+      },
+      unlease: (ino) => {
+        if (lr) leases!.strike(lr, ino);
+      },
     };
+    let granting = false;
     try {
       let out: HandlerReply;
       try {
         const handler = this.host.handlers[msg.type] as Handler<typeof msg.type> | undefined;
         if (!handler) throw new P9Error(dialect === "9P2000.L" ? ERRNO.EOPNOTSUPP : ERRNO.ENOSYS);
-        out = await handler(this, msg as never, ctx);
+        out = await (lr ? leases!.within(lr, () => handler(this, msg as never, ctx)) : handler(this, msg as never, ctx));
+        granting = GRANTING.has(msg.type);
       } catch (e) {
         // A flushed request that gave up sends nothing: Rflush answers for it.
         // Its number is still used up (a restored session counts on from it).
@@ -569,9 +611,15 @@ export class Session {
         }
         out = this.errorFor(msg, e);
       }
+      // Rule 1: a reply that acknowledges a change waits for the other holders' acks (or their terms).
+      if (lr && lr.waits.size > 0) await leases!.settle(lr);
       if (this.closed) return;
+      // Rule 2 and 3: what no change struck is granted just before the reply, on the same socket.
+      const grant = lr && granting && !this.detached ? leases!.grant(lr, leaseSocket, msg.tag) : null;
+      if (grant !== null) leaseSocket!.send(grant);
       this.reply(msg.tag, out, seq, tickets.splice(0));
     } finally {
+      if (lr) leases!.end(lr);
       for (const t of tickets) outbox.unused(t);
       this.host.changed();
     }

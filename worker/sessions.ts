@@ -9,12 +9,13 @@ import { PEER_CLOSE } from "../protocol/index.ts";
 import { CLOSE } from "./close-codes.ts";
 import { DEFAULT_RESUME_WINDOW_MS } from "./config.ts";
 import { HANDLERS } from "./handlers/index.ts";
+import type { Leases } from "./leases.ts";
 import type { Log } from "./log.ts";
 import { Outbox } from "./outbox.ts";
 import type { SessionStore } from "./session-store.ts";
 import { FLUSH_MS, type SessionHost, Session } from "./session.ts";
 import type { Ready } from "./share-setup.ts";
-import { type Attachment, type Sockets, attach, attachmentOf, sidOf } from "./sockets.ts";
+import { type Attachment, type Sockets, attach, attachmentOf, outboxKey, sidOf } from "./sockets.ts";
 import type { SqlMeter } from "./sql-meter.ts";
 
 export interface SessionsDeps {
@@ -27,6 +28,8 @@ export interface SessionsDeps {
   log: Log;
   /** The share the object serves, once it knows it. */
   ready(): Ready | null;
+  /** The share's lease table, when it grants leases. */
+  leases(): Leases | null;
 }
 
 export class Sessions {
@@ -59,6 +62,8 @@ export class Sessions {
     const sid = a.sid;
     for (const old of this.d.sockets.ofSession(sid)) {
       if (old === ws) continue;
+      // The old socket's leases go with it: its client dropped them (docs/leases.md rule 5).
+      this.d.leases()?.drop(outboxKey(attachmentOf(old)));
       attach(old, { ...attachmentOf(old)!, stale: true });
       this.bySocket.delete(old);
       this.d.sockets.close(old, CLOSE.REPLACED, "the session was resumed on another connection");
@@ -99,6 +104,7 @@ export class Sessions {
   private host(ws: WebSocket, r: Ready): SessionHost {
     // The socket's own scope (a read-only 9P URL) narrows the share's.
     const scopedReadOnly = attachmentOf(ws)?.readOnly === true;
+    const leases = this.d.leases;
     return {
       fs: r.fs,
       store: this.d.store,
@@ -126,6 +132,11 @@ export class Sessions {
       // Most requests schedule nothing: skip the async work unless the publisher's epoch moved.
       changed: () => this.d.alarms.changed(),
       deferFlush: () => this.deferFlush(),
+      // Read when used: the table is built once the share is known, perhaps after this host.
+      get leases() {
+        return leases();
+      },
+      leaseSocket: this.d.sockets.leaseSocket(ws),
     };
   }
 
@@ -234,6 +245,8 @@ export class Sessions {
   private socketGone(ws: WebSocket, ended = false): void {
     const a = attachmentOf(ws);
     if (!a) return;
+    // Its client dropped every lease with the socket (docs/leases.md rule 5): nothing waits for its acks.
+    this.d.leases()?.drop(outboxKey(a));
     this.bySocket.delete(ws);
     const resumable = this.d.store.resumeOf(a.sid);
     if (resumable && a.socketGen !== resumable.socketGen) return;
@@ -266,7 +279,10 @@ export class Sessions {
       for (const f of this.d.store.fids(sid)) if (f.open && f.kind === "node") r.fs.closed(f.ino);
     }
     this.sessions.delete(sid);
-    if (ws) this.bySocket.delete(ws);
+    if (ws) {
+      this.bySocket.delete(ws);
+      this.d.leases()?.drop(outboxKey(attachmentOf(ws)));
+    }
     this.d.store.end(sid, s !== null);
     r?.fs.dropSessionLocks(sid);
     this.d.alarms.soon();

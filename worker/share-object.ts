@@ -11,6 +11,8 @@ import type { CheckReport } from "../storage/fsck.ts";
 import { Meta } from "../storage/meta.ts";
 import { DurableObject } from "cloudflare:workers";
 import { nameOfId } from "../protocol/index.ts";
+import { LEASE_RENEW, LEASE_RENEWED } from "../protocol/leases.ts";
+import { Leases } from "./leases.ts";
 import { AlarmClock, idleDeadline, resumeDeadline } from "./alarms.ts";
 import { serveFile } from "./files.ts";
 import { type Access, linkKeyOf, linkKeysOf, refusedLink, rotateLinkKey, sign9pUrl, signLink } from "./links.ts";
@@ -38,6 +40,8 @@ export class ShareObject extends DurableObject<Env> {
   private readonly sessions: Sessions;
   private readonly alarms: AlarmClock;
   private ready: Ready | null = null;
+  /** The lease table (worker/leases.ts), once the share is known and if it grants leases. */
+  private leases: Leases | null = null;
 
   /**
    * Log lines at EDGE9P.log's level (errors only if the configuration does
@@ -88,6 +92,7 @@ export class ShareObject extends DurableObject<Env> {
       alarms: this.alarms,
       log: this.log,
       ready: () => this.ready,
+      leases: () => this.leases,
     });
     this.meter.run("start", () => {
       // Counts constructions: each wake-up from hibernation is one.
@@ -106,8 +111,27 @@ export class ShareObject extends DurableObject<Env> {
   private init(name: string): Ready | null {
     if (this.ready?.name === name) return this.ready;
     const r = openShare(this.env, this.meter, this.store, this.log, this.ready, name);
-    if (r) this.ready = r;
+    if (r) {
+      this.ready = r;
+      this.startLeases(r);
+    }
     return r;
+  }
+
+  /**
+   * The lease table of the share (docs/leases.md), fed by every change the
+   * namespace makes. Built once per construction: a wake from hibernation
+   * or a restart starts it empty, so every lease socket still open is
+   * recalled `all` (rule 5). A renew is answered by the platform, without
+   * waking the object.
+   */
+  private startLeases(r: Ready): void {
+    if (!r.config.leases || this.leases) return;
+    const leases = new Leases({ termMs: r.config.lease_term_ms, maxPerSocket: r.config.lease_max_per_session });
+    this.leases = leases;
+    r.fs.ns.onChange = (ino) => leases.changed(ino);
+    this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(LEASE_RENEW, LEASE_RENEWED));
+    leases.woke(this.sockets.leaseSockets());
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -122,7 +146,10 @@ export class ShareObject extends DurableObject<Env> {
     const file = request.headers.get(FILE_HEADER);
     if (file !== null) {
       const refused = await refusedLink(request.headers.get(LINK_HEADER), (now) => linkKeysOf(this.sql, now), r.name, file);
-      return refused ?? serveFile(r.fs, file, request);
+      if (refused) return refused;
+      // A read here may import another tool's change from R2: its response waits for the recalls (rule 1).
+      const leases = this.leases;
+      return leases ? leases.changing(() => serveFile(r.fs, file, request)) : serveFile(r.fs, file, request);
     }
     const deps = { sql: this.sql, store: this.store, sockets: this.sockets, sessions: this.sessions, log: this.log };
     return upgrade(deps, request, r, request.headers.get(NINEP_LINK_HEADER));
@@ -168,7 +195,7 @@ export class ShareObject extends DurableObject<Env> {
 
   /** Figures about this object, for tests, benchmarks and operators. */
   stats(): ShareStats {
-    return shareStats({ meter: this.meter, store: this.store, sockets: this.sockets, ready: this.ready });
+    return shareStats({ meter: this.meter, store: this.store, sockets: this.sockets, ready: this.ready, leases: this.leases });
   }
 
   /** The share's consistency check (storage/fsck.ts), for GET /v1/shares/NAME/check. */

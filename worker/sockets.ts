@@ -2,6 +2,7 @@
 // finding them again (by session, by scope), what each carries across a
 // hibernation (its attachment), and each one's sending side.
 
+import type { LeaseSocket } from "./leases.ts";
 import type { Outbox } from "./outbox.ts";
 
 /** What a socket carries across a hibernation (serializeAttachment). */
@@ -17,6 +18,12 @@ export interface Attachment {
   readOnly?: boolean;
   /** Opened through a signed 9P URL: rotating the share's links ends it. */
   signed?: boolean;
+  /**
+   * The client asked for leases and was answered a term (docs/leases.md):
+   * kept here so that an object waking from hibernation knows which
+   * sockets may hold leases it no longer remembers (rule 5).
+   */
+  leases?: boolean;
 }
 
 /** The scope a socket's credential gives it (a signed 9P URL's), beside the share's. */
@@ -62,8 +69,8 @@ function sessionTag(sid: string): string | null {
   return /^[0-9A-Za-z-]{1,64}$/.test(sid) ? `sid:${sid}` : null;
 }
 
-/** The key of a socket's outbox: its session and which of the session's sockets it is. */
-function outboxKey(a: Attachment | null): string {
+/** The key of a socket's outbox (and lease holder): its session and which of the session's sockets it is. */
+export function outboxKey(a: Attachment | null): string {
   return `${a?.sid ?? ""}/${a?.socketGen ?? 0}`;
 }
 
@@ -129,6 +136,31 @@ export class Sockets {
     o = make(a);
     this.outboxes.set(key, o);
     return o;
+  }
+
+  /**
+   * The lease side of a socket that negotiated leases (worker/leases.ts),
+   * or null. Its texts go out with ws.send, in order with its replies.
+   */
+  leaseSocket(ws: WebSocket): LeaseSocket | null {
+    const a = attachmentOf(ws);
+    if (!a?.leases || a.stale) return null;
+    return {
+      key: outboxKey(a),
+      send: (text) => {
+        try {
+          ws.send(text);
+        } catch {
+          // closing: its client drops every lease with the socket (rule 5)
+        }
+      },
+      renewedAt: () => this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? null,
+    };
+  }
+
+  /** The open sockets that negotiated leases (rule 5, after a wake). */
+  leaseSockets(): LeaseSocket[] {
+    return this.ctx.getWebSockets().flatMap((ws) => this.leaseSocket(ws) ?? []);
   }
 
   /** Reply bytes sent on the share's sockets and not yet read by their clients. */

@@ -7,6 +7,7 @@ import type { PublishStats } from "../storage/publisher.ts";
 import { type R2Calls, noCalls } from "../storage/r2-calls.ts";
 import { type ReadaheadStats, noReadahead } from "../storage/readahead.ts";
 import type { SessionStore } from "./session-store.ts";
+import { type LeaseStats } from "./leases.ts";
 import type { Ready } from "./share-setup.ts";
 import type { Sockets } from "./sockets.ts";
 import type { SqlMeter, WriteTally } from "./sql-meter.ts";
@@ -46,6 +47,8 @@ export interface ShareStats {
    * constructor), "text" (acks, a resume's hello), "other".
    */
   writes: Record<string, WriteTally>;
+  /** Leases (docs/leases.md): inodes granted, recalls sent, acks, recalls void by term, leases held, replies that waited and for how long; null when the share grants none. */
+  leases: LeaseStats | null;
 }
 
 /** What the figures are read from. */
@@ -54,9 +57,10 @@ export interface StatsSources {
   store: SessionStore;
   sockets: Sockets;
   ready: Ready | null;
+  leases: { stats(): LeaseStats } | null;
 }
 
-export function shareStats({ meter, store, sockets, ready }: StatsSources): ShareStats {
+export function shareStats({ meter, store, sockets, ready, leases }: StatsSources): ShareStats {
   // Counted in the constructor: each wake-up from hibernation is one.
   const boots = new Meta(meter.sql).get("boots") as number;
   const storage = ready?.fs.storageStats();
@@ -77,5 +81,6 @@ export function shareStats({ meter, store, sockets, ready }: StatsSources): Shar
     readahead: storage?.readahead ?? noReadahead(),
     r2Calls: { ...(ready?.fs.r2Calls ?? noCalls()) },
     writes: meter.snapshot(),
+    leases: leases?.stats() ?? null,
   };
 }

@@ -4,6 +4,7 @@
 
 import {
   ACK_SUBPROTOCOL,
+  LEASES_HEADER,
   MSIZE_MAX_HEADER,
   MSIZE_REASON_HEADER,
   PLATFORM_MSIZE_CEILING,
@@ -84,6 +85,8 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
     return Response.json({ error }, { status: 400 });
   }
   const scope: Scope = access === null ? {} : { signed: true, ...(access === "ro" ? { readOnly: true } : {}) };
+  // docs/leases.md: granted only to a client that asks, by a share that grants them.
+  const leases = r.config.leases && request.headers.get(LEASES_HEADER) === "1";
   const pair = new WebSocketPair();
   const [client, server] = [pair[0], pair[1]];
   // Tagged at the accept (tags cannot be added later) with the session it
@@ -97,8 +100,9 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
   // Only a protocol the client offered (RFC 6455 section 4.1: it fails
   // the connection otherwise, and Chromium does): none for none.
   if (offered.length > 0) headers["Sec-WebSocket-Protocol"] = acks ? ACK_SUBPROTOCOL : SUBPROTOCOL;
+  if (leases) headers[LEASES_HEADER] = String(r.config.lease_term_ms);
   if (resume && resume !== "new") {
-    const refused = await resumeOn(d, server, r, resume, acks, scope);
+    const refused = await resumeOn(d, server, r, resume, acks, leases, scope);
     if (refused) {
       // Accepted to say why with a close code (an HTTP error reaches no WebSocket client's code).
       d.log.info(`refused a resume: ${refused}`);
@@ -107,6 +111,7 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
       headers[SESSION_HEADER] = sid;
       headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
     }
+    if (refused) delete headers[LEASES_HEADER];
     return new Response(null, { status: 101, webSocket: client, headers });
   }
   let secretHash: string | null = null;
@@ -116,7 +121,7 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
     headers[SECRET_HEADER] = secret;
     headers[RESUME_WINDOW_HEADER] = String(r.config.resume_window_ms);
   }
-  d.sessions.start(server, { sid, socketGen: 0, acks, ...scope }, r, secretHash);
+  d.sessions.start(server, { sid, socketGen: 0, acks, ...scope, ...(leases ? { leases } : {}) }, r, secretHash);
   headers[SESSION_HEADER] = sid;
   return new Response(null, { status: 101, webSocket: client, headers });
 }
@@ -125,7 +130,7 @@ export async function upgrade(d: UpgradeDeps, request: Request, r: Ready, ninepL
  * The resume handshake: checks the "<session>.<secret>" token and moves the
  * session onto socket `ws`; returns why not, if not.
  */
-async function resumeOn(d: UpgradeDeps, ws: WebSocket, r: Ready, token: string, acks: boolean, scope: Scope): Promise<string | null> {
+async function resumeOn(d: UpgradeDeps, ws: WebSocket, r: Ready, token: string, acks: boolean, leases: boolean, scope: Scope): Promise<string | null> {
   const [sid, secret] = token.split(".");
   if (!sid || !secret) return `${RESUME_HEADER} must be "new" or "<session>.<secret>"`;
   const rec = d.store.resumeOf(sid);
@@ -135,5 +140,5 @@ async function resumeOn(d: UpgradeDeps, ws: WebSocket, r: Ready, token: string, 
   const now = d.store.resumeOf(sid);
   if (!now || now.socketGen !== rec.socketGen) return `session ${sid} was resumed on another connection meanwhile`;
   const socketGen = d.store.reattach(sid);
-  return d.sessions.resumeOn(ws, { sid, socketGen, acks, ...scope }, r);
+  return d.sessions.resumeOn(ws, { sid, socketGen, acks, ...scope, ...(leases ? { leases } : {}) }, r);
 }

@@ -38,7 +38,7 @@ export const attachWalk: HandlerTable = {
     return { type: "Rattach", tag: m.tag, qid: qidOf(node) };
   },
 
-  async Twalk(s, m) {
+  async Twalk(s, m, ctx) {
     const from = s.fid(m.fid);
     if (from.kind !== "node") throw new P9Error(ERRNO.EBADF, "not a file fid");
     if (m.newfid !== m.fid && s.hasFid(m.newfid)) throw new P9Error(ERRNO.EBADF, `newfid ${m.newfid} in use`);
@@ -49,10 +49,15 @@ export const attachWalk: HandlerTable = {
     for (let i = 0; i < m.wnames.length; i++) {
       try {
         if (!isDir(node)) throw new P9Error(ERRNO.ENOTDIR);
+        // A lease on each directory a name is looked up in, noted before the
+        // lookup reads it (docs/leases.md rule 2): it covers the name's answer.
+        ctx.lease(node.ino);
         node = await s.fs.lookup(node.ino, m.wnames[i]!, from.top);
       } catch (e) {
         // walk(5): an error on the first name is an error; later, a short Rwalk.
         if (i === 0) throw e;
+        // A short Rwalk reads as "absent": leased only when the name is (ENOENT), not for an R2 error.
+        if (!(e instanceof P9Error && e.errno === ERRNO.ENOENT)) ctx.unlease(node.ino);
         return { type: "Rwalk", tag: m.tag, qids };
       }
       qids.push(qidOf(node));

@@ -66,8 +66,10 @@ export const read: HandlerTable = {
     return readFile(s, m.tag, f, m.offset, m.count, ctx);
   },
 
-  Treaddir(s, m) {
+  Treaddir(s, m, ctx) {
     const f = nodeFid(s, m.fid);
+    // Noted before the listing is read (docs/leases.md rule 2).
+    ctx.lease(f.ino);
     const dir = s.fs.get(f.ino);
     if (!isDir(dir)) throw new P9Error(ERRNO.ENOTDIR);
     if (!f.open) throw new P9Error(ERRNO.EBADF, "directory not open");
@@ -87,8 +89,11 @@ export const read: HandlerTable = {
     return bytes;
   },
 
-  Tgetattr(s, m) {
-    return getattrOf(m.tag, s.fs.get(nodeFid(s, m.fid).ino), s.blksize);
+  Tgetattr(s, m, ctx) {
+    const ino = nodeFid(s, m.fid).ino;
+    // Noted before the attributes are read (docs/leases.md rule 2).
+    ctx.lease(ino);
+    return getattrOf(m.tag, s.fs.get(ino), s.blksize);
   },
 
   async Treadlink(s, m) {
