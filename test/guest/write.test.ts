@@ -15,17 +15,27 @@ import { diodTool, md5, runGuestWithFiles, setupGuest } from "./support.ts";
 
 let gw: LocalGateway;
 let bridge: Bridge;
+/** A bridge with its lease cache on (docs/leases.md), on the same gateway. */
+let cached: Bridge;
 let work: string;
 
-/** A source tree of 1,200 files: nested directories, symlinks, a hard link, executables. */
-function makeTarball(dir: string): string {
-  const src = join(dir, "src");
+/**
+ * A source tree of 1,200 files: nested directories, symlinks, a hard link,
+ * executables. `only` keeps just those file numbers in each module (the
+ * ones the workload names, and a few): the same tree, smaller.
+ */
+function makeTarball(dir: string, name = "tree.tar", only?: ReadonlySet<number>): string {
+  const src = join(dir, name.replace(/\.tar$/, ""));
   let n = 0;
   for (let a = 0; a < 6; a++) {
     for (let b = 0; b < 10; b++) {
       const d = join(src, `pkg${a}`, `mod${b}`);
       mkdirSync(d, { recursive: true });
       for (let f = 0; f < 20; f++) {
+        if (only && !only.has(f)) {
+          n++;
+          continue;
+        }
         const p = join(d, `file${f}.txt`);
         // Sizes from 0 to ~40 KiB, text so that sed has something to edit.
         const size = (n * 7919) % 40000;
@@ -39,7 +49,7 @@ function makeTarball(dir: string): string {
   symlinkSync("/etc/hostname", join(src, "pkg0", "link-abs"));
   symlinkSync("mod2", join(src, "pkg1", "link-dir"));
   linkSync(join(src, "pkg2", "mod0", "file0.txt"), join(src, "pkg2", "hardlink.txt"));
-  const tar = join(dir, "tree.tar");
+  const tar = join(dir, name);
   execFileSync("tar", ["-C", src, "-cf", tar, "."]);
   return tar;
 }
@@ -48,11 +58,14 @@ beforeAll(async () => {
   await setupGuest();
   work = mkdtempSync(join(tmpdir(), "edge9p-guest-"));
   makeTarball(work);
+  makeTarball(work, "small.tar", new Set([0, 1, 3, 5, 19]));
   gw = await startLocalGateway();
   bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev") });
+  cached = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev"), cache: true });
 }, 900_000);
 
 afterAll(async () => {
+  await cached?.close();
   await bridge?.close();
   await gw?.stop();
   rmSync(work, { recursive: true, force: true });
@@ -63,7 +76,7 @@ const WORKLOAD = `
 work() {
   set -e
   cd "$1"
-  tar -xf /files/tree.tar
+  tar -xf "/files/\${TREE:-tree.tar}"
   sed -i 's/header/HEADER/' pkg0/mod0/file0.txt pkg1/mod3/file5.txt pkg5/mod9/file19.txt
   mv pkg3 pkg3-moved
   cp -a pkg4/mod1 pkg4/mod1-copy
@@ -93,6 +106,7 @@ manifest() {
   cd /
 }
 
+# (the functions end here: the cache's run takes them alone)
 mkdir -p /tmp/ref /mnt/work
 work /tmp/ref
 work /mnt/work
@@ -136,4 +150,42 @@ describe("Linux guest writing through edge9p bridge", () => {
     const edited = /EDITED ([0-9a-f]{32})/.exec(out)![1];
     expect(md5(await diodTool("diodcat", ["-s", server, "-a", "/", "work/pkg0/mod0/file0.txt"]))).toBe(edited);
   });
+
+  it("with the bridge's lease cache on, the same workload leaves the same tree as tmpfs, and the cache answered most of it", { timeout: 1_200_000 }, async () => {
+    const functions = WORKLOAD.split("# (the functions end here")[0]!;
+    // The same developer's session on a tree of the same shape with 300 of
+    // its 1,200 files (the ones the workload names, and a few): a quarter of
+    // the run's time under emulation, every kind of change still in it.
+    const script = `${functions}
+export TREE=small.tar
+mkdir -p /tmp/ref /mnt/cached
+work /tmp/ref
+work /mnt/cached
+manifest /tmp/ref > /tmp/ref.txt
+manifest /mnt/cached > /tmp/mnt.txt
+echo "FILES $(grep -c '^F' /tmp/mnt.txt)"
+if cmp -s /tmp/ref.txt /tmp/mnt.txt; then echo MANIFEST-SAME; else echo MANIFEST-DIFFERS; diff /tmp/ref.txt /tmp/mnt.txt | head -40; fi
+umount /mnt
+mount -t 9p -o "$EDGE9P_MOUNT_OPTS" "$EDGE9P_HOST" /mnt
+manifest /mnt/cached > /tmp/mnt2.txt
+if cmp -s /tmp/ref.txt /tmp/mnt2.txt; then echo REMOUNT-SAME; else echo REMOUNT-DIFFERS; fi
+`;
+    const before = cached.stats();
+    const r = await runGuestWithFiles(script, { port: cached.port!, msize: 1 << 20, files: [join(work, "small.tar")], timeout: 1100 });
+    if (r.code !== 0) throw new Error(`guest exited ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    const out = r.stdout;
+    expect(out, out.slice(-3000)).toContain("MANIFEST-SAME");
+    expect(Number(/FILES (\d+)/.exec(out)![1])).toBeGreaterThanOrEqual(250);
+    expect(out).toContain("REMOUNT-SAME");
+    // What the tree looks like to another client, through the plain bridge.
+    const server = `127.0.0.1:${bridge.port}`;
+    const viaPlain = await diodTool("diodcat", ["-s", server, "-a", "/", "cached/pkg0/mod0/file1.txt"]);
+    expect(viaPlain.toString()).toMatch(/appended\n$/);
+    const after = cached.stats();
+    const answered = Object.values(after.answered).reduce((a, b) => a + b, 0) - Object.values(before.answered).reduce((a, b) => a + b, 0);
+    const crossed = after.requests - before.requests;
+    console.log(`guest with the cache: ${crossed} requests crossed, ${answered} answered by the bridge (${JSON.stringify(after.answered)})`);
+    expect(answered, "the cache answered requests").toBeGreaterThan(0);
+  });
 });
+
