@@ -17,6 +17,8 @@ export interface Sent {
   req: Message;
   /** When it was sent (the bridge's clock): a lease it gets runs from here (rule 4). */
   at: number;
+  /** Its place in the order of requests forwarded: a grant with its reply is weighed against the releases sent since (bridge/caching.ts). */
+  seq: number;
   /** The inode of the fid it names, when known at the time it was sent. */
   ino: string | null;
 }
