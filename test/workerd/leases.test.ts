@@ -197,6 +197,20 @@ describe("leases: attacks", () => {
     await a.client.request({ type: "Tclunk", fid: f });
   });
 
+  it("a request's own change does not strike its own grant: the first walk into a directory (its R2 listing imported) is granted", async () => {
+    // A directory another tool made: the root's listing (stale after dir_revalidate_ms) shows it, and its own is not read yet.
+    await BUCKET.put(`${SHARE}/fresh/f.txt`, "one");
+    await sleep(1100);
+    const b = await lease();
+    const before = b.events.length;
+    const { qids } = await walk(b.client, "fresh/f.txt");
+    expect(qids.length).toBe(2);
+    const reply = b.events.slice(before).find((e) => e.kind === "reply" && e.type === R_WALK)!;
+    const grants = b.events.slice(before).flatMap((e) => (e.kind === "lease" && e.m.lease === "grant" && e.m.tag === (reply as { tag: number }).tag ? e.m.q : []));
+    // The walk imported fresh's listing (a change: its nlink becomes known) before it looked f.txt up in it.
+    expect(grants).toContain(String(qids[0]!.path));
+  });
+
   it("recalls a change by one session from another before the changer's reply, which waits for the ack", async () => {
     const a = await plain();
     await mkdir(a.client, "rc");

@@ -51,6 +51,9 @@ export const attachWalk: HandlerTable = {
         if (!isDir(node)) throw new P9Error(ERRNO.ENOTDIR);
         // A lease on each directory a name is looked up in, noted before the
         // lookup reads it (docs/leases.md rule 2): it covers the name's answer.
+        // The lookup's own change (a first listing imported from R2) does not
+        // strike it (worker/leases.ts, changed): the qid replied is read
+        // after that import, when the lookup returns.
         ctx.lease(node.ino);
         node = await s.fs.lookup(node.ino, m.wnames[i]!, from.top);
       } catch (e) {
