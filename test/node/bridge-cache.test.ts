@@ -125,6 +125,32 @@ describe("edge9p bridge --cache", () => {
     c.end();
   });
 
+  it("answers the lookup of a name found absent (Linux's lookup before a create) from the directory's lease; another client's create recalls it", async () => {
+    const c = await mounted();
+    const other = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev") });
+    const w = await mounted(other);
+    try {
+      const miss = async () => {
+        const e = await walk(c, ["neg-probe"]).catch((x: P9Error) => x);
+        return e instanceof P9Error ? e.errno : "found";
+      };
+      expect(await miss()).toBe(ERRNO.ENOENT);
+      let again: number | string = 0;
+      const r = await counted(bridge, async () => void (again = await miss()));
+      expect(again).toBe(ERRNO.ENOENT);
+      expect(r).toEqual({ crossed: 0, answered: { Twalk: 1 }, made: 0 });
+      const d = await walk(w, []);
+      await w.request({ type: "Tlcreate", fid: d, name: enc("neg-probe"), flags: 1, mode: 0o100644, gid: 0 });
+      await clunk(w, d);
+      const fid = await walk(c, ["neg-probe"]);
+      await clunk(c, fid);
+    } finally {
+      w.end();
+      c.end();
+      await other.close();
+    }
+  });
+
   it("makes a virtual fid real for Tlopen and Tread, which read the file's bytes", async () => {
     const c = await mounted();
     // Twice: the second stat is the cache's (the first walk is granted even where it imports a listing).

@@ -152,6 +152,21 @@ describe("CachingSession", () => {
     expect(t.forwarded.at(-1)).toMatchObject({ type: "Tclunk", tag: 9, fid: 2 });
   });
 
+  it("caches a first name absent from an Rlerror ENOENT granted the directory, and answers the next walk of it", async () => {
+    const t = await mounted();
+    await t.send({ type: "Twalk", tag: 4, fid: 1, newfid: 2, wnames: ["x"] }); // from a file: not granted, not cached
+    await t.reply({ type: "Rlerror", tag: 4, ecode: 20 });
+    await t.send({ type: "Twalk", tag: 5, fid: 0, newfid: 2, wnames: ["nope"] });
+    await t.reply({ type: "Rlerror", tag: 5, ecode: 5 }, [1]); // EIO: says nothing of the name
+    await t.send({ type: "Twalk", tag: 6, fid: 0, newfid: 2, wnames: ["nope"] });
+    expect(t.forwarded.at(-1)).toMatchObject({ type: "Twalk", tag: 6 });
+    await t.reply({ type: "Rlerror", tag: 6, ecode: 2 }, [1]);
+    const before = t.forwarded.length;
+    await t.send({ type: "Twalk", tag: 7, fid: 0, newfid: 2, wnames: ["nope", "deeper"] });
+    expect(t.forwarded.length).toBe(before);
+    expect(t.guest.at(-1)).toMatchObject({ type: "Rlerror", tag: 7, ecode: 2 });
+  });
+
   it("Tversion starts over: nothing cached or virtual holds (version(5))", async () => {
     const t = await mounted();
     await t.send({ type: "Tversion", tag: NOTAG, msize: 65536, version: L });

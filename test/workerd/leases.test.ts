@@ -211,6 +211,25 @@ describe("leases: attacks", () => {
     expect(grants).toContain(String(qids[0]!.path));
   });
 
+  it("grants the directory looked in with the Rlerror ENOENT of a walk whose first name is absent (its lease covers that a name is absent)", async () => {
+    const a = await plain();
+    await mkdir(a.client, "neg");
+    const b = await lease();
+    const { fid, qids } = await walk(b.client, "neg");
+    const dir = String(qids[0]!.path);
+    const before = b.events.length;
+    const w = b.client.request({ type: "Twalk", fid, newfid: b.client.allocFid(), wnames: [enc.encode("absent")] });
+    await expect(w).rejects.toMatchObject({ errno: 2 });
+    const ev = b.events.slice(before);
+    const i = ev.findIndex((e) => e.kind === "reply");
+    const prev = ev[i - 1];
+    expect(prev?.kind === "lease" && prev.m.lease === "grant" ? [prev.m.tag, prev.m.q] : null).toEqual([(ev[i] as { tag: number }).tag, [dir]]);
+    // Another session's create of that name recalls it (rule 1).
+    const f = await create(a.client, "neg/absent");
+    expect(b.leases("recall").some((r) => r.q?.includes(dir))).toBe(true);
+    await a.client.request({ type: "Tclunk", fid: f });
+  });
+
   it("recalls a change by one session from another before the changer's reply, which waits for the ack", async () => {
     const a = await plain();
     await mkdir(a.client, "rc");
