@@ -66,7 +66,16 @@ export class CachingSession {
   /** Tags of forwarded guest requests that did not decode (the gateway answers them): not for the bridge's own. */
   private readonly opaque = new Set<number>();
   /** Bridge-made requests without a reply, by tag. */
-  private readonly made = new Map<number, { at: number; resolve: (m: Message) => void }>();
+  private readonly made = new Map<number, { at: number; seq: number; resolve: (m: Message) => void }>();
+  /** Requests forwarded so far (guest's and the bridge's): a request's `seq` is its place in that order. */
+  private seq = 0;
+  /**
+   * Inodes released, by the `seq` of the last request forwarded before the
+   * release: a grant of one with the reply to a request at or before it is
+   * not trusted (docs/leases.md, "What a bridge answers itself"). Forgotten
+   * once every request forwarded before it has been answered.
+   */
+  private readonly releasedAt = new Map<string, number>();
   /** Grants that arrived for replies not yet here, by tag (the grant precedes its reply). */
   private readonly grants = new Map<number, string[]>();
   /** Guest requests waiting their turn. */
@@ -88,7 +97,7 @@ export class CachingSession {
   ) {
     this.cache = new LeaseCache(bounds, (q) => {
       this.stats.released += q.length;
-      this.wire.sendText(leaseText({ lease: "release", q }));
+      this.releasing(q);
     });
   }
 
@@ -103,10 +112,60 @@ export class CachingSession {
     this.renewTimer?.unref();
   }
 
+  /** Release marks kept now (a test's view of their bound). */
+  get releaseMarks(): number {
+    return this.releasedAt.size;
+  }
+
+  /**
+   * Sends a release of `q`, marked with the last request forwarded before
+   * it. The gateway handles a session's requests concurrently: one forwarded
+   * before the release may have had its grant of the inode noted and sent
+   * before the gateway read the release, which then dropped it. The socket
+   * keeps order and the gateway applies a text as it arrives, so a request
+   * forwarded after the release was read after it: its grant stands.
+   */
+  private releasing(q: string[]): void {
+    // With nothing in flight no grant can be ambiguous: no mark is needed.
+    if (this.sent.size > 0 || this.made.size > 0) for (const ino of q) this.releasedAt.set(ino, this.seq);
+    this.wire.sendText(leaseText({ lease: "release", q }));
+  }
+
+  /**
+   * The inodes of a grant that came with the reply to the request forwarded
+   * at `seq` that the bridge may trust. One it released after that request
+   * went is ambiguous (granted before or after the gateway read the
+   * release?) and is not cached; it is released again, so that the gateway
+   * does not count a lease the bridge does not use (rule 6): nothing is
+   * cached from it, so that release loses nothing.
+   */
+  private trusted(q: string[], seq: number): string[] {
+    const out: string[] = [];
+    const again: string[] = [];
+    for (const ino of q) {
+      const mark = this.releasedAt.get(ino);
+      if (mark === undefined || seq > mark) out.push(ino);
+      else if (!this.cache.holds(ino)) again.push(ino);
+    }
+    if (again.length) this.releasing(again);
+    return out;
+  }
+
+  /** Forgets release marks no request in flight was forwarded before (the bookkeeping stays bounded). */
+  private forgetMarks(): void {
+    if (this.releasedAt.size === 0) return;
+    let oldest = Infinity;
+    for (const s of this.sent.values()) oldest = Math.min(oldest, s.seq);
+    for (const m of this.made.values()) oldest = Math.min(oldest, m.seq);
+    for (const [ino, mark] of this.releasedAt) if (mark < oldest) this.releasedAt.delete(ino);
+  }
+
   /** The socket went: every lease goes with it (rule 5); the fids stay, the resume keeps them. */
   lost(): void {
     this.cache.clear();
     this.grants.clear();
+    // The next socket starts with no leases: nothing it grants answers an old release.
+    this.releasedAt.clear();
     this.renewAt = null;
   }
 
@@ -176,12 +235,13 @@ export class CachingSession {
       // Not ours to judge: the guest gets it as it came.
     }
     const tag = m[5]! | (m[6]! << 8);
-    const granted = this.grants.get(tag) ?? [];
+    const given = this.grants.get(tag) ?? [];
     this.grants.delete(tag);
     const made = this.made.get(tag);
     if (made) {
       this.made.delete(tag);
-      this.lease(granted, made.at);
+      this.lease(this.trusted(given, made.seq), made.at);
+      this.forgetMarks();
       // A reply that does not decode fails the bridge's request (its caller answers the guest).
       made.resolve(r ?? ({ type: "Rlerror", tag, ecode: ERRNO.EPROTO } as Message));
       return false;
@@ -189,6 +249,8 @@ export class CachingSession {
     const s = this.sent.get(tag);
     this.sent.delete(tag);
     this.opaque.delete(tag);
+    const granted = s ? this.trusted(given, s.seq) : [];
+    this.forgetMarks();
     if (r?.type === "Rversion") {
       this.dotl = new TextDecoder().decode(r.version) === L;
       return true;
@@ -231,6 +293,7 @@ export class CachingSession {
       this.sent.clear();
       this.opaque.clear();
       this.grants.clear();
+      this.releasedAt.clear();
       this.dotl = false;
       return this.pass(m, t);
     }
@@ -255,8 +318,9 @@ export class CachingSession {
     if (!t) this.opaque.add(m[5]! | (m[6]! << 8));
     if (t && t.type !== "Tversion") {
       const fid = "fid" in t ? (t.fid as number) : "dfid" in t ? (t.dfid as number) : null;
-      this.sent.set(t.tag, { req: t, at: this.now(), ino: fid === null ? null : this.inoOfFid(fid) });
+      this.sent.set(t.tag, { req: t, at: this.now(), seq: this.seq + 1, ino: fid === null ? null : this.inoOfFid(fid) });
     }
+    this.seq++;
     this.wire.forward(m);
   }
 
@@ -370,7 +434,7 @@ export class CachingSession {
     const at = this.now();
     this.stats.made++;
     return new Promise((resolve) => {
-      this.made.set(tag, { at, resolve });
+      this.made.set(tag, { at, seq: ++this.seq, resolve });
       this.wire.forward(encode({ ...init, tag } as MessageInit, L));
     });
   }

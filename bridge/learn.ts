@@ -3,7 +3,7 @@
 // the inodes the reply's own grant names (docs/leases.md rules 2 and 6:
 // never under another reply's lease), the attributes and names it shows.
 
-import { type Message, decodeDirents } from "../protocol/index.ts";
+import { ERRNO, type Message, decodeDirents } from "../protocol/index.ts";
 import { type FidTable, inoOf } from "./fids.ts";
 import type { LeaseCache } from "./lease-cache.ts";
 
@@ -17,6 +17,8 @@ export interface Sent {
   req: Message;
   /** When it was sent (the bridge's clock): a lease it gets runs from here (rule 4). */
   at: number;
+  /** Its place in the order of requests forwarded: a grant with its reply is weighed against the releases sent since (bridge/caching.ts). */
+  seq: number;
   /** The inode of the fid it names, when known at the time it was sent. */
   ino: string | null;
 }
@@ -29,6 +31,13 @@ export function learn(fids: FidTable, cache: LeaseCache, s: Sent, r: Message, gr
       if (r.type === "Rattach") fids.setReal(t.fid, inoOf(r.qid));
       break;
     case "Twalk": {
+      // An Rlerror ENOENT granted the directory looked in says the first
+      // name is absent there (docs/leases.md: a directory's lease covers
+      // that a name is absent); any other error says nothing of it.
+      if (r.type === "Rlerror" && r.ecode === ERRNO.ENOENT && t.wnames.length > 0 && s.ino !== null && granted.has(s.ino)) {
+        const n = latin1(t.wnames[0]!);
+        if (plain(n)) cache.putName(s.ino, n, null, now);
+      }
       if (r.type !== "Rwalk") break;
       const names = t.wnames.map(latin1);
       let dir = s.ino;

@@ -59,6 +59,11 @@ export class LeaseCache {
     return this.live(ino, now) !== null;
   }
 
+  /** A lease on `ino` is in the table (expired or not). */
+  holds(ino: string): boolean {
+    return this.held.has(ino);
+  }
+
   /** Any lease held (the renew timer runs while one is). */
   holdsAny(): boolean {
     return this.held.size > 0;

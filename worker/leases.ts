@@ -215,18 +215,27 @@ export class Leases {
 
   /**
    * Inode `ino`'s attributes or entries changed (storage's change callback).
-   * Strikes it from every pending grant (rule 2), recalls it from every
-   * holder (rule 1): the changing request's own socket gets its recall now,
-   * before its reply, unwaited; the others' recalls, and those already out
-   * for it or for `all`, are what the changing request's reply waits for.
+   * Strikes it from every other request's pending grant (rule 2), recalls
+   * it from every holder (rule 1): the changing request's own socket gets
+   * its recall now, before its reply, unwaited; the others' recalls, and
+   * those already out for it or for `all`, are what the changing request's
+   * reply waits for.
+   *
+   * The changing request's own grant stands: a change it makes (a first
+   * lookup in a directory imports its R2 listing) comes before it reads
+   * what it replies with (each granting handler reads after its own
+   * changes: worker/handlers/), so its reply is not stale. Its socket's
+   * recall goes out before the grant, and the client applies them in order
+   * (rule 3): dropped, then granted anew.
    */
   changed(ino: number): void {
+    const req = this.context.getStore() ?? null;
     const noted = this.noting.get(ino);
     if (noted) {
-      for (const req of noted) req.grants.delete(ino);
-      this.noting.delete(ino);
+      for (const other of noted) if (other !== req) other.grants.delete(ino);
+      if (req && noted.has(req)) this.noting.set(ino, new Set([req]));
+      else this.noting.delete(ino);
     }
-    const req = this.context.getStore() ?? null;
     const own = req?.holder ?? null;
     const holders = this.byIno.get(ino);
     if (holders) {

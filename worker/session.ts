@@ -78,6 +78,12 @@ export interface RequestContext {
   lease(ino: number): void;
   /** Takes back a noted lease the reply does not stand for. */
   unlease(ino: number): void;
+  /**
+   * The error the handler throws next still carries its noted grants: a
+   * Twalk's Rlerror ENOENT says the name is absent, which the directory's
+   * lease covers (docs/leases.md). Other errors carry none.
+   */
+  grantWithError(): void;
 }
 
 export type Handler<N extends Message["type"]> = (s: Session, m: Msg<N>, ctx: RequestContext) => HandlerReply | Promise<HandlerReply>;
@@ -593,8 +599,12 @@ export class Session {
       unlease: (ino) => {
         if (lr) leases!.strike(lr, ino);
       },
+      grantWithError: () => {
+        grantError = true;
+      },
     };
     let granting = false;
+    let grantError = false;
     try {
       let out: HandlerReply;
       try {
@@ -610,6 +620,7 @@ export class Session {
           return;
         }
         out = this.errorFor(msg, e);
+        granting = grantError && GRANTING.has(msg.type);
       }
       // Rule 1: a reply that acknowledges a change waits for the other holders' acks (or their terms).
       if (lr && lr.waits.size > 0) await leases!.settle(lr);

@@ -78,7 +78,7 @@ describe("LeaseCache", () => {
 });
 
 /** A caching session whose gateway is this test: what it forwards and what the guest gets are recorded. */
-function session(term = 10_000) {
+function session(term = 10_000, bounds?: { entries: number; bytes: number }) {
   const forwarded: Message[] = [];
   const guest: Message[] = [];
   const texts: string[] = [];
@@ -89,7 +89,7 @@ function session(term = 10_000) {
   };
   const stats = { answered: {} as Record<string, number>, made: 0, released: 0, held: 0 };
   let clock = 0;
-  const s = new CachingSession(wire, stats, undefined, () => clock);
+  const s = new CachingSession(wire, stats, bounds, () => clock);
   s.opened(term);
   const tick = () => new Promise((r) => setImmediate(r));
   const send = async (m: MessageInit) => {
@@ -150,6 +150,21 @@ describe("CachingSession", () => {
     // A short Rwalk makes no newfid: 2 is not the guest's, a Tclunk of it crosses (and fails there).
     await t.send({ type: "Tclunk", tag: 9, fid: 2 });
     expect(t.forwarded.at(-1)).toMatchObject({ type: "Tclunk", tag: 9, fid: 2 });
+  });
+
+  it("caches a first name absent from an Rlerror ENOENT granted the directory, and answers the next walk of it", async () => {
+    const t = await mounted();
+    await t.send({ type: "Twalk", tag: 4, fid: 1, newfid: 2, wnames: ["x"] }); // from a file: not granted, not cached
+    await t.reply({ type: "Rlerror", tag: 4, ecode: 20 });
+    await t.send({ type: "Twalk", tag: 5, fid: 0, newfid: 2, wnames: ["nope"] });
+    await t.reply({ type: "Rlerror", tag: 5, ecode: 5 }, [1]); // EIO: says nothing of the name
+    await t.send({ type: "Twalk", tag: 6, fid: 0, newfid: 2, wnames: ["nope"] });
+    expect(t.forwarded.at(-1)).toMatchObject({ type: "Twalk", tag: 6 });
+    await t.reply({ type: "Rlerror", tag: 6, ecode: 2 }, [1]);
+    const before = t.forwarded.length;
+    await t.send({ type: "Twalk", tag: 7, fid: 0, newfid: 2, wnames: ["nope", "deeper"] });
+    expect(t.forwarded.length).toBe(before);
+    expect(t.guest.at(-1)).toMatchObject({ type: "Rlerror", tag: 7, ecode: 2 });
   });
 
   it("Tversion starts over: nothing cached or virtual holds (version(5))", async () => {
@@ -249,6 +264,43 @@ describe("CachingSession", () => {
     t.at(500);
     await t.send({ type: "Tgetattr", tag: 4, fid: 0, request_mask: 0x7ffn });
     expect(t.forwarded.at(-1)).toMatchObject({ type: "Tgetattr", tag: 4 });
+    t.s.close();
+  });
+
+  it("does not trust a grant of an inode it released that came with the reply to a request forwarded before the release (docs/leases.md, the bridge's releases)", async () => {
+    const t = session(10_000, { entries: 4, bytes: 1 << 20 });
+    await t.send({ type: "Tversion", tag: NOTAG, msize: 65536, version: L });
+    await t.reply({ type: "Rversion", tag: NOTAG, msize: 65536, version: L });
+    await t.send({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "", aname: "", n_uname: 0 });
+    await t.reply({ type: "Rattach", tag: 1, qid: qid(1, 0x80) });
+    await t.send({ type: "Twalk", tag: 2, fid: 0, newfid: 1, wnames: ["a"] });
+    await t.reply({ type: "Rwalk", tag: 2, qids: [qid(10)] }, [1]);
+    await t.send({ type: "Tgetattr", tag: 3, fid: 1, request_mask: 0x7ffn });
+    await t.reply({ ...attrs(10, 5), tag: 3 }, [10]);
+    await t.send({ type: "Twalk", tag: 4, fid: 0, newfid: 2, wnames: ["b"] });
+    await t.reply({ type: "Rwalk", tag: 4, qids: [qid(11)] }, [1]);
+    // Held: 10 (least recently used), then 1 with names a and b: four entries, the bound.
+    // Two requests cross: a Tgetattr of 10 asking more than was asked (not
+    // the cache's to answer), then one of 11, whose grant evicts 10.
+    await t.send({ type: "Tgetattr", tag: 5, fid: 1, request_mask: 0x3fffn });
+    await t.send({ type: "Tgetattr", tag: 6, fid: 2, request_mask: 0x7ffn });
+    await t.reply({ ...attrs(11, 1), tag: 6 }, [11]);
+    expect(t.texts.map((x) => parseLease(x))).toContainEqual({ lease: "release", q: ["10"] });
+    // The gateway granted 10 with tag 5's reply before it read that release,
+    // then forgot 10 on it: the bridge must not cache 10 from that grant.
+    const releases = t.texts.length;
+    await t.reply({ ...attrs(10, 5), tag: 5 }, [10]);
+    // Released again: the gateway may have granted it after reading the release.
+    expect(t.texts.slice(releases).map((x) => parseLease(x))).toEqual([{ lease: "release", q: ["10"] }]);
+    await t.send({ type: "Tgetattr", tag: 7, fid: 1, request_mask: 0x7ffn });
+    expect(t.forwarded.at(-1)).toMatchObject({ type: "Tgetattr", tag: 7 });
+    // A grant with the reply to a request forwarded after the release is the gateway's word: cached.
+    await t.reply({ ...attrs(10, 9), tag: 7 }, [10]);
+    await t.send({ type: "Tgetattr", tag: 8, fid: 1, request_mask: 0x7ffn });
+    expect(t.guest.at(-1)).toMatchObject({ type: "Rgetattr", tag: 8, size: 9n });
+    expect(t.stats.answered.Tgetattr).toBe(1);
+    // Every request forwarded before the release is answered: its mark is forgotten (bounded).
+    expect(t.s.releaseMarks).toBe(0);
     t.s.close();
   });
 });

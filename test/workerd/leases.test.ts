@@ -197,6 +197,39 @@ describe("leases: attacks", () => {
     await a.client.request({ type: "Tclunk", fid: f });
   });
 
+  it("a request's own change does not strike its own grant: the first walk into a directory (its R2 listing imported) is granted", async () => {
+    // A directory another tool made: the root's listing (stale after dir_revalidate_ms) shows it, and its own is not read yet.
+    await BUCKET.put(`${SHARE}/fresh/f.txt`, "one");
+    await sleep(1100);
+    const b = await lease();
+    const before = b.events.length;
+    const { qids } = await walk(b.client, "fresh/f.txt");
+    expect(qids.length).toBe(2);
+    const reply = b.events.slice(before).find((e) => e.kind === "reply" && e.type === R_WALK)!;
+    const grants = b.events.slice(before).flatMap((e) => (e.kind === "lease" && e.m.lease === "grant" && e.m.tag === (reply as { tag: number }).tag ? e.m.q : []));
+    // The walk imported fresh's listing (a change: its nlink becomes known) before it looked f.txt up in it.
+    expect(grants).toContain(String(qids[0]!.path));
+  });
+
+  it("grants the directory looked in with the Rlerror ENOENT of a walk whose first name is absent (its lease covers that a name is absent)", async () => {
+    const a = await plain();
+    await mkdir(a.client, "neg");
+    const b = await lease();
+    const { fid, qids } = await walk(b.client, "neg");
+    const dir = String(qids[0]!.path);
+    const before = b.events.length;
+    const w = b.client.request({ type: "Twalk", fid, newfid: b.client.allocFid(), wnames: [enc.encode("absent")] });
+    await expect(w).rejects.toMatchObject({ errno: 2 });
+    const ev = b.events.slice(before);
+    const i = ev.findIndex((e) => e.kind === "reply");
+    const prev = ev[i - 1];
+    expect(prev?.kind === "lease" && prev.m.lease === "grant" ? [prev.m.tag, prev.m.q] : null).toEqual([(ev[i] as { tag: number }).tag, [dir]]);
+    // Another session's create of that name recalls it (rule 1).
+    const f = await create(a.client, "neg/absent");
+    expect(b.leases("recall").some((r) => r.q?.includes(dir))).toBe(true);
+    await a.client.request({ type: "Tclunk", fid: f });
+  });
+
   it("recalls a change by one session from another before the changer's reply, which waits for the ack", async () => {
     const a = await plain();
     await mkdir(a.client, "rc");

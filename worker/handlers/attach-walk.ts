@@ -45,17 +45,29 @@ export const attachWalk: HandlerTable = {
     for (const name of m.wnames) checkLookupName(name);
     let node = s.fs.get(from.ino);
     const qids = [];
+    /** The directory the current name is being looked up in, once noted (null: the lookup was not reached). */
+    let lookedIn: number | null = null;
     // Linux walks from opened fids too (docs/9p.md): allowed.
     for (let i = 0; i < m.wnames.length; i++) {
       try {
         if (!isDir(node)) throw new P9Error(ERRNO.ENOTDIR);
         // A lease on each directory a name is looked up in, noted before the
         // lookup reads it (docs/leases.md rule 2): it covers the name's answer.
+        // The lookup's own change (a first listing imported from R2) does not
+        // strike it (worker/leases.ts, changed): the qid replied is read
+        // after that import, when the lookup returns.
         ctx.lease(node.ino);
+        lookedIn = node.ino;
         node = await s.fs.lookup(node.ino, m.wnames[i]!, from.top);
       } catch (e) {
         // walk(5): an error on the first name is an error; later, a short Rwalk.
-        if (i === 0) throw e;
+        if (i === 0) {
+          // The lookup found the name absent: the Rlerror ENOENT is granted
+          // the directory, whose lease covers that a name is absent
+          // (docs/leases.md); an R2 failure, or any other error, is not.
+          if (e instanceof P9Error && e.errno === ERRNO.ENOENT && node.ino === lookedIn) ctx.grantWithError();
+          throw e;
+        }
         // A short Rwalk reads as "absent": leased only when the name is (ENOENT), not for an R2 error.
         if (!(e instanceof P9Error && e.errno === ERRNO.ENOENT)) ctx.unlease(node.ino);
         return { type: "Rwalk", tag: m.tag, qids };

@@ -68,7 +68,9 @@ export const read: HandlerTable = {
 
   Treaddir(s, m, ctx) {
     const f = nodeFid(s, m.fid);
-    // Noted before the listing is read (docs/leases.md rule 2).
+    // Noted before the listing is read (docs/leases.md rule 2). Synchronous
+    // to the reply and it changes nothing itself: its grant is struck only by
+    // another request's change, and none can run in between.
     ctx.lease(f.ino);
     const dir = s.fs.get(f.ino);
     if (!isDir(dir)) throw new P9Error(ERRNO.ENOTDIR);
@@ -91,7 +93,8 @@ export const read: HandlerTable = {
 
   Tgetattr(s, m, ctx) {
     const ino = nodeFid(s, m.fid).ino;
-    // Noted before the attributes are read (docs/leases.md rule 2).
+    // Noted before the attributes are read (docs/leases.md rule 2), which it
+    // does at once and without changing anything itself.
     ctx.lease(ino);
     return getattrOf(m.tag, s.fs.get(ino), s.blksize);
   },
