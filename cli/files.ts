@@ -216,7 +216,7 @@ async function upload(r: Remote, src: string, dst: string, recursive: boolean, p
 }
 
 async function download(r: Remote, src: string, dst: string, recursive: boolean, progress: Progress, at: (p: string) => void): Promise<void> {
-  const files: { from: string; to: string; size: number; mode: number }[] = [];
+  const files: { from: string; to: string }[] = [];
   const dirs: { to: string; mode: number }[] = [];
   let into = dst;
   try {
@@ -224,37 +224,37 @@ async function download(r: Remote, src: string, dst: string, recursive: boolean,
   } catch {
     // dst does not exist: it becomes the copy
   }
-  // A listing brings each entry's attributes: nothing is statted twice.
-  const walk = async (from: string, to: string, st: Stat) => {
+  // A listing is names and kinds only (its entries' qids): each file's mode
+  // and size come with its read (Remote.fetch), so no file is walked twice.
+  const walk = async (from: string, to: string, dir: boolean) => {
     at(from);
-    if (!isDirMode(st.mode)) return void files.push({ from, to, size: st.size, mode: st.mode });
+    if (!dir) return void files.push({ from, to });
     if (!recursive) throw new Error("is a directory (cp -r copies directories)");
-    dirs.push({ to, mode: st.mode });
-    for (const e of await r.list(from)) await walk(joinPath(from, e.name), join(to, e.name), e.stat);
+    dirs.push({ to, mode: (await r.stat(from)).mode });
+    for (const e of await r.names(from)) await walk(joinPath(from, e.name), join(to, e.name), e.dir);
   };
   at(src);
-  await walk(src, into, await r.stat(src));
-  progress.start(files.reduce((n, f) => n + f.size, 0), files.length);
+  await walk(src, into, isDirMode((await r.stat(src)).mode));
+  // The bytes to come are learnt file by file: the bar counts files.
+  progress.start(null, files.length);
   for (const d of dirs) await mkdir(d.to, { recursive: true, mode: d.mode & 0o7777 });
   await eachAtOnce(files, FILES_AT_ONCE, async (f) => {
     at(f.from);
-    const mode = f.mode & 0o7777;
-    if (f.size <= WHOLE_FILE) {
-      const parts: Uint8Array[] = [];
-      await r.read(f.from, (piece) => void (parts.push(piece.slice()), progress.add(piece.byteLength)), Infinity, f.size);
-      await writeFile(f.to, parts.length === 1 ? parts[0]! : Buffer.concat(parts), { mode });
-    } else {
-      const out = createWriteStream(f.to, { mode });
-      await r.read(
-        f.from,
-        (piece) => new Promise<void>((resolve, reject) => out.write(piece, (e) => (e ? reject(e) : (progress.add(piece.byteLength), resolve())))),
-        Infinity,
-        f.size,
-      );
-      await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    }
+    const st = await r.fetch(f.from, async (st, read) => {
+      const mode = st.mode & 0o7777;
+      if (st.size <= WHOLE_FILE) {
+        const parts: Uint8Array[] = [];
+        await read((piece) => void (parts.push(piece.slice()), progress.add(piece.byteLength)));
+        await writeFile(f.to, parts.length === 1 ? parts[0]! : Buffer.concat(parts), { mode });
+      } else {
+        const out = createWriteStream(f.to, { mode });
+        await read((piece) => new Promise<void>((resolve, reject) => out.write(piece, (e) => (e ? reject(e) : (progress.add(piece.byteLength), resolve())))));
+        await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      }
+      return st;
+    });
     // The mode given at open is cut by the umask (and an existing file keeps its own): set it.
-    await chmod(f.to, mode);
+    await chmod(f.to, st.mode & 0o7777);
     progress.file(f.from);
   });
 }

@@ -11,7 +11,8 @@ interface Out {
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 export class Progress {
-  private total = 0;
+  /** The bytes to copy; null when they are learnt as the files are read (the bar then counts files). */
+  private total: number | null = 0;
   private files = 0;
   private bytes = 0;
   private filesDone = 0;
@@ -20,7 +21,7 @@ export class Progress {
 
   constructor(private readonly out: Out) {}
 
-  start(totalBytes: number, files: number): void {
+  start(totalBytes: number | null, files: number): void {
     this.total = totalBytes;
     this.files = files;
     this.started = performance.now();
@@ -40,12 +41,13 @@ export class Progress {
     this.drawn = performance.now();
     const secs = (this.drawn - this.started) / 1000;
     const rate = secs > 0 ? this.bytes / secs : 0;
-    const left = rate > 0 ? Math.max(0, (this.total - this.bytes) / rate) : 0;
-    const frac = this.total > 0 ? Math.min(1, this.bytes / this.total) : 1;
+    const frac = this.total === null ? (this.files > 0 ? this.filesDone / this.files : 1) : this.total > 0 ? Math.min(1, this.bytes / this.total) : 1;
+    const left = this.total === null ? (frac > 0 ? (secs * (1 - frac)) / frac : 0) : rate > 0 ? Math.max(0, (this.total - this.bytes) / rate) : 0;
     const width = 20;
     const bar = "#".repeat(Math.round(frac * width)).padEnd(width, ".");
+    const done = this.total === null ? mb(this.bytes) : `${(this.bytes / 1e6).toFixed(1)}/${mb(this.total)}`;
     // Fits 80 columns; cut to the terminal's width when narrower.
-    const line = `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${(this.bytes / 1e6).toFixed(1)}/${mb(this.total)} ${mb(rate)}/s ${left.toFixed(0)} s left ${this.filesDone}/${this.files} files`;
+    const line = `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${done} ${mb(rate)}/s ${left.toFixed(0)} s left ${this.filesDone}/${this.files} files`;
     this.out.write(`\r${line.slice(0, (this.out.columns ?? 100) - 1)}\x1b[K`);
   }
 

@@ -60,6 +60,12 @@ export class Publisher {
   private readonly now: () => number;
   /** Grows whenever something may need the alarm earlier (cheap to compare). */
   epoch = 0;
+  /**
+   * The earliest time the moves of `epoch` since takeWakeBy last looked
+   * need the alarm by: -Infinity when a move did not say (look at every
+   * deadline), Infinity when nothing moved.
+   */
+  private wakeBy = Infinity;
   /** Keys being uploaded by this instance right now. */
   private readonly uploading = new Set<string>();
   private readonly uploads: Uploads;
@@ -68,11 +74,29 @@ export class Publisher {
 
   constructor(private readonly d: PublisherDeps) {
     this.now = d.now ?? Date.now;
-    const c: PublishContext = { d, stats: this.stats, now: this.now, uploading: this.uploading, wake: () => void this.epoch++ };
+    const c: PublishContext = { d, stats: this.stats, now: this.now, uploading: this.uploading, wake: () => this.moved() };
     this.uploads = new Uploads(c);
     this.deletions = new Deletions(c);
     // Uploads recorded by an instance that is gone: settle them now.
-    if (d.jobs.settleStale()) this.epoch++;
+    if (d.jobs.settleStale()) this.moved();
+  }
+
+  /** Something may need the alarm by `at` (ms; -Infinity: by a time not known here). */
+  private moved(at = -Infinity): void {
+    this.epoch++;
+    this.wakeBy = Math.min(this.wakeBy, at);
+  }
+
+  /**
+   * The earliest time what was scheduled since the last call needs the
+   * alarm by (worker/alarms.ts: an alarm set for that time or earlier needs
+   * no look at the deadlines, which a create would otherwise pay in three
+   * queries).
+   */
+  takeWakeBy(): number {
+    const t = this.wakeBy;
+    this.wakeBy = Infinity;
+    return t;
   }
 
   private get ns() {
@@ -85,7 +109,7 @@ export class Publisher {
     const prev = this.ns.get(ino)?.publishAfter;
     if (prev === null || prev === undefined || at < prev) {
       this.ns.update(ino, { publish_after: at });
-      this.epoch++;
+      this.moved(at);
     }
   }
 
@@ -98,8 +122,9 @@ export class Publisher {
   scheduleAfterClose(ino: number, delayMs: number): void {
     const prev = this.ns.get(ino)?.publishAfter;
     if (prev !== null && prev !== undefined && prev >= this.now() + delayMs / 2) return;
-    this.ns.update(ino, { publish_after: this.now() + delayMs });
-    this.epoch++;
+    const at = this.now() + delayMs;
+    this.ns.update(ino, { publish_after: at });
+    this.moved(at);
   }
 
   /**
@@ -108,8 +133,9 @@ export class Publisher {
    * second write.
    */
   scheduleNew(delayMs: number): number {
-    this.epoch++;
-    return this.now() + delayMs;
+    const at = this.now() + delayMs;
+    this.moved(at);
+    return at;
   }
 
   /** Notes a put of a key now, keeping the map in time order (a key put again moves to the end). */
@@ -191,7 +217,7 @@ export class Publisher {
     const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (n - 1));
     this.d.log(`publish of inode ${ino} failed (attempt ${n}, retry in ${delay} ms): ${(e as Error).message ?? e}`);
     this.ns.update(ino, { publish_after: this.now() + delay });
-    this.epoch++;
+    this.moved(this.now() + delay);
   }
 
   /** Publishes one inode if it has changes; `force` ignores its publish time. */
@@ -244,7 +270,7 @@ export class Publisher {
     const since = this.lastPut.get(target);
     if (since !== undefined && this.now() - since < KEY_INTERVAL_MS) {
       this.ns.update(ino, { publish_after: since + KEY_INTERVAL_MS });
-      this.epoch++;
+      this.moved(since + KEY_INTERVAL_MS);
       return;
     }
     this.running.add(ino);

@@ -332,6 +332,11 @@ export class ShareFs {
     return this.publisher.epoch;
   }
 
+  /** The earliest time the publisher's moves since the last call need the alarm by (Publisher.takeWakeBy). */
+  takeWakeBy(): number {
+    return this.publisher.takeWakeBy();
+  }
+
   /** The storage side of the share object's stats (worker/stats.ts). */
   storageStats(): { journalBytes: number; publish: PublishStats; cache: CacheStats; readahead: ReadaheadStats } {
     const { journal, publisher, cache, readahead } = this;

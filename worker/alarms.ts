@@ -63,6 +63,9 @@ export class AlarmClock {
   /**
    * `epoch` moves whenever the publisher schedules something (storage/publisher.ts):
    * while it stands still and nothing else asked, there is nothing to re-arm.
+   * `wakeBy` says by when the moves since it was last called need the alarm
+   * (-Infinity: unknown): one the alarm is set for already is no reason to
+   * look at every concern's deadline (three queries; a create makes one).
    */
   constructor(
     private readonly storage: AlarmStorage,
@@ -70,6 +73,7 @@ export class AlarmClock {
     private readonly epoch: () => number,
     private readonly concerns: readonly AlarmConcern[],
     private readonly log: Log,
+    private readonly wakeBy: () => number = () => -Infinity,
   ) {}
 
   /** Considers the deadlines again at the next schedule, even if the epoch did not move. */
@@ -84,7 +88,13 @@ export class AlarmClock {
 
   /** After a request: most schedule nothing, so the async work is skipped unless the epoch moved. */
   changed(): void {
-    if (this.epoch() !== this.alarmEpoch) this.soon();
+    const epoch = this.epoch();
+    if (epoch === this.alarmEpoch) return;
+    if (this.alarmAt !== null && this.alarmAt <= this.wakeBy()) {
+      this.alarmEpoch = epoch; // the alarm comes first already
+      return;
+    }
+    this.soon();
   }
 
   /** Sets the alarm for the earliest thing due, if it is not set for earlier already. */
@@ -101,6 +111,7 @@ export class AlarmClock {
     const epoch = this.epoch();
     if (epoch === this.alarmEpoch) return; // nothing was scheduled since the last look
     this.alarmEpoch = epoch;
+    this.wakeBy(); // looked at in full now: forget the moves
     const next = nextWakeup(this.concerns.map((c) => c.deadline()));
     if (next === null) return;
     if (this.alarmAt === null) this.alarmAt = await this.storage.getAlarm();

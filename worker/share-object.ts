@@ -83,6 +83,7 @@ export class ShareObject extends DurableObject<Env> {
         { deadline: () => this.ready?.fs.nextWakeup() ?? null, due: () => this.ready?.fs.runDue() },
       ],
       this.log,
+      () => this.ready?.fs.takeWakeBy() ?? -Infinity,
     );
     this.sessions = new Sessions({
       waitUntil,

@@ -3,15 +3,14 @@
 // script run on a tmpfs in the same guest. Then a 64 MiB file survives a
 // sync, umount and remount, and diodcat reads back what the guest wrote.
 
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, linkSync, chmodSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bridge, startBridge } from "../../bridge/bridge.ts";
 import { type LocalGateway, startLocalGateway } from "../support/local-gateway.ts";
 import { diodTool, md5, runGuestWithFiles, setupGuest } from "./support.ts";
+import { SMALL, WORKLOAD_FUNCTIONS, makeTarball } from "./workload.ts";
 
 let gw: LocalGateway;
 let bridge: Bridge;
@@ -19,46 +18,11 @@ let bridge: Bridge;
 let cached: Bridge;
 let work: string;
 
-/**
- * A source tree of 1,200 files: nested directories, symlinks, a hard link,
- * executables. `only` keeps just those file numbers in each module (the
- * ones the workload names, and a few): the same tree, smaller.
- */
-function makeTarball(dir: string, name = "tree.tar", only?: ReadonlySet<number>): string {
-  const src = join(dir, name.replace(/\.tar$/, ""));
-  let n = 0;
-  for (let a = 0; a < 6; a++) {
-    for (let b = 0; b < 10; b++) {
-      const d = join(src, `pkg${a}`, `mod${b}`);
-      mkdirSync(d, { recursive: true });
-      for (let f = 0; f < 20; f++) {
-        if (only && !only.has(f)) {
-          n++;
-          continue;
-        }
-        const p = join(d, `file${f}.txt`);
-        // Sizes from 0 to ~40 KiB, text so that sed has something to edit.
-        const size = (n * 7919) % 40000;
-        writeFileSync(p, `header ${n}\n` + randomBytes(size).toString("base64").slice(0, size) + "\n");
-        if (f % 7 === 0) chmodSync(p, 0o755);
-        n++;
-      }
-    }
-  }
-  symlinkSync("mod1/file1.txt", join(src, "pkg0", "link-rel"));
-  symlinkSync("/etc/hostname", join(src, "pkg0", "link-abs"));
-  symlinkSync("mod2", join(src, "pkg1", "link-dir"));
-  linkSync(join(src, "pkg2", "mod0", "file0.txt"), join(src, "pkg2", "hardlink.txt"));
-  const tar = join(dir, name);
-  execFileSync("tar", ["-C", src, "-cf", tar, "."]);
-  return tar;
-}
-
 beforeAll(async () => {
   await setupGuest();
   work = mkdtempSync(join(tmpdir(), "edge9p-guest-"));
   makeTarball(work);
-  makeTarball(work, "small.tar", new Set([0, 1, 3, 5, 19]));
+  makeTarball(work, "small.tar", SMALL);
   gw = await startLocalGateway();
   bridge = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev") });
   cached = await startBridge({ listen: { host: "127.0.0.1", port: 0 }, url: gw.wsUrl("dev"), cache: true });
@@ -71,42 +35,8 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** The developer's session, run in a directory given as $1. */
-const WORKLOAD = `
-work() {
-  set -e
-  cd "$1"
-  tar -xf "/files/\${TREE:-tree.tar}"
-  sed -i 's/header/HEADER/' pkg0/mod0/file0.txt pkg1/mod3/file5.txt pkg5/mod9/file19.txt
-  mv pkg3 pkg3-moved
-  cp -a pkg4/mod1 pkg4/mod1-copy
-  cp -a pkg2 pkg2-copy
-  rm -r pkg5/mod8
-  chmod 600 pkg1/mod1/file1.txt
-  chmod 711 pkg4/mod2
-  touch -d "2021-02-03 04:05:06" pkg0/mod5/file3.txt pkg3-moved/mod0/file0.txt
-  echo appended >> pkg0/mod0/file1.txt
-  ln -s ../pkg0 pkg4/up-link
-  cd /
-}
-
-# Names, types, sizes (not of directories), modes, link counts of files,
-# symlink targets, md5 of every file, and the mtimes set explicitly.
-manifest() {
-  cd "$1"
-  find . | sort | while read -r f; do
-    t=$(stat -c %F "$f")
-    case "$t" in
-      directory) echo "D $f $(stat -c %a "$f")" ;;
-      "symbolic link") echo "L $f -> $(readlink "$f")" ;;
-      *) echo "F $f $(stat -c '%s %a %h' "$f") $(md5sum < "$f" | cut -d' ' -f1)" ;;
-    esac
-  done
-  stat -c 'T %n %Y' pkg0/mod5/file3.txt pkg3-moved/mod0/file0.txt
-  cd /
-}
-
-# (the functions end here: the cache's run takes them alone)
+/** The developer's session (work, manifest), then the checks of this file. */
+const WORKLOAD = `${WORKLOAD_FUNCTIONS}
 mkdir -p /tmp/ref /mnt/work
 work /tmp/ref
 work /mnt/work
@@ -152,11 +82,10 @@ describe("Linux guest writing through edge9p bridge", () => {
   });
 
   it("with the bridge's lease cache on, the same workload leaves the same tree as tmpfs, and the cache answered most of it", { timeout: 1_200_000 }, async () => {
-    const functions = WORKLOAD.split("# (the functions end here")[0]!;
     // The same developer's session on a tree of the same shape with 300 of
     // its 1,200 files (the ones the workload names, and a few): a quarter of
     // the run's time under emulation, every kind of change still in it.
-    const script = `${functions}
+    const script = `${WORKLOAD_FUNCTIONS}
 export TREE=small.tar
 mkdir -p /tmp/ref /mnt/cached
 work /tmp/ref

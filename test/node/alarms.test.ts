@@ -63,7 +63,7 @@ describe("alarmTime", () => {
 });
 
 describe("AlarmClock", () => {
-  function clock(concerns: AlarmConcern[], epoch = () => 0) {
+  function clock(concerns: AlarmConcern[], epoch = () => 0, wakeBy?: () => number) {
     const sets: number[] = [];
     let set: number | null = null;
     const storage = {
@@ -74,7 +74,7 @@ describe("AlarmClock", () => {
       },
     };
     const pending: Promise<unknown>[] = [];
-    const c = new AlarmClock(storage, (p) => pending.push(p), epoch, concerns, quiet);
+    const c = new AlarmClock(storage, (p) => pending.push(p), epoch, concerns, quiet, wakeBy);
     return { c, sets, pending };
   }
 
@@ -122,5 +122,49 @@ describe("AlarmClock", () => {
     c.changed();
     expect(pending).toHaveLength(1);
     await Promise.all(pending);
+  });
+
+  it("changed() after a move the alarm set already comes before looks at no deadline", async () => {
+    const far = Date.now() + 3_600_000;
+    let epoch = 0;
+    let by = Infinity;
+    let looks = 0;
+    let deadline = far;
+    const { c, sets, pending } = clock(
+      [
+        {
+          deadline: () => {
+            looks++;
+            return deadline;
+          },
+          due: () => {},
+        },
+      ],
+      () => epoch,
+      () => {
+        const t = by;
+        by = Infinity;
+        return t;
+      },
+    );
+    await c.schedule();
+    expect([sets, looks]).toEqual([[far], 1]);
+    // A create scheduled later than the alarm (publish_delay_ms after it).
+    epoch = 1;
+    by = far + 2000;
+    c.changed();
+    expect([pending.length, looks]).toEqual([0, 1]);
+    // One scheduled sooner: looked at, and the alarm moves.
+    epoch = 2;
+    by = deadline = far - 1000;
+    c.changed();
+    await Promise.all(pending);
+    expect([sets, looks]).toEqual([[far, far - 1000], 2]);
+    // A move that does not say when: looked at.
+    epoch = 3;
+    by = -Infinity;
+    c.changed();
+    await Promise.all(pending);
+    expect(looks).toBe(3);
   });
 });

@@ -114,7 +114,27 @@ export async function startLocalGateway(opts: GatewayOptions = {}): Promise<Loca
   let proxy: { env: Record<string, unknown>; dispose(): Promise<void> } | null = null;
   let inspector = 0;
 
+  // wrangler runs the [build] command again when its watcher of web/ is
+  // ready, and reloads workerd with the result; under load that reload can
+  // bind the port before the first listener let go, and workerd exits with
+  // "Address already in use" (once in a CI run of the log-level test). A
+  // start that failed so is tried again (the same port, a new inspector
+  // port), three times at most.
   const launch = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const from = out.length;
+      try {
+        await launchOnce();
+        return;
+      } catch (e) {
+        if (attempt >= 3 || !out.slice(from).includes("Address already in use")) throw e;
+        await kill();
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  };
+
+  const launchOnce = async () => {
     inspector = await freePort();
     child = spawn(
       process.execPath,
